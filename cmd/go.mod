@@ -1,0 +1,3 @@
+module github.com/openhcp/kamaji/cmd
+
+go 1.26

@@ -1,0 +1,23 @@
+package v1alpha1
+
+// Annotations and labels recognised on our objects; the names are Kamaji's.
+const (
+	// PausedAnnotation stops the reconciliation of the annotated TenantControlPlane, DataStore or
+	// Secret while present; its value is ignored.
+	PausedAnnotation = "kamaji.clastix.io/paused"
+	// MigrationTimeoutAnnotation overrides the time allowed for a datastore migration.
+	MigrationTimeoutAnnotation = "kamaji.clastix.io/migration-timeout"
+	// CleanupPriorMigrationAnnotation drops the tenant's data on the target DataStore before a migration.
+	CleanupPriorMigrationAnnotation = "kamaji.clastix.io/cleanup-prior-migration"
+	// KubeconfigSecretKeyAnnotation selects the key of the admin kubeconfig Secret used for the tenant (default super-admin.conf).
+	KubeconfigSecretKeyAnnotation = "kamaji.clastix.io/kubeconfig-secret-key"
+	// RotateCertificatesAnnotation asks for the TenantControlPlane's certificates to be rotated now.
+	RotateCertificatesAnnotation = "certs.kamaji.clastix.io/rotate"
+
+	// NameLabel marks every object the core creates for a TenantControlPlane with its name.
+	NameLabel = "kamaji.clastix.io/name"
+	// ManagedByLabel marks objects the core owns; caches are restricted by it.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of ManagedByLabel on objects the core owns.
+	ManagedByValue = "kamaji"
+)

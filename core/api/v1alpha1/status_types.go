@@ -1,0 +1,278 @@
+package v1alpha1
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// KubernetesVersionStatus is the coarse state of a Tenant Control Plane, kept for Kamaji compatibility.
+// The conditions carry the detail.
+// +kubebuilder:validation:Enum=Provisioning;CertificateAuthorityRotating;Upgrading;Migrating;Ready;NotReady;Sleeping;WriteLimited;Unknown
+type KubernetesVersionStatus string
+
+const (
+	VersionProvisioning                 KubernetesVersionStatus = "Provisioning"
+	VersionCertificateAuthorityRotating KubernetesVersionStatus = "CertificateAuthorityRotating"
+	VersionUpgrading                    KubernetesVersionStatus = "Upgrading"
+	VersionMigrating                    KubernetesVersionStatus = "Migrating"
+	VersionReady                        KubernetesVersionStatus = "Ready"
+	VersionNotReady                     KubernetesVersionStatus = "NotReady"
+	VersionSleeping                     KubernetesVersionStatus = "Sleeping"
+	VersionWriteLimited                 KubernetesVersionStatus = "WriteLimited"
+	VersionUnknown                      KubernetesVersionStatus = "Unknown"
+)
+
+// Condition types set on a TenantControlPlane.
+const (
+	ConditionReady                 = "Ready"
+	ConditionDataStoreReady        = "DataStoreReady"
+	ConditionCertificatesReady     = "CertificatesReady"
+	ConditionKubeconfigsReady      = "KubeconfigsReady"
+	ConditionServiceReady          = "ServiceReady"
+	ConditionControlPlaneAvailable = "ControlPlaneAvailable"
+	ConditionTenantConfigured      = "TenantConfigured"
+	ConditionAddonsReady           = "AddonsReady"
+)
+
+// StorageStatus is where the tenant's data lives.
+type StorageStatus struct {
+	Driver        string `json:"driver,omitempty"`
+	DataStoreName string `json:"dataStoreName,omitempty"`
+	// +optional
+	Config SecretStatus `json:"config,omitempty"`
+	// +optional
+	Setup DataStoreSetupStatus `json:"setup,omitempty"`
+	// +optional
+	Certificate DataStoreCertificateStatus `json:"certificate,omitempty"`
+}
+
+// DataStoreSetupStatus records the tenant's slice of the DataStore.
+type DataStoreSetupStatus struct {
+	Schema     string      `json:"schema,omitempty"`
+	User       string      `json:"user,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+	Checksum   string      `json:"checksum,omitempty"`
+}
+
+// DataStoreCertificateStatus records the datastore client certificate Secret.
+type DataStoreCertificateStatus struct {
+	SecretName string      `json:"secretName,omitempty"`
+	Checksum   string      `json:"checksum,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// SecretStatus names a Secret the core wrote and the checksum of its content.
+type SecretStatus struct {
+	SecretName string      `json:"secretName,omitempty"`
+	Checksum   string      `json:"checksum,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// CertificatePrivateKeyPairStatus names a certificate Secret.
+type CertificatePrivateKeyPairStatus struct {
+	SecretName string      `json:"secretName,omitempty"`
+	Checksum   string      `json:"checksum,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// PublicKeyPrivateKeyPairStatus names a key pair Secret.
+type PublicKeyPrivateKeyPairStatus struct {
+	SecretName string      `json:"secretName,omitempty"`
+	Checksum   string      `json:"checksum,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// ETCDCertificatesStatus names the datastore client certificate Secrets.
+type ETCDCertificatesStatus struct {
+	APIServer CertificatePrivateKeyPairStatus `json:"apiServer,omitempty"`
+	CA        CertificatePrivateKeyPairStatus `json:"ca,omitempty"`
+}
+
+// CertificatesStatus names the Secrets holding the tenant's PKI.
+type CertificatesStatus struct {
+	CA                     CertificatePrivateKeyPairStatus `json:"ca,omitempty"`
+	APIServer              CertificatePrivateKeyPairStatus `json:"apiServer,omitempty"`
+	APIServerKubeletClient CertificatePrivateKeyPairStatus `json:"apiServerKubeletClient,omitempty"`
+	FrontProxyCA           CertificatePrivateKeyPairStatus `json:"frontProxyCA,omitempty"`
+	FrontProxyClient       CertificatePrivateKeyPairStatus `json:"frontProxyClient,omitempty"`
+	SA                     PublicKeyPrivateKeyPairStatus   `json:"sa,omitempty"`
+	// +optional
+	ETCD *ETCDCertificatesStatus `json:"etcd,omitempty"`
+}
+
+// KubeconfigStatus names a kubeconfig Secret.
+type KubeconfigStatus struct {
+	SecretName string      `json:"secretName,omitempty"`
+	Checksum   string      `json:"checksum,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// KubeconfigsStatus names the kubeconfig Secrets.
+type KubeconfigsStatus struct {
+	Admin             KubeconfigStatus `json:"admin,omitempty"`
+	ControllerManager KubeconfigStatus `json:"controllerManager,omitempty"`
+	Scheduler         KubeconfigStatus `json:"scheduler,omitempty"`
+}
+
+// KubeadmConfigStatus records the kubeadm configuration ConfigMap.
+type KubeadmConfigStatus struct {
+	ConfigmapName string      `json:"configmapName,omitempty"`
+	Checksum      string      `json:"checksum,omitempty"`
+	LastUpdate    metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// KubeadmPhaseStatus records one kubeadm phase applied to the tenant.
+type KubeadmPhaseStatus struct {
+	Checksum   string      `json:"checksum,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// KubeadmPhasesStatus records the kubeadm phases applied to the tenant.
+type KubeadmPhasesStatus struct {
+	BootstrapToken KubeadmPhaseStatus `json:"bootstrapToken,omitempty"`
+}
+
+// AddonStatus records an addon applied to the tenant.
+type AddonStatus struct {
+	Enabled    bool        `json:"enabled"`
+	Checksum   string      `json:"checksum,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// KonnectivityStatus records the konnectivity addon.
+type KonnectivityStatus struct {
+	Enabled bool `json:"enabled"`
+	// +optional
+	ConfigMap KonnectivityConfigMap `json:"configMap,omitempty"`
+	// +optional
+	Certificate CertificatePrivateKeyPairStatus `json:"certificate,omitempty"`
+	// +optional
+	Kubeconfig KubeconfigStatus `json:"kubeconfig,omitempty"`
+	// +optional
+	Agent KonnectivityAgentStatus `json:"agent,omitempty"`
+}
+
+// KonnectivityConfigMap is the egress selector configuration ConfigMap.
+type KonnectivityConfigMap struct {
+	Name     string `json:"name,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
+}
+
+// KonnectivityAgentStatus records the konnectivity agent workload.
+type KonnectivityAgentStatus struct {
+	Name       string      `json:"name,omitempty"`
+	Namespace  string      `json:"namespace,omitempty"`
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// AddonsStatus records the addons applied to the tenant.
+type AddonsStatus struct {
+	// +optional
+	CoreDNS AddonStatus `json:"coreDNS,omitempty"`
+	// +optional
+	KubeProxy AddonStatus `json:"kubeProxy,omitempty"`
+	// +optional
+	Konnectivity KonnectivityStatus `json:"konnectivity,omitempty"`
+}
+
+// KubernetesVersion is the installed version and the coarse status.
+type KubernetesVersion struct {
+	// Version is the running Kubernetes version of the Tenant Control Plane.
+	// +optional
+	Version string `json:"version,omitempty"`
+	// +kubebuilder:default=Provisioning
+	// +optional
+	Status *KubernetesVersionStatus `json:"status,omitempty"`
+}
+
+// KubernetesDeploymentStatus mirrors the control plane Deployment's status.
+type KubernetesDeploymentStatus struct {
+	appsv1.DeploymentStatus `json:",inline"`
+	// Selector is the label selector used to group the Tenant Control Plane Pods used by the scale subresource.
+	Selector string `json:"selector"`
+	// The name of the Deployment for the given cluster.
+	Name string `json:"name"`
+	// The namespace which the Deployment for the given cluster is deployed.
+	Namespace string `json:"namespace"`
+	// Last time when deployment was updated
+	// +optional
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+}
+
+// KubernetesServiceStatus mirrors the control plane Service.
+type KubernetesServiceStatus struct {
+	corev1.ServiceStatus `json:",inline"`
+	// The name of the Service for the given cluster.
+	Name string `json:"name"`
+	// The namespace which the Service for the given cluster is deployed.
+	Namespace string `json:"namespace"`
+	// The port where the service is running
+	Port int32 `json:"port"`
+}
+
+// KubernetesIngressStatus mirrors the control plane Ingress.
+type KubernetesIngressStatus struct {
+	networkingv1.IngressStatus `json:",inline"`
+	Name                       string `json:"name"`
+	Namespace                  string `json:"namespace"`
+}
+
+// KubernetesGatewayStatus records the control plane TLSRoute.
+type KubernetesGatewayStatus struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+}
+
+// KubernetesStatus groups the admin cluster objects of the Tenant Control Plane.
+type KubernetesStatus struct {
+	// +optional
+	Version KubernetesVersion `json:"version,omitempty"`
+	// +optional
+	Deployment KubernetesDeploymentStatus `json:"deployment,omitempty"`
+	// +optional
+	Service KubernetesServiceStatus `json:"service,omitempty"`
+	// +optional
+	Ingress *KubernetesIngressStatus `json:"ingress,omitempty"`
+	// +optional
+	Gateway *KubernetesGatewayStatus `json:"gateway,omitempty"`
+}
+
+// TenantControlPlaneStatus defines the observed state of TenantControlPlane.
+type TenantControlPlaneStatus struct {
+	// Storage Status contains information about Kubernetes storage system
+	// +optional
+	Storage StorageStatus `json:"storage,omitempty"`
+	// Certificates contains information about the different certificates
+	// that are necessary to run a kubernetes control plane
+	// +optional
+	Certificates CertificatesStatus `json:"certificates,omitempty"`
+	// KubeConfig contains information about the kubenconfigs that control plane pieces need
+	// +optional
+	KubeConfig KubeconfigsStatus `json:"kubeconfig,omitempty"`
+	// Kubernetes contains information about the reconciliation of the required Kubernetes resources deployed in the admin cluster
+	// +optional
+	Kubernetes KubernetesStatus `json:"kubernetesResources,omitempty"`
+	// KubeadmConfig contains the status of the configuration required by kubeadm
+	// +optional
+	KubeadmConfig KubeadmConfigStatus `json:"kubeadmconfig,omitempty"`
+	// KubeadmPhase contains the status of the kubeadm phases action
+	// +optional
+	KubeadmPhase KubeadmPhasesStatus `json:"kubeadmPhase,omitempty"`
+	// ControlPlaneEndpoint contains the status of the kubernetes control plane
+	// +optional
+	ControlPlaneEndpoint string `json:"controlPlaneEndpoint,omitempty"`
+	// Addons contains the status of the different Addons
+	// +optional
+	Addons AddonsStatus `json:"addons,omitempty"`
+	// ObservedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready, DataStoreReady, CertificatesReady, KubeconfigsReady, ServiceReady,
+	// ControlPlaneAvailable, TenantConfigured, AddonsReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}

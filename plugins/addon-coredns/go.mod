@@ -1,0 +1,3 @@
+module github.com/openhcp/kamaji/plugins/addon-coredns
+
+go 1.26

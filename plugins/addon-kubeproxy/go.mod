@@ -1,0 +1,3 @@
+module github.com/openhcp/kamaji/plugins/addon-kubeproxy
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/openhcp/kamaji/plugins/datastore-mysql
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/openhcp/kamaji/plugins/datastore-nats
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/openhcp/kamaji/sdk
+
+go 1.26
