@@ -45,7 +45,7 @@ type KonnectivityServerSpec struct {
 	// +kubebuilder:default=8132
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
-	Port int32 `json:"port"`
+	Port int32 `json:"port,omitempty"`
 	// Container image version of the Konnectivity server.
 	// +kubebuilder:default="v0.34.0"
 	// +optional

@@ -1,18 +1,18 @@
 package v1alpha1
 
 // NetworkProfileSpec defines the desired state of NetworkProfile.
-//
-// +kubebuilder:validation:XValidation:rule="!has(self.serviceCidrs) || size(self.serviceCidrs) <= 2",message="spec.networkProfile.serviceCidrs: at most one CIDR per IP family"
-// +kubebuilder:validation:XValidation:rule="!has(self.podCidrs) || size(self.podCidrs) <= 2",message="spec.networkProfile.podCidrs: at most one CIDR per IP family"
+
 type NetworkProfileSpec struct {
 	// Address where API server of will be exposed.
 	// In case of LoadBalancer Service, this can be empty in order to use the exposed IP provided by the cloud controller manager.
 	// +optional
+	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="self == '' || isIP(self)",message="spec.networkProfile.address must be an IP address"
 	Address string `json:"address,omitempty"`
 	// AdvertiseAddress is the address kube-apiserver advertises to the tenant's members
 	// (--advertise-address) when it differs from address.
 	// +optional
+	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="self == '' || isIP(self)",message="spec.networkProfile.advertiseAddress must be an IP address"
 	AdvertiseAddress string `json:"advertiseAddress,omitempty"`
 	// AllowAddressAsExternalIP will include tenantControlPlane.Spec.NetworkProfile.Address in the section of
@@ -27,6 +27,8 @@ type NetworkProfileSpec struct {
 	// to specific networks for security purposes.
 	// Ensure the CIDRs are valid and the network settings are appropriate for your cloud provider.
 	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=49
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="spec.networkProfile.loadBalancerSourceRanges must contain CIDRs, such as 192.168.0.0/24"
 	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges,omitempty"`
 	// Specify the LoadBalancer class in case of multiple load balancer implementations.
@@ -49,20 +51,26 @@ type NetworkProfileSpec struct {
 	CertSANs []string `json:"certSANs,omitempty"`
 	// Kubernetes Service (deprecated: use serviceCidrs)
 	// +kubebuilder:default="10.96.0.0/16"
+	// +kubebuilder:validation:MaxLength=49
 	// +kubebuilder:validation:XValidation:rule="self == '' || isCIDR(self)",message="spec.networkProfile.serviceCidr must be a CIDR, such as 10.96.0.0/16"
 	// +optional
 	ServiceCIDR string `json:"serviceCidr,omitempty"`
 	// CIDR for Kubernetes Pods (deprecated: use podCidrs)
 	// +kubebuilder:default="10.244.0.0/16"
+	// +kubebuilder:validation:MaxLength=49
 	// +kubebuilder:validation:XValidation:rule="self == '' || isCIDR(self)",message="spec.networkProfile.podCidr must be a CIDR, such as 10.244.0.0/16"
 	// +optional
 	PodCIDR string `json:"podCidr,omitempty"`
 	// ServiceCIDRs are the Service ranges of the tenant, one per IP family; defaulted from serviceCidr.
 	// +optional
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MaxLength=49
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="spec.networkProfile.serviceCidrs must contain CIDRs, such as 10.96.0.0/16"
 	ServiceCIDRs []string `json:"serviceCidrs,omitempty"`
 	// PodCIDRs are the Pod ranges of the tenant, one per IP family; defaulted from podCidr.
 	// +optional
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MaxLength=49
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="spec.networkProfile.podCidrs must contain CIDRs, such as 10.244.0.0/16"
 	PodCIDRs []string `json:"podCidrs,omitempty"`
 	// The DNS Service for internal resolution, it must match the Service CIDR.
@@ -70,6 +78,8 @@ type NetworkProfileSpec struct {
 	// Service CIDR 10.96.0.0/16, the resulting DNS Service IP will be 10.96.0.10 for IPv4,
 	// for IPv6 from the CIDR 2001:db8:abcd::/64 the resulting DNS Service IP will be 2001:db8:abcd::10.
 	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=45
 	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="spec.networkProfile.dnsServiceIPs must contain IP addresses"
 	DNSServiceIPs []string `json:"dnsServiceIPs,omitempty"`
 	// The cluster domain of the tenant; immutable.

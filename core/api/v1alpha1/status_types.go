@@ -189,7 +189,27 @@ type KubernetesVersion struct {
 
 // KubernetesDeploymentStatus mirrors the control plane Deployment's status.
 type KubernetesDeploymentStatus struct {
-	appsv1.DeploymentStatus `json:",inline"`
+	// The generation observed by the deployment controller.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Total number of non-terminated pods targeted by this deployment (their labels match the selector).
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// Total number of non-terminated pods targeted by this deployment that have the desired template spec.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	// Total number of ready pods targeted by this deployment.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Total number of available pods targeted by this deployment.
+	// +optional
+	AvailableReplicas int32 `json:"availableReplicas,omitempty"`
+	// Total number of unavailable pods targeted by this deployment.
+	// +optional
+	UnavailableReplicas int32 `json:"unavailableReplicas,omitempty"`
+	// Represents the latest available observations of the deployment's current state.
+	// +optional
+	Conditions []appsv1.DeploymentCondition `json:"conditions,omitempty"`
 	// Selector is the label selector used to group the Tenant Control Plane Pods used by the scale subresource.
 	Selector string `json:"selector"`
 	// The name of the Deployment for the given cluster.

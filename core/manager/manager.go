@@ -1,0 +1,106 @@
+// Package manager assembles the controller-runtime manager that `kamaji manager` runs: the
+// scheme, caches restricted to what we own, the webhooks and the controllers.
+package manager
+
+import (
+	"fmt"
+	"os"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/settings"
+	"github.com/openhcp/kamaji/core/webhooks"
+)
+
+// +kubebuilder:rbac:groups=kamaji.clastix.io,resources=tenantcontrolplanes;datastores,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=kamaji.clastix.io,resources=tenantcontrolplanes/status;datastores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kamaji.clastix.io,resources=tenantcontrolplanes/finalizers;datastores/finalizers,verbs=update
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Scheme holds every kind the manager reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(s))
+	must(kamajiv1alpha1.AddToScheme(s))
+	return s
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// WebhookServing says where the webhook server listens; tests point it at loopback.
+type WebhookServing struct {
+	Host    string
+	Port    int
+	CertDir string
+}
+
+// New builds the manager. Nothing starts until mgr.Start.
+func New(cfg *rest.Config, s *settings.Settings, wh WebhookServing) (ctrl.Manager, error) {
+	owned := labels.SelectorFromSet(labels.Set{kamajiv1alpha1.ManagedByLabel: kamajiv1alpha1.ManagedByValue})
+	resync := s.CacheResyncPeriod
+	opts := ctrl.Options{
+		Scheme:                  Scheme(),
+		Metrics:                 metricsserver.Options{BindAddress: orDisabled(s.MetricsBindAddress)},
+		HealthProbeBindAddress:  orDisabled(s.HealthProbeBindAddress),
+		LeaderElection:          s.LeaderElect,
+		LeaderElectionID:        "kamaji.clastix.io",
+		LeaderElectionNamespace: s.PodNamespace,
+		// Stepping down on exit lets a new leader take over at once during a rollout.
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{
+			// Only what we own is cached: never every Secret of the admin cluster.
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}:     {Label: owned},
+				&corev1.ConfigMap{}:  {Label: owned},
+				&corev1.Service{}:    {Label: owned},
+				&appsv1.Deployment{}: {Label: owned},
+			},
+		},
+		WebhookServer: webhook.NewServer(webhook.Options{Host: wh.Host, Port: wh.Port, CertDir: wh.CertDir}),
+	}
+	if resync > 0 {
+		opts.Cache.SyncPeriod = &resync
+	}
+	if s.LeaderElect && opts.LeaderElectionNamespace == "" {
+		opts.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	webhooks.Register(mgr.GetWebhookServer(), mgr.GetAPIReader(), mgr.GetRESTMapper(), webhooks.Options{
+		DefaultDataStore: s.DataStore,
+		Drivers:          s.Drivers(),
+	})
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("webhooks", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+func orDisabled(addr string) string {
+	if addr == "" {
+		return "0"
+	}
+	return addr
+}

@@ -1,0 +1,145 @@
+// Package settings is the manager's configuration: the flags Kamaji users know, and the plugin
+// list of kamaji.yaml. It is plain data with a Validate that names the offending key; the
+// command line (cmd/kamaji) fills it from the file, the environment and the flags.
+package settings
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Settings of `kamaji manager`. Keys in kamaji.yaml are the flag names.
+type Settings struct {
+	MetricsBindAddress            string
+	HealthProbeBindAddress        string
+	LeaderElect                   bool
+	DataStore                     string
+	MaxConcurrentTCPReconciles    int
+	ControllerReconcileTimeout    time.Duration
+	CertificateExpirationDeadline time.Duration
+	TmpDirectory                  string
+	KineImage                     string
+	MigrateImage                  string
+	PodNamespace                  string
+	ServiceAccountName            string
+	WebhookServiceName            string
+	WebhookCAPath                 string
+	CacheResyncPeriod             time.Duration
+	DisableTelemetry              bool
+	WebhookPort                   int
+	WebhookCertDir                string
+
+	Plugins []Plugin
+}
+
+// PluginKind is what contract a plugin serves.
+type PluginKind string
+
+const (
+	KindDataStore PluginKind = "datastore"
+	KindAddon     PluginKind = "addon"
+)
+
+// Plugin is one entry of kamaji.yaml's plugins list.
+type Plugin struct {
+	Kind PluginKind `json:"kind" mapstructure:"kind"`
+	Name string     `json:"name" mapstructure:"name"`
+	// Path of the plugin binary.
+	Path string `json:"path" mapstructure:"path"`
+	// SHA256 of the binary (hex); the core refuses to start a binary that does not match.
+	SHA256 string            `json:"sha256" mapstructure:"sha256"`
+	Args   []string          `json:"args,omitempty" mapstructure:"args"`
+	Env    map[string]string `json:"env,omitempty" mapstructure:"env"`
+	// Drivers a datastore plugin serves (checked against the plugin's own report at start).
+	Drivers []string `json:"drivers,omitempty" mapstructure:"drivers"`
+	// Addons an addon plugin serves.
+	Addons []string `json:"addons,omitempty" mapstructure:"addons"`
+}
+
+// MinCertificateExpirationDeadline is the shortest renewal deadline accepted.
+const MinCertificateExpirationDeadline = 24 * time.Hour
+
+// Validate returns the first problem, naming the key.
+func (s *Settings) Validate() error {
+	if s.CertificateExpirationDeadline < MinCertificateExpirationDeadline {
+		return fmt.Errorf("certificate-expiration-deadline: %s is less than the 24h minimum", s.CertificateExpirationDeadline)
+	}
+	if s.MaxConcurrentTCPReconciles < 1 {
+		return fmt.Errorf("max-concurrent-tcp-reconciles: must be at least 1, got %d", s.MaxConcurrentTCPReconciles)
+	}
+	if s.ControllerReconcileTimeout <= 0 {
+		return fmt.Errorf("controller-reconcile-timeout: must be positive, got %s", s.ControllerReconcileTimeout)
+	}
+	if s.CacheResyncPeriod < 0 {
+		return fmt.Errorf("cache-resync-period: must not be negative, got %s", s.CacheResyncPeriod)
+	}
+	names := map[string]bool{}
+	for i, p := range s.Plugins {
+		key := fmt.Sprintf("plugins[%d]", i)
+		switch {
+		case p.Name == "":
+			return fmt.Errorf("%s.name: required", key)
+		case names[p.Name]:
+			return fmt.Errorf("%s.name: %q is listed twice", key, p.Name)
+		case p.Kind != KindDataStore && p.Kind != KindAddon:
+			return fmt.Errorf("%s.kind: must be %q or %q, got %q", key, KindDataStore, KindAddon, p.Kind)
+		case p.Path == "":
+			return fmt.Errorf("%s.path: required", key)
+		case !isSHA256(p.SHA256):
+			return fmt.Errorf("%s.sha256: must be the 64 hex digits of the binary's SHA-256 (sha256sum %s)", key, p.Path)
+		case p.Kind == KindDataStore && len(p.Drivers) == 0:
+			return fmt.Errorf("%s.drivers: a datastore plugin must list the drivers it serves", key)
+		case p.Kind == KindAddon && len(p.Addons) == 0:
+			return fmt.Errorf("%s.addons: an addon plugin must list the addons it serves", key)
+		}
+		names[p.Name] = true
+	}
+	seen := map[string]string{}
+	for i, p := range s.Plugins {
+		for _, d := range p.Drivers {
+			if other, dup := seen[d]; dup {
+				return fmt.Errorf("plugins[%d].drivers: driver %q is already served by plugin %q", i, d, other)
+			}
+			seen[d] = p.Name
+		}
+	}
+	return nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	return strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
+}
+
+// DriverSet is the set of drivers served by the configured datastore plugins.
+type DriverSet map[string]string
+
+// Drivers indexes the configured datastore plugins by driver.
+func (s *Settings) Drivers() DriverSet {
+	out := DriverSet{}
+	for _, p := range s.Plugins {
+		if p.Kind == KindDataStore {
+			for _, d := range p.Drivers {
+				out[d] = p.Name
+			}
+		}
+	}
+	return out
+}
+
+// Served reports whether a plugin serves the driver.
+func (d DriverSet) Served(driver string) bool { _, ok := d[driver]; return ok }
+
+// Names lists the served drivers, sorted.
+func (d DriverSet) Names() []string {
+	out := make([]string, 0, len(d))
+	for k := range d {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

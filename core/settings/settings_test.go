@@ -1,0 +1,48 @@
+package settings
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func valid() Settings {
+	return Settings{
+		MaxConcurrentTCPReconciles: 1, ControllerReconcileTimeout: 30 * time.Second,
+		CertificateExpirationDeadline: 24 * time.Hour,
+		Plugins:                       []Plugin{{Kind: KindDataStore, Name: "etcd", Path: "/bin/x", SHA256: strings.Repeat("a", 64), Drivers: []string{"etcd"}}},
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		mutate func(*Settings)
+		want   string
+	}{
+		{func(s *Settings) {}, ""},
+		{func(s *Settings) { s.CertificateExpirationDeadline = time.Hour }, "certificate-expiration-deadline"},
+		{func(s *Settings) { s.MaxConcurrentTCPReconciles = 0 }, "max-concurrent-tcp-reconciles"},
+		{func(s *Settings) { s.Plugins[0].SHA256 = "abc" }, "plugins[0].sha256"},
+		{func(s *Settings) { s.Plugins[0].Kind = "storage" }, "plugins[0].kind"},
+		{func(s *Settings) { s.Plugins[0].Drivers = nil }, "plugins[0].drivers"},
+		{func(s *Settings) { s.Plugins = append(s.Plugins, s.Plugins[0]) }, "plugins[1].name"},
+	} {
+		s := valid()
+		tc.mutate(&s)
+		err := s.Validate()
+		if tc.want == "" && err != nil {
+			t.Errorf("unexpected error: %v", err)
+		}
+		if tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)) {
+			t.Errorf("got %v, want an error starting with %q", err, tc.want)
+		}
+	}
+}
+
+func TestDriverSet(t *testing.T) {
+	s := valid()
+	d := s.Drivers()
+	if !d.Served("etcd") || d.Served("MySQL") || strings.Join(d.Names(), ",") != "etcd" {
+		t.Fatalf("unexpected driver set %v", d)
+	}
+}

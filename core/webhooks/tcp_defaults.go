@@ -1,0 +1,128 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/netip"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+type tcpDefaulter struct {
+	opts   Options
+	reader client.Reader
+}
+
+func (d *tcpDefaulter) Handle(_ context.Context, req admission.Request) admission.Response {
+	tcp := &kamajiv1alpha1.TenantControlPlane{}
+	if err := json.Unmarshal(req.Object.Raw, tcp); err != nil {
+		return admission.Errored(400, err)
+	}
+	var old *kamajiv1alpha1.TenantControlPlane
+	if req.Operation == admissionv1.Update {
+		old = &kamajiv1alpha1.TenantControlPlane{}
+		if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+			return admission.Errored(400, err)
+		}
+	}
+	DefaultTenantControlPlane(tcp, old, d.opts.DefaultDataStore)
+	out, err := json.Marshal(tcp)
+	if err != nil {
+		return errored(err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, out)
+}
+
+// DefaultTenantControlPlane fills what a user may leave out. On create it sets the DataStore
+// from the manager default, the portable schema and user names, replicas, the plural CIDR
+// lists from the deprecated singular fields and the DNS service IP. On update it only fills
+// names that a TCP created before they existed lacks, from what the status recorded.
+func DefaultTenantControlPlane(tcp, old *kamajiv1alpha1.TenantControlPlane, defaultDataStore string) {
+	spec := &tcp.Spec
+	// On update a field the old object had is never refilled: unsetting it must reach the
+	// CEL rules and be refused, not be silently undone.
+	if spec.DataStore == "" && (old == nil || old.Spec.DataStore == "") {
+		spec.DataStore = defaultDataStore
+		if old != nil && old.Status.Storage.DataStoreName != "" {
+			spec.DataStore = old.Status.Storage.DataStoreName
+		}
+	}
+	if spec.DataStoreSchema == "" && (old == nil || old.Spec.DataStoreSchema == "") {
+		spec.DataStoreSchema = DataStoreName(tcp.Namespace, tcp.Name, maxSchemaLen)
+		if old != nil && old.Status.Storage.Setup.Schema != "" {
+			spec.DataStoreSchema = old.Status.Storage.Setup.Schema
+		}
+	}
+	if spec.DataStoreUsername == "" && (old == nil || old.Spec.DataStoreUsername == "") {
+		spec.DataStoreUsername = DataStoreName(tcp.Namespace, tcp.Name, maxUsernameLen)
+		if old != nil && old.Status.Storage.Setup.User != "" {
+			spec.DataStoreUsername = old.Status.Storage.Setup.User
+		}
+	}
+	if spec.ControlPlane.Deployment.Replicas == nil {
+		spec.ControlPlane.Deployment.Replicas = ptr.To[int32](2)
+	}
+	// Blue/green by default: the new control plane is fully up before the old one goes, so
+	// tenants never talk to a mix of versions. (The CRD default only applies when the whole
+	// strategy is absent; typed clients send an empty one.)
+	if st := &spec.ControlPlane.Deployment.Strategy; st.Type == "" && st.RollingUpdate == nil {
+		st.Type = appsv1.RollingUpdateDeploymentStrategyType
+		st.RollingUpdate = &appsv1.RollingUpdateDeployment{
+			MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+			MaxSurge:       ptr.To(intstr.FromString("100%")),
+		}
+	}
+
+	np := &spec.NetworkProfile
+	// The plural lists are the source of truth; the deprecated singular fields mirror their
+	// first entry so that consumers of either read the same range.
+	if len(np.ServiceCIDRs) == 0 && np.ServiceCIDR != "" {
+		np.ServiceCIDRs = []string{np.ServiceCIDR}
+	}
+	if len(np.ServiceCIDRs) > 0 {
+		np.ServiceCIDR = np.ServiceCIDRs[0]
+	}
+	if len(np.PodCIDRs) == 0 && np.PodCIDR != "" {
+		np.PodCIDRs = []string{np.PodCIDR}
+	}
+	if len(np.PodCIDRs) > 0 {
+		np.PodCIDR = np.PodCIDRs[0]
+	}
+	if len(np.DNSServiceIPs) == 0 && len(np.ServiceCIDRs) > 0 {
+		if ip, err := NthAddress(np.ServiceCIDRs[0], 10); err == nil {
+			np.DNSServiceIPs = []string{ip.String()}
+		}
+	}
+}
+
+// NthAddress returns the n-th address of a CIDR (10.96.0.0/16, 10 -> 10.96.0.10), as kubeadm
+// picks the cluster DNS address.
+func NthAddress(cidr string, n int64) (netip.Addr, error) {
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	base := new(big.Int).SetBytes(prefix.Masked().Addr().AsSlice())
+	base.Add(base, big.NewInt(n))
+	raw := base.Bytes()
+	size := prefix.Addr().BitLen() / 8
+	if len(raw) > size {
+		return netip.Addr{}, fmt.Errorf("%s has no address %d", cidr, n)
+	}
+	buf := make([]byte, size)
+	copy(buf[size-len(raw):], raw)
+	addr, _ := netip.AddrFromSlice(buf)
+	if !prefix.Contains(addr) {
+		return netip.Addr{}, fmt.Errorf("%s has no address %d", cidr, n)
+	}
+	return addr, nil
+}

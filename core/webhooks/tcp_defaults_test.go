@@ -1,0 +1,51 @@
+package webhooks
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+func TestNthAddress(t *testing.T) {
+	for cidr, want := range map[string]string{
+		"10.96.0.0/16":       "10.96.0.10",
+		"10.96.0.7/16":       "10.96.0.10",
+		"2001:db8:abcd::/64": "2001:db8:abcd::a",
+	} {
+		got, err := NthAddress(cidr, 10)
+		if err != nil || got.String() != want {
+			t.Errorf("NthAddress(%s) = %v, %v; want %s", cidr, got, err, want)
+		}
+	}
+	if _, err := NthAddress("10.0.0.0/29", 10); err == nil {
+		t.Error("a /29 has no 10th address: want an error")
+	}
+}
+
+func TestDefaultFillsFromSingularFields(t *testing.T) {
+	tcp := &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}}
+	tcp.Spec.NetworkProfile.ServiceCIDR = "10.100.0.0/16"
+	tcp.Spec.NetworkProfile.PodCIDR = "10.200.0.0/16"
+	DefaultTenantControlPlane(tcp, nil, "default")
+	np := tcp.Spec.NetworkProfile
+	if tcp.Spec.DataStore != "default" || np.ServiceCIDRs[0] != "10.100.0.0/16" || np.PodCIDRs[0] != "10.200.0.0/16" || np.DNSServiceIPs[0] != "10.100.0.10" {
+		t.Fatalf("unexpected defaults: %+v %+v", tcp.Spec.DataStore, np)
+	}
+	if *tcp.Spec.ControlPlane.Deployment.Replicas != 2 {
+		t.Fatalf("replicas not defaulted")
+	}
+}
+
+func TestDefaultOnUpdateKeepsRecordedNames(t *testing.T) {
+	old := &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}}
+	old.Status.Storage.Setup.Schema = "ns_a"
+	old.Status.Storage.Setup.User = "ns_a"
+	old.Status.Storage.DataStoreName = "etcd-1"
+	tcp := old.DeepCopy()
+	DefaultTenantControlPlane(tcp, old, "default")
+	if tcp.Spec.DataStoreSchema != "ns_a" || tcp.Spec.DataStoreUsername != "ns_a" || tcp.Spec.DataStore != "etcd-1" {
+		t.Fatalf("update must keep what the status recorded, got %q %q %q", tcp.Spec.DataStoreSchema, tcp.Spec.DataStoreUsername, tcp.Spec.DataStore)
+	}
+}

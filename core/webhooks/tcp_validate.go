@@ -1,0 +1,69 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+// tcpRuleContext is what a TenantControlPlane rule may look at. Old is nil on create.
+type tcpRuleContext struct {
+	Old, New *kamajiv1alpha1.TenantControlPlane
+	Reader   client.Reader
+	Mapper   meta.RESTMapper
+	Opts     Options
+}
+
+type tcpRule func(ctx context.Context, rc *tcpRuleContext) field.ErrorList
+
+// tcpRules run in order; every error is reported, not only the first.
+var tcpRules = []tcpRule{
+	ruleName,
+	ruleVersion,
+	ruleCertSANs,
+	ruleCIDRs,
+	ruleDNSServiceIPs,
+	ruleDataStore,
+	ruleDataStoreOverrides,
+	rulePreferredAddressTypes,
+	ruleGateway,
+}
+
+type tcpValidator struct {
+	opts   Options
+	reader client.Reader
+	mapper meta.RESTMapper
+}
+
+func (v *tcpValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	rc := &tcpRuleContext{New: &kamajiv1alpha1.TenantControlPlane{}, Reader: v.reader, Mapper: v.mapper, Opts: v.opts}
+	if err := json.Unmarshal(req.Object.Raw, rc.New); err != nil {
+		return admission.Errored(400, err)
+	}
+	if req.Operation == admissionv1.Update {
+		rc.Old = &kamajiv1alpha1.TenantControlPlane{}
+		if err := json.Unmarshal(req.OldObject.Raw, rc.Old); err != nil {
+			return admission.Errored(400, err)
+		}
+		// Status and metadata-only updates (finalizers, annotations) must never be blocked by
+		// a rule whose inputs (a DataStore, the Gateway API) changed since creation.
+		if rc.Old.Generation == rc.New.Generation && rc.New.Generation != 0 {
+			return admission.Allowed("")
+		}
+	}
+	var errs field.ErrorList
+	for _, rule := range tcpRules {
+		errs = append(errs, rule(ctx, rc)...)
+	}
+	if len(errs) > 0 {
+		return invalid(tcpGK, rc.New.Name, errs)
+	}
+	return admission.Allowed("")
+}

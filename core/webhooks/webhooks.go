@@ -1,0 +1,70 @@
+// Package webhooks holds the admission webhooks the manager serves: TenantControlPlane
+// defaulting and validation, DataStore validation. Each validation rule is a pure function in
+// a file of its own; the handlers decode the request, run the rules and answer with an Invalid
+// status whose causes name the fields.
+package webhooks
+
+import (
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+// Paths the handlers are served on; they match the +kubebuilder:webhook markers.
+const (
+	TCPMutatePath         = "/mutate-kamaji-clastix-io-v1alpha1-tenantcontrolplane"
+	TCPValidatePath       = "/validate-kamaji-clastix-io-v1alpha1-tenantcontrolplane"
+	DataStoreValidatePath = "/validate-kamaji-clastix-io-v1alpha1-datastore"
+)
+
+// +kubebuilder:webhook:path=/mutate-kamaji-clastix-io-v1alpha1-tenantcontrolplane,mutating=true,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=tenantcontrolplanes,verbs=create;update,versions=v1alpha1,name=mtenantcontrolplane.kb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-kamaji-clastix-io-v1alpha1-tenantcontrolplane,mutating=false,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=tenantcontrolplanes,verbs=create;update,versions=v1alpha1,name=vtenantcontrolplane.kb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-kamaji-clastix-io-v1alpha1-datastore,mutating=false,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=datastores,verbs=create;update;delete,versions=v1alpha1,name=vdatastore.kb.io,admissionReviewVersions=v1
+
+// Drivers tells which datastore drivers this installation can serve.
+type Drivers interface {
+	// Served reports whether a configured plugin serves the driver.
+	Served(driver string) bool
+	// Names lists the served drivers, for error messages.
+	Names() []string
+}
+
+// Options configure the webhooks.
+type Options struct {
+	// DefaultDataStore is the manager's --datastore: the DataStore of TCPs that name none.
+	DefaultDataStore string
+	// Drivers served by the configured plugins.
+	Drivers Drivers
+}
+
+// Register adds the handlers to the manager's webhook server.
+func Register(srv webhook.Server, c client.Reader, mapper meta.RESTMapper, opts Options) {
+	srv.Register(TCPMutatePath, &admission.Webhook{Handler: &tcpDefaulter{opts: opts, reader: c}})
+	srv.Register(TCPValidatePath, &admission.Webhook{Handler: &tcpValidator{opts: opts, reader: c, mapper: mapper}})
+	srv.Register(DataStoreValidatePath, &admission.Webhook{Handler: &dataStoreValidator{opts: opts, reader: c}})
+}
+
+// invalid answers with a 422 Invalid status listing every field error, as the apiserver's own
+// validation does, so kubectl prints "<field>: <reason>" lines.
+func invalid(gk schema.GroupKind, name string, errs field.ErrorList) admission.Response {
+	status := apierrors.NewInvalid(gk, name, errs).ErrStatus
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status}}
+}
+
+var (
+	tcpGK       = kamajiv1alpha1.GroupVersion.WithKind("TenantControlPlane").GroupKind()
+	dataStoreGK = kamajiv1alpha1.GroupVersion.WithKind("DataStore").GroupKind()
+)
+
+func errored(err error) admission.Response {
+	return admission.Errored(http.StatusInternalServerError, err)
+}
