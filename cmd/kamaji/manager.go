@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/openhcp/kamaji/core/manager"
+	"github.com/openhcp/kamaji/core/settings"
+)
+
+func newManagerCommand() *cobra.Command {
+	s := &settings.Settings{}
+	var configPath string
+	var devLogs bool
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Run the controllers and admission webhooks",
+		Long: `Run the controllers and admission webhooks.
+
+Every flag can also be set in the config file (the key is the flag name) or in the
+environment (KAMAJI_ and the flag name in upper case with underscores); flags win over the
+environment, which wins over the file. Plugins are listed in the config file only.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			explicit := cmd.Flags().Changed("config")
+			if !explicit {
+				if env, ok := os.LookupEnv(envPrefix + "CONFIG"); ok {
+					configPath, explicit = env, true
+				}
+			}
+			plugins, err := applyConfig(cmd.Flags(), configPath, explicit)
+			if err != nil {
+				return err
+			}
+			s.Plugins = plugins
+			if err := s.Validate(); err != nil {
+				return err
+			}
+			return runManager(s, devLogs)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "kamaji.yaml", "Path of the configuration file (optional unless given explicitly).")
+	f.StringVar(&s.MetricsBindAddress, "metrics-bind-address", ":8080", "The address the metric endpoint binds to.")
+	f.StringVar(&s.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	f.BoolVar(&s.LeaderElect, "leader-elect", true, "Enable leader election for controller manager. Enabling this will ensure there is only one active controller manager.")
+	f.StringVar(&s.TmpDirectory, "tmp-directory", "/tmp/kamaji", "Directory which will be used to work with temporary files.")
+	f.StringVar(&s.KineImage, "kine-image", "rancher/kine:v0.17.5-amd64", "Container image along with tag to use for the Kine sidecar container (used only if the DataStore driver runs through kine).")
+	f.StringVar(&s.DataStore, "datastore", "", "Optional, the default DataStore that should be used by Kamaji to setup the required storage of Tenant Control Planes with undeclared DataStore.")
+	f.StringVar(&s.MigrateImage, "migrate-image", "ghcr.io/openhcp/kamaji:"+version, "Specify the container image to launch when a TenantControlPlane is migrated to a new datastore.")
+	f.IntVar(&s.MaxConcurrentTCPReconciles, "max-concurrent-tcp-reconciles", 1, "Specify the number of workers for the Tenant Control Plane controller (beware of CPU consumption).")
+	f.StringVar(&s.PodNamespace, "pod-namespace", os.Getenv("POD_NAMESPACE"), "The Kubernetes Namespace on which the Operator is running in, required for the TenantControlPlane migration jobs.")
+	f.StringVar(&s.WebhookServiceName, "webhook-service-name", "kamaji-webhook-service", "The Kamaji webhook server Service name which is used to get validation webhooks, required for the TenantControlPlane migration jobs.")
+	f.StringVar(&s.ServiceAccountName, "serviceaccount-name", os.Getenv("SERVICE_ACCOUNT"), "The Kubernetes ServiceAccount the Operator runs as, required for the TenantControlPlane migration jobs.")
+	f.StringVar(&s.WebhookCAPath, "webhook-ca-path", "/tmp/k8s-webhook-server/serving-certs/ca.crt", "Path to the Manager webhook server CA, required for the TenantControlPlane migration jobs.")
+	f.DurationVar(&s.ControllerReconcileTimeout, "controller-reconcile-timeout", 30*time.Second, "The reconciliation request timeout before the controller withdraw the external resource calls, such as dealing with the Datastore, or the Tenant Control Plane API endpoint.")
+	f.DurationVar(&s.CacheResyncPeriod, "cache-resync-period", 10*time.Hour, "The controllers' cache resync period.")
+	f.BoolVar(&s.DisableTelemetry, "disable-telemetry", false, "Accepted for compatibility; this build sends no telemetry at all.")
+	f.DurationVar(&s.CertificateExpirationDeadline, "certificate-expiration-deadline", 24*time.Hour, "Define the deadline upon certificate expiration to start the renewal process, cannot be less than a 24 hours.")
+	f.IntVar(&s.WebhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
+	f.StringVar(&s.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook server's tls.crt and tls.key.")
+	f.BoolVar(&devLogs, "zap-devel", false, "Development logging (console encoder, debug level).")
+	return cmd
+}
+
+func runManager(s *settings.Settings, devLogs bool) error {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(devLogs)))
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("no admin cluster to talk to: %v", err)
+	}
+	mgr, err := manager.New(cfg, s, manager.WebhookServing{Port: s.WebhookPort, CertDir: s.WebhookCertDir})
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
