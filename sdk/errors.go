@@ -1,0 +1,31 @@
+package sdk
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnimplemented is returned by an optional operation the plugin does not support. A plugin
+// returns it (or an error wrapping it) and the SDK answers the gRPC code UNIMPLEMENTED; on the host
+// side the client turns UNIMPLEMENTED back into an error for which errors.Is(err,
+// ErrUnimplemented) holds, so callers can stop retrying.
+var ErrUnimplemented = errors.New("unimplemented")
+
+// FieldError is an invalid input, naming the offending field by its path in proto JSON names,
+// e.g. "endpoints[0]" or "tenant.schema". It crosses the wire as INVALID_ARGUMENT.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// InvalidField returns a *FieldError for field with a formatted message.
+func InvalidField(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
