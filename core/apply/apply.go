@@ -1,0 +1,77 @@
+// Package apply is the one way the core writes to the API: server-side apply with our field
+// manager. Objects are declared whole on every reconcile, so a field we stop setting (a removed
+// extra arg, a dropped label) is removed by the apiserver, and fields other managers own (an
+// HPA's replicas, a user's annotation) are left alone.
+package apply
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+)
+
+// FieldManager owns every field the core declares.
+const FieldManager = "kamaji"
+
+// Apply declares obj as the whole intent of our field manager, forcing ownership of the fields
+// it sets, and decodes the object the apiserver returns back into obj.
+func Apply(ctx context.Context, c client.Client, obj client.Object) error {
+	return ApplyAs(ctx, c, obj, FieldManager)
+}
+
+// ApplyAs is Apply with another field manager: addons apply with one manager each, so pruning
+// one addon's fields never touches another's.
+func ApplyAs(ctx context.Context, c client.Client, obj client.Object, manager string) error {
+	u, err := toApplyConfiguration(obj, c.Scheme())
+	if err != nil {
+		return err
+	}
+	delete(u.Object, "status") // written by its controller, never declared
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(manager), client.ForceOwnership); err != nil {
+		return err
+	}
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
+}
+
+// ApplyStatus declares obj's status through the status subresource. The core is the single
+// writer of our objects' status; the whole status is declared once per reconcile pass.
+func ApplyStatus(ctx context.Context, c client.Client, obj client.Object) error {
+	u, err := toApplyConfiguration(obj, c.Scheme())
+	if err != nil {
+		return err
+	}
+	// Only the status stanza is ours to declare here.
+	for k := range u.Object {
+		switch k {
+		case "apiVersion", "kind", "metadata", "status":
+		default:
+			delete(u.Object, k)
+		}
+	}
+	if err := c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return err
+	}
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
+}
+
+func toApplyConfiguration(obj client.Object, scheme *runtime.Scheme) (*unstructured.Unstructured, error) {
+	gvk, err := apiutil.GVKForObject(obj, scheme)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("apply %s: %w", gvk.Kind, err)
+	}
+	u := &unstructured.Unstructured{Object: raw}
+	u.SetGroupVersionKind(gvk)
+	// Server-populated metadata must not be declared: it would be claimed, or rejected.
+	for _, f := range []string{"creationTimestamp", "resourceVersion", "managedFields", "uid", "generation", "selfLink"} {
+		unstructured.RemoveNestedField(u.Object, "metadata", f)
+	}
+	return u, nil
+}

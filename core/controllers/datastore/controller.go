@@ -1,0 +1,238 @@
+// Package datastore reconciles DataStore objects: it resolves their Secret references, starts
+// and checks the plugin serving their driver, validates the configuration through it, and keeps
+// status.usedBy and the conditions current.
+package datastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/datastores"
+	"github.com/openhcp/kamaji/core/pluginhost"
+	"github.com/openhcp/kamaji/sdk"
+	sdkdatastore "github.com/openhcp/kamaji/sdk/datastore"
+)
+
+// Condition types and reasons of a DataStore.
+const (
+	ConditionReady       = "Ready"
+	ConditionPluginReady = "PluginReady"
+	ConditionConfigValid = "ConfigValid"
+
+	ReasonPluginRunning  = "PluginRunning"
+	ReasonConfigValid    = "ConfigValid"
+	ReasonConfigInvalid  = "ConfigInvalid"
+	ReasonUnreachable    = "DataStoreUnreachable"
+	ReasonSecretMissing  = "SecretMissing"
+	ReasonReady          = "Ready"
+	ReasonNotReady       = "NotReady"
+	ReasonPluginNotReady = "PluginNotReady"
+)
+
+// Recheck is how often a DataStore is re-validated: a changed referenced Secret, a datastore
+// gone unreachable or a plugin that died are seen within it.
+const Recheck = time.Minute
+
+// Plugins gives the running plugin of a driver.
+type Plugins interface {
+	DataStore(ctx context.Context, driver string) (*sdkdatastore.Client, pluginhost.Status, error)
+}
+
+// Reconciler reconciles DataStores.
+type Reconciler struct {
+	Client     client.Client
+	Plugins    Plugins
+	DataStores *datastores.Cache
+	Now        func() time.Time
+	// CallTimeout bounds each plugin call made here.
+	CallTimeout time.Duration
+}
+
+// SetupWithManager watches DataStores, and TCPs only to keep usedBy current: a TCP event
+// enqueues its own DataStore, never every TCP of a DataStore.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	toDataStore := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		tcp, ok := obj.(*kamajiv1alpha1.TenantControlPlane)
+		if !ok {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, name := range dataStoresOf(tcp) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		}
+		return reqs
+	})
+	usageChanged := predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*kamajiv1alpha1.TenantControlPlane), e.ObjectNew.(*kamajiv1alpha1.TenantControlPlane)
+			return !slices.Equal(dataStoresOf(o), dataStoresOf(n))
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("datastore").
+		For(&kamajiv1alpha1.DataStore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})).
+		Watches(&kamajiv1alpha1.TenantControlPlane{}, toDataStore, builder.WithPredicates(usageChanged)).
+		Complete(r)
+}
+
+func dataStoresOf(tcp *kamajiv1alpha1.TenantControlPlane) []string {
+	var out []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	add(tcp.Spec.DataStore)
+	add(tcp.Status.Storage.DataStoreName)
+	for _, o := range tcp.Spec.DataStoreOverrides {
+		add(o.DataStore)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile refreshes one DataStore's status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ds := &kamajiv1alpha1.DataStore{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ds); err != nil {
+		r.DataStores.Forget(req.Name)
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if _, paused := ds.Annotations[kamajiv1alpha1.PausedAnnotation]; paused {
+		return ctrl.Result{}, nil
+	}
+	status := *ds.Status.DeepCopy()
+	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: ds.Generation, LastTransitionTime: metav1.NewTime(r.now()),
+		})
+	}
+
+	users, err := r.usedBy(ctx, ds.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	status.UsedBy = users
+	requeue := Recheck
+
+	// Re-resolve every time: this is how a changed Secret reaches the TCP reconciles.
+	r.DataStores.Forget(ds.Name)
+	cfg, cfgErr := r.DataStores.Get(ctx, ds)
+	plugin, ps, plugErr := r.Plugins.DataStore(ctx, ds.Spec.Driver)
+	switch {
+	case plugErr != nil:
+		reason := pluginhost.ReasonHandshakeFailed
+		if pe, ok := pluginhost.AsError(plugErr); ok {
+			reason = pe.Reason
+			if pe.RetryAfter > 0 {
+				requeue = pe.RetryAfter
+			}
+		}
+		set(ConditionPluginReady, metav1.ConditionFalse, reason, plugErr.Error())
+	default:
+		status.Plugin = &kamajiv1alpha1.PluginStatus{Name: ps.Name, Version: ps.Version, Protocol: int32(ps.Protocol)}
+		pctx, cancel := r.callContext(ctx)
+		probe, err := plugin.Probe(pctx)
+		cancel()
+		switch {
+		case err != nil:
+			_ = plugin.Close() // a failing probe means "restart me"
+			set(ConditionPluginReady, metav1.ConditionFalse, pluginhost.ReasonRestarting, "probe failed: "+err.Error())
+			requeue = time.Second
+		case !probe.Ready:
+			set(ConditionPluginReady, metav1.ConditionFalse, ReasonPluginNotReady, probe.Message)
+		default:
+			set(ConditionPluginReady, metav1.ConditionTrue, ReasonPluginRunning,
+				fmt.Sprintf("%s %s (protocol %d)", ps.Name, ps.Version, ps.Protocol))
+		}
+	}
+
+	switch {
+	case cfgErr != nil:
+		set(ConditionConfigValid, metav1.ConditionFalse, ReasonSecretMissing, cfgErr.Error())
+	case plugErr != nil:
+		// Cannot validate without the plugin; keep the last verdict.
+	default:
+		vctx, cancel := r.callContext(ctx)
+		err := plugin.ValidateConfig(vctx, cfg)
+		cancel()
+		var fe *sdk.FieldError
+		switch {
+		case errors.As(err, &fe):
+			set(ConditionConfigValid, metav1.ConditionFalse, ReasonConfigInvalid, err.Error())
+		case err != nil:
+			set(ConditionConfigValid, metav1.ConditionFalse, ReasonUnreachable, err.Error())
+		default:
+			set(ConditionConfigValid, metav1.ConditionTrue, ReasonConfigValid, "the plugin validated the configuration and reached the datastore")
+		}
+	}
+
+	if meta.IsStatusConditionTrue(status.Conditions, ConditionPluginReady) && meta.IsStatusConditionTrue(status.Conditions, ConditionConfigValid) {
+		set(ConditionReady, metav1.ConditionTrue, ReasonReady, "ready to host tenants")
+	} else {
+		msg := "see the PluginReady and ConfigValid conditions"
+		for _, t := range []string{ConditionPluginReady, ConditionConfigValid} {
+			if c := meta.FindStatusCondition(status.Conditions, t); c != nil && c.Status != metav1.ConditionTrue {
+				msg = c.Message
+				break
+			}
+		}
+		set(ConditionReady, metav1.ConditionFalse, ReasonNotReady, msg)
+	}
+	status.ObservedGeneration = ds.Generation
+	if !equality.Semantic.DeepEqual(status, ds.Status) {
+		obj := &kamajiv1alpha1.DataStore{ObjectMeta: metav1.ObjectMeta{Name: ds.Name}, Status: status}
+		if err := apply.ApplyStatus(ctx, r.Client, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+func (r *Reconciler) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := r.CallTimeout
+	if t == 0 {
+		t = 10 * time.Second
+	}
+	return context.WithTimeout(ctx, t)
+}
+
+func (r *Reconciler) usedBy(ctx context.Context, name string) ([]string, error) {
+	var list kamajiv1alpha1.TenantControlPlaneList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	var users []string
+	for i := range list.Items {
+		if slices.Contains(dataStoresOf(&list.Items[i]), name) {
+			users = append(users, list.Items[i].Namespace+"/"+list.Items[i].Name)
+		}
+	}
+	slices.Sort(users)
+	return users, nil
+}

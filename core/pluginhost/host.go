@@ -1,0 +1,199 @@
+// Package pluginhost runs the datastore and addon plugins listed in kamaji.yaml: it starts a
+// plugin on first use (verifying its pinned sha256 and negotiating the protocol through
+// go-plugin with AutoMTLS), hands out the running client, restarts a plugin that died with
+// exponential backoff, and kills every plugin when the manager exits.
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/openhcp/kamaji/core/settings"
+	"github.com/openhcp/kamaji/sdk"
+	"github.com/openhcp/kamaji/sdk/datastore"
+)
+
+// Backoff bounds between restarts of a failing plugin.
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
+
+// Options tune the host.
+type Options struct {
+	// StartTimeout bounds a plugin's start and handshake (default 10s): a plugin that never
+	// answers the handshake becomes an error within it, never a hang.
+	StartTimeout time.Duration
+	// CallTimeout is the deadline of each RPC whose context has none (default 30s).
+	CallTimeout time.Duration
+	Log         logr.Logger
+	Now         func() time.Time
+}
+
+// Host owns the plugin processes.
+type Host struct {
+	opts     Options
+	plugins  map[string]settings.Plugin
+	byDriver map[string]string
+
+	mu      sync.Mutex
+	running map[string]*instance
+}
+
+type instance struct {
+	client   *datastore.Client
+	failures int
+	retryAt  time.Time
+	lastErr  *Error
+}
+
+// New prepares a host for the configured plugins; nothing starts until first use.
+func New(plugins []settings.Plugin, opts Options) *Host {
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 10 * time.Second
+	}
+	if opts.CallTimeout == 0 {
+		opts.CallTimeout = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Host{opts: opts, plugins: map[string]settings.Plugin{}, byDriver: map[string]string{}, running: map[string]*instance{}}
+	for _, p := range plugins {
+		h.plugins[p.Name] = p
+		for _, d := range p.Drivers {
+			h.byDriver[d] = p.Name
+		}
+	}
+	return h
+}
+
+// Status is what the host knows of a running plugin, for the DataStore status.
+type Status struct {
+	Name     string
+	Version  string
+	Protocol int
+}
+
+// DataStore returns the running plugin serving driver, starting it if needed.
+func (h *Host) DataStore(ctx context.Context, driver string) (*datastore.Client, Status, error) {
+	name, ok := h.byDriver[driver]
+	if !ok {
+		return nil, Status{}, &Error{Reason: ReasonNotConfigured, Err: fmt.Errorf("no configured datastore plugin serves driver %q", driver)}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	inst := h.running[name]
+	if inst == nil {
+		inst = &instance{}
+		h.running[name] = inst
+	}
+	if inst.client != nil && !inst.client.Exited() {
+		return inst.client, statusOf(inst.client), nil
+	}
+	if inst.client != nil {
+		// It died since the last call: count it as a failure and restart with backoff.
+		h.opts.Log.Info("datastore plugin exited; restarting", "plugin", name)
+		inst.client = nil
+		inst.lastErr = &Error{Plugin: name, Reason: ReasonRestarting, Err: fmt.Errorf("the plugin process exited")}
+		h.fail(inst)
+	}
+	if now := h.opts.Now(); now.Before(inst.retryAt) {
+		e := *inst.lastErr
+		e.RetryAfter = inst.retryAt.Sub(now)
+		return nil, Status{}, &e
+	}
+	client, err := h.start(h.plugins[name])
+	if err != nil {
+		inst.lastErr = err
+		h.fail(inst)
+		e := *err
+		e.RetryAfter = inst.retryAt.Sub(h.opts.Now())
+		return nil, Status{}, &e
+	}
+	inst.client, inst.failures, inst.lastErr = client, 0, nil
+	return client, statusOf(client), nil
+}
+
+func (h *Host) fail(inst *instance) {
+	inst.failures++
+	backoff := minBackoff << min(inst.failures-1, 6)
+	inst.retryAt = h.opts.Now().Add(min(backoff, maxBackoff))
+}
+
+func statusOf(c *datastore.Client) Status {
+	info := c.Info()
+	return Status{Name: info.Name, Version: info.VendorVersion, Protocol: c.ProtocolVersion()}
+}
+
+func (h *Host) start(p settings.Plugin) (*datastore.Client, *Error) {
+	if _, err := os.Stat(p.Path); err != nil {
+		return nil, &Error{Plugin: p.Name, Reason: ReasonBinaryMissing, Err: fmt.Errorf("binary %s: %w", p.Path, err)}
+	}
+	cmd := exec.Command(p.Path, p.Args...)
+	cmd.Env = os.Environ()
+	for k, v := range p.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	// The kernel kills the plugin when the manager dies, even by SIGKILL: no orphans.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	client, err := datastore.NewClient(sdk.ClientConfig{
+		Cmd:          cmd,
+		SHA256:       p.SHA256,
+		StartTimeout: h.opts.StartTimeout,
+		CallTimeout:  h.opts.CallTimeout,
+		Logger:       hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.Name, Level: hclog.Warn, Output: os.Stderr}),
+	})
+	if err != nil {
+		return nil, classify(p.Name, p.Path, err)
+	}
+	served := client.Info().Drivers
+	for _, d := range p.Drivers {
+		if !slices.Contains(served, d) {
+			_ = client.Close()
+			return nil, &Error{Plugin: p.Name, Reason: ReasonDriverMismatch,
+				Err: fmt.Errorf("kamaji.yaml lists driver %q but the plugin serves %v", d, served)}
+		}
+	}
+	h.opts.Log.Info("datastore plugin started", "plugin", p.Name, "version", client.Info().VendorVersion, "protocol", client.ProtocolVersion())
+	return client, nil
+}
+
+// Probe asks a running plugin whether it is healthy; a plugin whose probe fails is killed, so
+// the next use restarts it.
+func (h *Host) Probe(ctx context.Context, driver string) error {
+	client, _, err := h.DataStore(ctx, driver)
+	if err != nil {
+		return err
+	}
+	res, err := client.Probe(ctx)
+	if err != nil {
+		_ = client.Close()
+		return &Error{Plugin: h.byDriver[driver], Reason: ReasonRestarting, Err: fmt.Errorf("probe failed, restarting: %w", err)}
+	}
+	if !res.Ready {
+		return &Error{Plugin: h.byDriver[driver], Reason: ReasonNotReady, Err: fmt.Errorf("not ready: %s", res.Message)}
+	}
+	return nil
+}
+
+// Close kills every plugin.
+func (h *Host) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, inst := range h.running {
+		if inst.client != nil {
+			_ = inst.client.Close()
+		}
+	}
+	h.running = map[string]*instance{}
+}
