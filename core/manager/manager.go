@@ -3,8 +3,10 @@
 package manager
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,10 +18,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	dscontroller "github.com/openhcp/kamaji/core/controllers/datastore"
+	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
+	"github.com/openhcp/kamaji/core/datastores"
+	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/webhooks"
 )
@@ -89,6 +96,30 @@ func New(cfg *rest.Config, s *settings.Settings, wh WebhookServing) (ctrl.Manage
 		DefaultDataStore: s.DataStore,
 		Drivers:          s.Drivers(),
 	})
+	host := pluginhost.New(s.Plugins, pluginhost.Options{Log: ctrl.Log.WithName("plugins")})
+	// Plugins stop with the manager (and, through Pdeathsig, even if it is killed).
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		host.Close()
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	cache := &datastores.Cache{Reader: mgr.GetAPIReader(), TTL: 30 * time.Second}
+	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&tcpcontroller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache,
+		Options: tcpcontroller.Options{
+			MaxConcurrentReconciles:       s.MaxConcurrentTCPReconciles,
+			ReconcileTimeout:              s.ControllerReconcileTimeout,
+			CertificateExpirationDeadline: s.CertificateExpirationDeadline,
+			KineImage:                     s.KineImage,
+		},
+	}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -151,25 +152,30 @@ func mustCreate(t *testing.T, obj client.Object) {
 	}
 }
 
-// update re-reads the object, applies the change and updates it.
+// update re-reads the object, applies the change and updates it, retrying when the
+// controller wrote in between (a conflict is not the answer under test).
 func update(t *testing.T, obj *kamajiv1alpha1.TenantControlPlane, change func(*kamajiv1alpha1.TenantControlPlane)) error {
 	t.Helper()
-	cur := &kamajiv1alpha1.TenantControlPlane{}
-	if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(obj), cur); err != nil {
-		t.Fatal(err)
-	}
-	change(cur)
-	return env.Client.Update(ctx(t), cur)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &kamajiv1alpha1.TenantControlPlane{}
+		if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(obj), cur); err != nil {
+			return err
+		}
+		change(cur)
+		return env.Client.Update(ctx(t), cur)
+	})
 }
 
 func updateDS(t *testing.T, name string, change func(*kamajiv1alpha1.DataStore)) error {
 	t.Helper()
-	cur := &kamajiv1alpha1.DataStore{}
-	if err := env.Client.Get(ctx(t), client.ObjectKey{Name: name}, cur); err != nil {
-		t.Fatal(err)
-	}
-	change(cur)
-	return env.Client.Update(ctx(t), cur)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &kamajiv1alpha1.DataStore{}
+		if err := env.Client.Get(ctx(t), client.ObjectKey{Name: name}, cur); err != nil {
+			return err
+		}
+		change(cur)
+		return env.Client.Update(ctx(t), cur)
+	})
 }
 
 func TestSeedExamplesAreAccepted(t *testing.T) {
@@ -460,6 +466,13 @@ func TestDataStoreInUseCannotBeDeleted(t *testing.T) {
 	expectRejected(t, err, "DataStore in-use is in use by TenantControlPlane default/uses-in-use")
 	if err := env.Client.Delete(ctx(t), o); err != nil {
 		t.Fatal(err)
+	}
+	// The TCP goes once its finalizer has run.
+	if err := wait.PollUntilContextTimeout(ctx(t), 50*time.Millisecond, 20*time.Second, true, func(c context.Context) (bool, error) {
+		err := env.Client.Get(c, client.ObjectKeyFromObject(o), &kamajiv1alpha1.TenantControlPlane{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		t.Fatalf("the TCP was not deleted: %v", err)
 	}
 	if err := env.Client.Delete(ctx(t), ds); err != nil {
 		t.Fatalf("an unused DataStore must be deletable: %v", err)

@@ -1,0 +1,186 @@
+// Package tenantcontrolplane reconciles a TenantControlPlane into everything its control plane
+// needs in the admin cluster, as an ordered list of small idempotent steps (one file each):
+// datastore slice → PKI → kubeconfigs → Service → Ingress/TLSRoute → Deployment → status.
+// Every write is a server-side apply; the status is applied once per pass, at the end.
+package tenantcontrolplane
+
+import (
+	"context"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/datastores"
+	"github.com/openhcp/kamaji/core/pluginhost"
+	"github.com/openhcp/kamaji/sdk/datastore"
+)
+
+// +kubebuilder:rbac:groups="",resources=secrets;services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=tlsroutes,verbs=get;list;watch;create;update;patch;delete
+
+// Finalizer guards the deprovisioning of the TCP's datastore slice.
+const Finalizer = "kamaji.clastix.io/finalizer"
+
+// Plugins gives the running plugin of a datastore driver.
+type Plugins interface {
+	DataStore(ctx context.Context, driver string) (*datastore.Client, pluginhost.Status, error)
+}
+
+// Reconciler reconciles TenantControlPlanes.
+type Reconciler struct {
+	Client    client.Client
+	APIReader client.Reader
+	Plugins   Plugins
+	// DataStoreProvisioner overrides Plugins for the provisioning calls (tests, benchmarks).
+	DataStores *datastores.Cache
+	Options    Options
+	Now        func() time.Time
+}
+
+// Options are the manager settings the steps use.
+type Options struct {
+	MaxConcurrentReconciles       int
+	ReconcileTimeout              time.Duration
+	CertificateExpirationDeadline time.Duration
+	KineImage                     string
+}
+
+type step struct {
+	name string
+	run  func(ctx context.Context, r *Reconciler, p *pass) error
+}
+
+// steps run in order; a failing step stops the pass (later steps depend on it). The Service
+// comes before the PKI because the apiserver certificate's SANs and the admin kubeconfig's
+// server need the address the Service gives the tenant.
+var steps = []step{
+	{"datastore", stepDataStore},
+	{"service", stepService},
+	{"exposure", stepExposure},
+	{"pki", stepPKI},
+	{"kubeconfigs", stepKubeconfigs},
+	{"deployment", stepDeployment},
+}
+
+// SetupWithManager registers the controller. It watches only what it owns: our Deployments,
+// Services and Secrets (the cache is label-restricted to them).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := r.Options.MaxConcurrentReconciles
+	if workers < 1 {
+		workers = 1
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("tenantcontrolplane").
+		For(&kamajiv1alpha1.TenantControlPlane{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.Secret{}).
+		Owns(&networkingv1.Ingress{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile runs one pass.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.Options.ReconcileTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.Options.ReconcileTimeout)
+		defer cancel()
+	}
+	tcp := &kamajiv1alpha1.TenantControlPlane{}
+	if err := r.Client.Get(ctx, req.NamespacedName, tcp); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if _, paused := tcp.Annotations[kamajiv1alpha1.PausedAnnotation]; paused {
+		log.FromContext(ctx).V(1).Info("paused: not reconciling")
+		return ctrl.Result{}, nil
+	}
+	if !tcp.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, tcp)
+	}
+	if !containsString(tcp.Finalizers, Finalizer) {
+		if err := apply.SetFinalizer(ctx, r.Client, tcp, Finalizer, true); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	p := &pass{tcp: tcp, status: *tcp.Status.DeepCopy(), now: r.now()}
+	var stepErr error
+	for _, s := range steps {
+		if stepErr = s.run(ctx, r, p); stepErr != nil {
+			log.FromContext(ctx).Info("step did not complete", "step", s.name, "error", stepErr.Error())
+			break
+		}
+	}
+	computeStatus(p, stepErr)
+	if err := r.applyStatus(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
+	return resultFor(stepErr)
+}
+
+// resultFor turns a step error into a retry: plugin backoff and waits for external state use
+// their own delay; other errors go through the controller's exponential backoff.
+func resultFor(err error) (ctrl.Result, error) {
+	if err == nil {
+		return ctrl.Result{}, nil
+	}
+	if se, ok := asStepError(err); ok && se.retryAfter > 0 {
+		return ctrl.Result{RequeueAfter: se.retryAfter}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+func (r *Reconciler) applyStatus(ctx context.Context, p *pass) error {
+	p.status.ObservedGeneration = p.tcp.Generation
+	if equality.Semantic.DeepEqual(p.status, p.tcp.Status) {
+		return nil // nothing changed: no write
+	}
+	obj := &kamajiv1alpha1.TenantControlPlane{
+		ObjectMeta: metav1.ObjectMeta{Name: p.tcp.Name, Namespace: p.tcp.Namespace},
+		Status:     p.status,
+	}
+	err := apply.ApplyStatus(ctx, r.Client, obj)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// owned sets the controller reference so the garbage collector removes obj with the TCP.
+func owned(tcp *kamajiv1alpha1.TenantControlPlane, obj client.Object) {
+	t := true
+	obj.SetOwnerReferences([]metav1.OwnerReference{{
+		APIVersion: kamajiv1alpha1.GroupVersion.String(), Kind: "TenantControlPlane",
+		Name: tcp.Name, UID: tcp.UID, Controller: &t, BlockOwnerDeletion: &t,
+	}})
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,82 @@
+package tenantcontrolplane
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/pki"
+	"github.com/openhcp/kamaji/sdk/datastore"
+)
+
+// pass carries one reconcile of one TCP through the steps: the object as read, the status being
+// built (applied once, at the end), and what each step hands to the next.
+type pass struct {
+	tcp    *kamajiv1alpha1.TenantControlPlane
+	status kamajiv1alpha1.TenantControlPlaneStatus
+	now    time.Time
+
+	dataStore *kamajiv1alpha1.DataStore
+	dsConfig  datastore.Config
+	conn      datastore.Connection
+	// storageSecret holds the datastore client certificate (etcd) or the kine configuration.
+	storageSecret string
+	// secrets are the data of every Secret the control-plane pod mounts, by Secret name: their
+	// checksum goes into the pod template so a changed certificate rolls the pods.
+	secrets map[string]map[string][]byte
+
+	// deploymentObserved: the Deployment controller has seen our latest template.
+	deploymentObserved bool
+
+	service  *corev1.Service
+	endpoint string
+	// ca is the tenant CA, for the kubeconfigs.
+	ca *pki.KeyPair
+	// caRotating is set while the CA is replaced and its dependents reissued.
+	caRotating bool
+}
+
+func (p *pass) setCondition(condType string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&p.status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: message,
+		ObservedGeneration: p.tcp.Generation, LastTransitionTime: metav1.NewTime(p.now),
+	})
+}
+
+func (p *pass) addSecret(name string, data map[string][]byte) {
+	if p.secrets == nil {
+		p.secrets = map[string]map[string][]byte{}
+	}
+	p.secrets[name] = data
+}
+
+// stepError stops the pass: it names the condition to set False, a machine-readable reason,
+// and, when retrying sooner is pointless, how long to wait.
+type stepError struct {
+	condition  string
+	reason     string
+	err        error
+	retryAfter time.Duration
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func fail(condition, reason string, err error) *stepError {
+	return &stepError{condition: condition, reason: reason, err: err}
+}
+
+func failf(condition, reason, format string, args ...any) *stepError {
+	return fail(condition, reason, fmt.Errorf(format, args...))
+}
+
+func asStepError(err error) (*stepError, bool) {
+	var se *stepError
+	ok := errors.As(err, &se)
+	return se, ok
+}

@@ -1,0 +1,113 @@
+package tenantcontrolplane
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/controlplane"
+	"github.com/openhcp/kamaji/core/exposure"
+	"github.com/openhcp/kamaji/core/kubeconfig"
+	"github.com/openhcp/kamaji/core/tenantpki"
+)
+
+const ReasonDeploymentFailed = "DeploymentFailed"
+
+// stepDeployment applies the control-plane Deployment and mirrors its status.
+func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
+	const cond = kamajiv1alpha1.ConditionControlPlaneAvailable
+	name := func(k tenantpki.Kind) string { return tenantpki.SecretName(p.tcp.Name, k) }
+	in := controlplane.Input{
+		TCP: p.tcp,
+		Secrets: controlplane.Secrets{
+			CA: name(tenantpki.CA), APIServer: name(tenantpki.APIServer), APIServerKubeletClient: name(tenantpki.APIServerKubeletClient),
+			FrontProxyCA: name(tenantpki.FrontProxyCA), FrontProxyClient: name(tenantpki.FrontProxyClient), ServiceAccount: name(tenantpki.ServiceAccount),
+			ControllerManagerKubeconfig: kubeconfig.ControllerManagerSecretName(p.tcp.Name), SchedulerKubeconfig: kubeconfig.SchedulerSecretName(p.tcp.Name),
+		},
+		SecretsChecksum: secretsChecksum(p.secrets),
+		Labels:          exposure.Labels(p.tcp),
+	}
+	switch {
+	case p.conn.Etcd != nil:
+		in.Etcd = &controlplane.EtcdStorage{Servers: p.conn.Etcd.Servers, Prefix: p.conn.Etcd.Prefix, CertSecret: p.storageSecret}
+		overrides, err := r.etcdOverrides(ctx, p)
+		if err != nil {
+			return fail(cond, ReasonDeploymentFailed, err)
+		}
+		in.EtcdServersOverrides = overrides
+	case p.conn.Kine != nil:
+		ks, err := kineStorage(r, p)
+		if err != nil {
+			return fail(kamajiv1alpha1.ConditionDataStoreReady, ReasonUnsupportedConnection, err)
+		}
+		in.Kine = ks
+	}
+	dep, err := controlplane.Build(in)
+	if err != nil {
+		return fail(cond, ReasonDeploymentFailed, err)
+	}
+	owned(p.tcp, dep)
+	if err := apply.Apply(ctx, r.Client, dep); err != nil {
+		return fail(cond, ReasonDeploymentFailed, err)
+	}
+	ds := &p.status.Kubernetes.Deployment
+	if ds.ObservedGeneration != dep.Status.ObservedGeneration || ds.Replicas != dep.Status.Replicas || ds.UpdatedReplicas != dep.Status.UpdatedReplicas {
+		ds.LastUpdate = metav1.NewTime(p.now)
+	}
+	ds.Name, ds.Namespace = dep.Name, dep.Namespace
+	ds.Selector = labels.SelectorFromSet(dep.Spec.Selector.MatchLabels).String()
+	ds.ObservedGeneration = dep.Status.ObservedGeneration
+	ds.Replicas, ds.UpdatedReplicas = dep.Status.Replicas, dep.Status.UpdatedReplicas
+	ds.ReadyReplicas, ds.AvailableReplicas, ds.UnavailableReplicas = dep.Status.ReadyReplicas, dep.Status.AvailableReplicas, dep.Status.UnavailableReplicas
+	ds.Conditions = dep.Status.Conditions
+	p.deploymentObserved = dep.Status.ObservedGeneration >= dep.Generation
+	return nil
+}
+
+// secretsChecksum covers every Secret the pods mount, so any change to them rolls the pods.
+func secretsChecksum(secrets map[string]map[string][]byte) string {
+	names := make([]string, 0, len(secrets))
+	for n := range secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	datas := make([]map[string][]byte, 0, len(names)+1)
+	datas = append(datas, map[string][]byte{"names": []byte(strings.Join(names, ","))})
+	for _, n := range names {
+		datas = append(datas, secrets[n])
+	}
+	return tenantpki.Checksum(datas...)
+}
+
+// etcdOverrides resolves spec.dataStoreOverrides to --etcd-servers-overrides entries. The
+// override DataStores must serve the tenant with the same client certificate, which holds when
+// they share the main DataStore's CA.
+func (r *Reconciler) etcdOverrides(ctx context.Context, p *pass) ([]string, error) {
+	var out []string
+	for _, o := range p.tcp.Spec.DataStoreOverrides {
+		ds := &kamajiv1alpha1.DataStore{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: o.DataStore}, ds); err != nil {
+			return nil, fmt.Errorf("spec.dataStoreOverrides: DataStore %s: %w", o.DataStore, err)
+		}
+		servers := make([]string, 0, len(ds.Spec.Endpoints))
+		for _, e := range ds.Spec.Endpoints {
+			if !strings.Contains(e, "://") {
+				e = "https://" + e
+			}
+			servers = append(servers, e)
+		}
+		resource := strings.TrimPrefix(o.Resource, "/")
+		if !strings.Contains(resource, "/") {
+			resource = "/" + resource // core group: "/events"
+		}
+		out = append(out, resource+"#"+strings.Join(servers, ";"))
+	}
+	return out, nil
+}

@@ -1,0 +1,45 @@
+package tenantcontrolplane
+
+import (
+	"context"
+	"errors"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/exposure"
+)
+
+// Condition reasons of the Service step.
+const (
+	ReasonServiceFailed       = "ServiceApplyFailed"
+	ReasonEndpointPending     = "EndpointPending"
+	ReasonLoadBalancerHost    = "LoadBalancerHostnameUnsupported"
+	ReasonServiceReady        = "ServiceReady"
+	endpointPendingRetryAfter = 0 // the Service watch brings us back when the address arrives
+)
+
+// stepService applies the Service and derives status.controlPlaneEndpoint from it.
+func stepService(ctx context.Context, r *Reconciler, p *pass) error {
+	svc := exposure.Service(p.tcp, nil)
+	owned(p.tcp, svc)
+	if err := apply.Apply(ctx, r.Client, svc); err != nil {
+		return fail(kamajiv1alpha1.ConditionServiceReady, ReasonServiceFailed, err)
+	}
+	p.service = svc
+	p.status.Kubernetes.Service = kamajiv1alpha1.KubernetesServiceStatus{
+		ServiceStatus: svc.Status, Name: svc.Name, Namespace: svc.Namespace, Port: exposure.Port(p.tcp),
+	}
+	endpoint, err := exposure.Endpoint(p.tcp, svc)
+	switch {
+	case errors.Is(err, exposure.ErrLoadBalancerHostname):
+		return fail(kamajiv1alpha1.ConditionServiceReady, ReasonLoadBalancerHost, err)
+	case err != nil:
+		return fail(kamajiv1alpha1.ConditionServiceReady, ReasonEndpointPending, err)
+	}
+	p.endpoint = endpoint
+	p.status.ControlPlaneEndpoint = endpoint
+	p.setCondition(kamajiv1alpha1.ConditionServiceReady, metav1.ConditionTrue, ReasonServiceReady, "the apiserver is exposed at "+endpoint)
+	return nil
+}

@@ -1,0 +1,95 @@
+package tenantcontrolplane
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+// Reasons of the Ready condition.
+const (
+	ReasonReady        = "Ready"
+	ReasonProvisioning = "Provisioning"
+	ReasonUpgrading    = "Upgrading"
+	ReasonSleeping     = "Sleeping"
+	ReasonRotatingCA   = "CertificateAuthorityRotating"
+	ReasonNotAvailable = "ControlPlaneNotAvailable"
+	ReasonStepFailed   = "ReconcileFailed"
+)
+
+// computeStatus derives the Kamaji version status and the Ready condition from what the pass
+// saw. It is a pure function of the pass, so every transition is unit-tested.
+func computeStatus(p *pass, stepErr error) {
+	if se, ok := asStepError(stepErr); ok {
+		p.setCondition(se.condition, metav1.ConditionFalse, se.reason, se.err.Error())
+	} else if stepErr != nil {
+		p.setCondition(kamajiv1alpha1.ConditionReady, metav1.ConditionFalse, ReasonStepFailed, stepErr.Error())
+	}
+
+	installed := p.status.Kubernetes.Version.Version
+	wanted := p.tcp.Spec.Kubernetes.Version
+	dep := p.status.Kubernetes.Deployment
+	replicas := ptr.Deref(p.tcp.Spec.ControlPlane.Deployment.Replicas, 2)
+	complete := stepErr == nil && p.deploymentObserved && RolloutComplete(dep, replicas)
+
+	// A CA rotation lasts until the pods run with the reissued certificates.
+	prev := p.tcp.Status.Kubernetes.Version.Status
+	rotating := p.caRotating || (prev != nil && *prev == kamajiv1alpha1.VersionCertificateAuthorityRotating && !complete && stepErr == nil)
+
+	var state kamajiv1alpha1.KubernetesVersionStatus
+	reason, message := ReasonNotAvailable, "the control plane is not available"
+	switch {
+	case rotating:
+		state, reason, message = kamajiv1alpha1.VersionCertificateAuthorityRotating, ReasonRotatingCA, "the certificate authority is being rotated"
+	case stepErr != nil && installed == "":
+		state, reason, message = kamajiv1alpha1.VersionProvisioning, ReasonProvisioning, stepErr.Error()
+	case stepErr != nil:
+		state, reason, message = kamajiv1alpha1.VersionNotReady, ReasonStepFailed, stepErr.Error()
+	case replicas == 0 && complete:
+		state, reason, message = kamajiv1alpha1.VersionSleeping, ReasonSleeping, "scaled to zero replicas"
+	case complete:
+		installed = wanted
+		state, reason, message = kamajiv1alpha1.VersionReady, ReasonReady, fmt.Sprintf("%d/%d control plane replicas run %s", dep.AvailableReplicas, replicas, wanted)
+		if p.tcp.Spec.WritePermissions.HasAnyLimitation() {
+			state = kamajiv1alpha1.VersionWriteLimited
+		}
+	case installed == "":
+		state, reason, message = kamajiv1alpha1.VersionProvisioning, ReasonProvisioning, "waiting for the control plane pods"
+	case installed != wanted:
+		state, reason, message = kamajiv1alpha1.VersionUpgrading, ReasonUpgrading, fmt.Sprintf("rolling out %s (installed %s)", wanted, installed)
+	default:
+		state = kamajiv1alpha1.VersionNotReady
+	}
+	p.status.Kubernetes.Version = kamajiv1alpha1.KubernetesVersion{Version: installed, Status: &state}
+
+	available := metav1.ConditionFalse
+	if complete && replicas > 0 {
+		available = metav1.ConditionTrue
+	}
+	if stepErr == nil {
+		p.setCondition(kamajiv1alpha1.ConditionControlPlaneAvailable, available, string(state), message)
+	}
+	ready := metav1.ConditionFalse
+	if state == kamajiv1alpha1.VersionReady || state == kamajiv1alpha1.VersionWriteLimited || state == kamajiv1alpha1.VersionSleeping {
+		ready = metav1.ConditionTrue
+	}
+	p.setCondition(kamajiv1alpha1.ConditionReady, ready, reason, message)
+}
+
+// RolloutComplete tells whether the control plane Deployment runs the current template on
+// every wanted replica (and nothing else).
+func RolloutComplete(dep kamajiv1alpha1.KubernetesDeploymentStatus, replicas int32) bool {
+	if dep.Name == "" {
+		return false
+	}
+	for _, c := range dep.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			return false
+		}
+	}
+	return dep.UpdatedReplicas == replicas && dep.Replicas == replicas && dep.AvailableReplicas == replicas && dep.UnavailableReplicas == 0
+}

@@ -1,0 +1,112 @@
+package controlplane
+
+import (
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+// defaultPreferredAddressTypes is kubeadm's and the CRD's default.
+var defaultPreferredAddressTypes = []kamajiv1alpha1.KubeletPreferredAddressType{"InternalIP", "ExternalIP", "Hostname"}
+
+// podIPEnv exposes the pod's own IP for --advertise-address when the spec gives none.
+const podIPEnv = "POD_IP"
+
+// apiServerContainer runs kube-apiserver with kubeadm's flags. spec.writePermissions is
+// deliberately not read: write blocking is enforced outside the Deployment, so toggling it
+// must not roll the control plane.
+func apiServerContainer(in Input, image string) corev1.Container {
+	spec := &in.TCP.Spec
+	dep := &spec.ControlPlane.Deployment
+	np := spec.NetworkProfile
+
+	args := []string{
+		"--allow-privileged=true",
+		"--authorization-mode=Node,RBAC",
+		"--client-ca-file=" + fileCACert.path,
+		"--enable-bootstrap-token-auth=true",
+		"--kubelet-client-certificate=" + fileKubeletClientCert.path,
+		"--kubelet-client-key=" + fileKubeletClientKey.path,
+		"--kubelet-preferred-address-types=" + preferredAddressTypes(spec.Kubernetes.Kubelet.PreferredAddressTypes),
+		"--proxy-client-cert-file=" + fileFrontProxyClientCert.path,
+		"--proxy-client-key-file=" + fileFrontProxyClientKey.path,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-client-ca-file=" + fileFrontProxyCACert.path,
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-username-headers=X-Remote-User",
+		"--secure-port=" + strconv.Itoa(int(securePort(np))),
+		"--service-account-issuer=https://kubernetes.default.svc." + clusterDomain(np),
+		"--service-account-key-file=" + fileSAPublicKey.path,
+		"--service-account-signing-key-file=" + fileSAPrivateKey.path,
+		"--service-cluster-ip-range=" + serviceCIDRs(np),
+		"--tls-cert-file=" + fileAPIServerCert.path,
+		"--tls-private-key-file=" + fileAPIServerKey.path,
+	}
+	if plugins := spec.Kubernetes.AdmissionControllers; len(plugins) > 0 {
+		names := make([]string, len(plugins))
+		for i, p := range plugins {
+			names[i] = string(p)
+		}
+		// Given order kept: it is the user's, and the apiserver runs plugins in its own order anyway.
+		args = append(args, "--enable-admission-plugins="+strings.Join(names, ","))
+	}
+
+	// The advertised address is what the tenant's "kubernetes" Service endpoints point at.
+	// Without one in the spec, each replica advertises its own pod IP, as a kubeadm node does.
+	var env []corev1.EnvVar
+	advertise := or(np.AdvertiseAddress, np.Address)
+	if advertise == "" {
+		env = append(env, corev1.EnvVar{Name: podIPEnv, ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"},
+		}})
+		advertise = "$(" + podIPEnv + ")"
+	}
+	args = append(args, "--advertise-address="+advertise)
+	args = append(args, storageArgs(in)...)
+
+	// Precedence: core < addons < user.
+	args = MergeArgs(MergeArgs(args, in.Additions.APIServerArgs), extraArgs(dep).APIServer)
+	port := portArg(args, "secure-port", securePort(np))
+
+	c := corev1.Container{
+		Name:    APIServerContainer,
+		Image:   image,
+		Command: []string{"kube-apiserver"},
+		Args:    args,
+		Env:     env,
+		Ports: []corev1.ContainerPort{{
+			Name:          APIServerPortName,
+			ContainerPort: port,
+			Protocol:      corev1.ProtocolTCP,
+		}},
+		LivenessProbe:  livenessProbe("/livez", port, dep.Probes),
+		ReadinessProbe: readinessProbe("/readyz", port, dep.Probes),
+		StartupProbe:   startupProbe("/livez", port, dep.Probes),
+		VolumeMounts: append(mounts(
+			fileCACert,
+			fileAPIServerCert, fileAPIServerKey,
+			fileKubeletClientCert, fileKubeletClientKey,
+			fileFrontProxyCACert,
+			fileFrontProxyClientCert, fileFrontProxyClientKey,
+			fileSAPublicKey, fileSAPrivateKey,
+		), storageMounts(in)...),
+	}
+	extra := append(copyMounts(in.Additions.APIServerVolumeMounts), additionalMounts(dep).APIServer...)
+	finishContainer(&c, resources(dep).APIServer, dep.SecurityContext, extra)
+	return c
+}
+
+func preferredAddressTypes(types []kamajiv1alpha1.KubeletPreferredAddressType) string {
+	if len(types) == 0 {
+		types = defaultPreferredAddressTypes
+	}
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ",")
+}

@@ -1,0 +1,69 @@
+package controlplane
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+type timings struct{ initialDelay, timeout, period, success, failure int32 }
+
+func timingsOf(p *corev1.Probe) timings {
+	return timings{p.InitialDelaySeconds, p.TimeoutSeconds, p.PeriodSeconds, p.SuccessThreshold, p.FailureThreshold}
+}
+
+func TestProbeTimings(t *testing.T) {
+	tests := []struct {
+		name                         string
+		probes                       *kamajiv1alpha1.ControlPlaneProbes
+		liveness, readiness, startup timings
+	}{
+		{
+			name:      "kubeadm defaults",
+			liveness:  timings{10, 15, 10, 0, 8},
+			readiness: timings{0, 15, 1, 0, 3},
+			startup:   timings{10, 15, 10, 0, 24},
+		},
+		{
+			name: "spec overrides field by field",
+			probes: &kamajiv1alpha1.ControlPlaneProbes{
+				Liveness:     &kamajiv1alpha1.ProbeSpec{FailureThreshold: ptr.To[int32](3), PeriodSeconds: ptr.To[int32](5)},
+				Readiness:    &kamajiv1alpha1.ProbeSpec{SuccessThreshold: ptr.To[int32](2), TimeoutSeconds: ptr.To[int32](2)},
+				StartupProbe: &kamajiv1alpha1.ProbeSpec{InitialDelaySeconds: ptr.To[int32](0), FailureThreshold: ptr.To[int32](60)},
+			},
+			liveness:  timings{10, 15, 5, 0, 3},
+			readiness: timings{0, 2, 1, 2, 3},
+			startup:   timings{0, 15, 10, 0, 60},
+		},
+		{
+			name:      "an empty block changes nothing",
+			probes:    &kamajiv1alpha1.ControlPlaneProbes{},
+			liveness:  timings{10, 15, 10, 0, 8},
+			readiness: timings{0, 15, 1, 0, 3},
+			startup:   timings{10, 15, 10, 0, 24},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := etcdInput()
+			in.TCP.Spec.ControlPlane.Deployment.Probes = tt.probes
+			d := mustBuild(t, in)
+			for _, name := range []string{APIServerContainer, ControllerManagerContainer, SchedulerContainer} {
+				c := findContainer(t, d, name)
+				if got := timingsOf(c.LivenessProbe); got != tt.liveness {
+					t.Errorf("%s liveness = %+v, want %+v", name, got, tt.liveness)
+				}
+				if got := timingsOf(c.StartupProbe); got != tt.startup {
+					t.Errorf("%s startup = %+v, want %+v", name, got, tt.startup)
+				}
+			}
+			api := findContainer(t, d, APIServerContainer)
+			if got := timingsOf(api.ReadinessProbe); got != tt.readiness {
+				t.Errorf("readiness = %+v, want %+v", got, tt.readiness)
+			}
+		})
+	}
+}
