@@ -67,6 +67,7 @@ func toApplyConfiguration(obj client.Object, scheme *runtime.Scheme) (*unstructu
 	if err != nil {
 		return nil, fmt.Errorf("apply %s: %w", gvk.Kind, err)
 	}
+	pruneNulls(raw)
 	u := &unstructured.Unstructured{Object: raw}
 	u.SetGroupVersionKind(gvk)
 	// Server-populated metadata must not be declared: it would be claimed, or rejected.
@@ -74,4 +75,23 @@ func toApplyConfiguration(obj client.Object, scheme *runtime.Scheme) (*unstructu
 		unstructured.RemoveNestedField(u.Object, "metadata", f)
 	}
 	return u, nil
+}
+
+// pruneNulls drops null fields (zero timestamps, nil pointers the converter kept): in an apply
+// patch null means "remove", and a schema without nullable refuses it.
+func pruneNulls(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			if child == nil {
+				delete(t, k)
+				continue
+			}
+			pruneNulls(child)
+		}
+	case []any:
+		for _, child := range t {
+			pruneNulls(child)
+		}
+	}
 }

@@ -51,15 +51,17 @@ func must(err error) {
 	}
 }
 
-// WebhookServing says where the webhook server listens; tests point it at loopback.
-type WebhookServing struct {
-	Host    string
-	Port    int
-	CertDir string
+// Options are what the manager needs beyond the settings: where the webhook server listens
+// (tests point it at loopback) and the clock (tests move it to exercise rotation).
+type Options struct {
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
+	Now            func() time.Time
 }
 
 // New builds the manager. Nothing starts until mgr.Start.
-func New(cfg *rest.Config, s *settings.Settings, wh WebhookServing) (ctrl.Manager, error) {
+func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error) {
 	owned := labels.SelectorFromSet(labels.Set{kamajiv1alpha1.ManagedByLabel: kamajiv1alpha1.ManagedByValue})
 	resync := s.CacheResyncPeriod
 	opts := ctrl.Options{
@@ -80,7 +82,7 @@ func New(cfg *rest.Config, s *settings.Settings, wh WebhookServing) (ctrl.Manage
 				&appsv1.Deployment{}: {Label: owned},
 			},
 		},
-		WebhookServer: webhook.NewServer(webhook.Options{Host: wh.Host, Port: wh.Port, CertDir: wh.CertDir}),
+		WebhookServer: webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
 	}
 	if resync > 0 {
 		opts.Cache.SyncPeriod = &resync
@@ -106,11 +108,11 @@ func New(cfg *rest.Config, s *settings.Settings, wh WebhookServing) (ctrl.Manage
 		return nil, err
 	}
 	cache := &datastores.Cache{Reader: mgr.GetAPIReader(), TTL: 30 * time.Second}
-	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache}).SetupWithManager(mgr); err != nil {
+	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&tcpcontroller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache, Now: o.Now,
 		Options: tcpcontroller.Options{
 			MaxConcurrentReconciles:       s.MaxConcurrentTCPReconciles,
 			ReconcileTimeout:              s.ControllerReconcileTimeout,

@@ -36,8 +36,8 @@ func Binary(name string) (string, error) {
 
 func cachedPath(name string) string {
 	if name == "etcd" {
-		if dir := os.Getenv("KAMAJI_ETCD_BIN"); dir != "" {
-			return filepath.Join(dir, name)
+		if bin := os.Getenv("KAMAJI_ETCD_BIN"); bin != "" {
+			return bin // the etcd binary itself, as sdk/testkit reads it
 		}
 		return filepath.Join(cacheDir(), "etcd", EtcdVersion, "bin", name)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/manager"
@@ -63,7 +65,7 @@ func StartEnv(ctx context.Context, s *settings.Settings, opts Options) (_ *Env, 
 	if err != nil {
 		return nil, err
 	}
-	env.Manager, err = manager.New(plane.Config, s, manager.WebhookServing{Host: "127.0.0.1", Port: port, CertDir: certDir})
+	env.Manager, err = manager.New(plane.Config, s, manager.Options{WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir, Now: opts.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +77,10 @@ func StartEnv(ctx context.Context, s *settings.Settings, opts Options) (_ *Env, 
 	env.Client, err = client.New(plane.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
+	}
+	// The manager logs to a file beside the plane's logs: quiet tests, full detail on failure.
+	if logf, err := os.Create(filepath.Join(plane.Dir, "manager.log")); err == nil {
+		ctrl.SetLogger(zap.New(zap.WriteTo(logf), zap.UseDevMode(true)))
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	env.cancel, env.done = cancel, make(chan error, 1)

@@ -39,6 +39,8 @@ type Options struct {
 	Dir string
 	// ExtraAPIServerArgs are appended to kube-apiserver's flags.
 	ExtraAPIServerArgs []string
+	// Now is the manager's clock (StartEnv); time.Now when nil.
+	Now func() time.Time
 }
 
 // Start launches etcd and kube-apiserver and waits for /readyz.

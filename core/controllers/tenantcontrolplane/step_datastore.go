@@ -28,7 +28,7 @@ const (
 
 	// waitForObject: how long to wait for a missing DataStore or Secret to appear. No watch
 	// fans DataStore events out to every TCP, so a bounded poll picks them up.
-	waitForObject = 30 * time.Second
+	waitForObject = 10 * time.Second
 )
 
 // stepDataStore provisions the tenant's slice of its DataStore through the driver's plugin
