@@ -31,8 +31,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
-	"github.com/openhcp/kamaji/core/controlplane"
 	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
+	"github.com/openhcp/kamaji/core/controlplane"
 	"github.com/openhcp/kamaji/core/kubeconfig"
 	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/settings"
@@ -456,7 +456,9 @@ func TestLifecycle(t *testing.T) {
 		// Move the manager's clock to 12h before expiry: inside the 24h deadline.
 		advanceClock(time.Until(old.NotAfter) - 12*time.Hour)
 		t.Cleanup(func() { advanceClock(-(time.Until(old.NotAfter) - 12*time.Hour)) })
-		updateTCP(t, "tenant-a", func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.NetworkProfile.CertSANs = append(x.Spec.NetworkProfile.CertSANs, "renew.example.com") })
+		updateTCP(t, "tenant-a", func(x *kamajiv1alpha1.TenantControlPlane) {
+			x.Spec.NetworkProfile.CertSANs = append(x.Spec.NetworkProfile.CertSANs, "renew.example.com")
+		})
 		eventually(t, "the kubelet client certificate to be renewed", func(ctx context.Context) (bool, error) {
 			c := certOf(t, getSecret(ctx, t, "tenant-a-api-server-kubelet-client-certificate"), tenantpki.KeyAPIServerKubeletClientCert)
 			return c.NotAfter.After(old.NotAfter), nil
