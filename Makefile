@@ -15,7 +15,8 @@ PROTOC_GEN_GO := $(TOOLS)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 
-MODULES := core sdk cmd $(wildcard plugins/*)
+# Every module with Go packages (plugin stubs without code yet are skipped).
+MODULES := $(shell for m in core sdk cmd bench/plugintransport plugins/*; do ls $$m/*.go $$m/*/*.go >/dev/null 2>&1 && echo $$m; done)
 
 .PHONY: all
 all: build
@@ -61,6 +62,10 @@ test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + 
 	  echo "== go test $$m"; \
 	  (cd $$m && go test -count=1 ./...); \
 	done
+
+.PHONY: bench
+bench: ## Benchmarks against bench/baseline.txt (not part of test); BENCH_ARGS="--update" rewrites it.
+	hack/bench.sh $(BENCH_ARGS)
 
 .PHONY: lint
 lint: ## gofmt and go vet on every module.

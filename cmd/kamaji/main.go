@@ -28,6 +28,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newManagerCommand(), newVersionCommand())
+	root.AddCommand(newPluginCommand())
 	return root
 }
 

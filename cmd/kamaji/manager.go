@@ -74,7 +74,7 @@ func runManager(s *settings.Settings, devLogs bool) error {
 	if err != nil {
 		return fmt.Errorf("no admin cluster to talk to: %v", err)
 	}
-	mgr, err := manager.New(cfg, s, manager.WebhookServing{Port: s.WebhookPort, CertDir: s.WebhookCertDir})
+	mgr, err := manager.New(cfg, s, manager.Options{WebhookPort: s.WebhookPort, WebhookCertDir: s.WebhookCertDir})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Benchmarks (`make bench`; not part of `make test`). Runs sections and prints, for each, a small
+# table of its figures against the committed baseline bench/baseline.txt: name, baseline, now,
+# delta %. Figures are informational: an aim that is missed is printed, never a failure; only a
+# section that cannot run fails the script.
+#
+#   hack/bench.sh [--update] [section...]     default: every section, in order
+#   hack/bench.sh --list
+#
+#   --update   write this run's figures into bench/baseline.txt (the lines of the sections run
+#              are replaced, the others kept); commit the file with the change that moved them.
+#
+# Adding a section: append its name to SECTIONS and write a function section_<name> that prints
+# to stdout one line per figure,
+#     metric <name> <value> <unit>        e.g. "metric probe.plugin.p50 245.59 us"
+# and anything else as free-text notes (shown under the table). Progress and logs go to stderr.
+# Baseline lines are "<section> <name> <value> <unit>"; '#' starts a comment.
+#
+# Environment: BENCH_PLUGINTRANSPORT_ARGS adds flags to the plugintransport program (e.g.
+# "-probe-calls 1000 -ensure-calls 100" for a quick run); KAMAJI_ETCD_BIN / KAMAJI_CACHE as
+# for the tests.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BASELINE="$ROOT/bench/baseline.txt"
+export GOFLAGS=-buildvcs=false
+
+SECTIONS=(plugintransport)
+
+log() { echo "bench: $*" >&2; }
+
+# ---- sections ---------------------------------------------------------------------------------
+
+# plugintransport: the cost of a datastore call through the plugin transport (go-plugin, gRPC,
+# AutoMTLS) versus the same etcd driver called in-process, same run, same real etcd: p50/p99 of
+# Probe and of EnsureTenant on an existing tenant, and their ratio. Aim: overhead < 200 us at p50.
+section_plugintransport() {
+  "$ROOT/hack/kube-bins.sh" etcd >/dev/null
+  log "building the etcd plugin and the plugintransport program"
+  (cd "$ROOT/plugins/datastore-etcd" && GOWORK=off go build -o "$WORK/kamaji-datastore-etcd" ./cmd/kamaji-datastore-etcd)
+  (cd "$ROOT/bench/plugintransport" && GOWORK=off go build -o "$WORK/plugintransport" .)
+  log "measuring (a minute or so)"
+  # shellcheck disable=SC2086 # word splitting of the extra flags is intended
+  "$WORK/plugintransport" -plugin "$WORK/kamaji-datastore-etcd" ${BENCH_PLUGINTRANSPORT_ARGS:-}
+}
+
+# ---- driver -----------------------------------------------------------------------------------
+
+update=false
+want=()
+for arg in "$@"; do
+  case "$arg" in
+    --update) update=true ;;
+    --list) printf '%s\n' "${SECTIONS[@]}"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "bench: unknown flag $arg" >&2; exit 2 ;;
+    *)
+      if ! declare -F "section_$arg" >/dev/null; then
+        echo "bench: unknown section $arg (sections: ${SECTIONS[*]})" >&2; exit 2
+      fi
+      want+=("$arg") ;;
+  esac
+done
+[ ${#want[@]} -gt 0 ] || want=("${SECTIONS[@]}")
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+[ -f "$BASELINE" ] || : >"$BASELINE"
+
+# table SECTION RESULTS: one row per figure of RESULTS ("name value unit" lines) with the
+# section's baseline value, if any, and the change in percent.
+table() {
+  awk -v section="$1" '
+    FILENAME == ARGV[1] { if ($0 !~ /^[[:space:]]*#/ && $1 == section) base[$2] = $3; next }
+    { name[++n] = $1; now[n] = $2; unit[n] = $3; if (length($1) > w) w = length($1) }
+    END {
+      if (w < 4) w = 4
+      fmt = "  %-" w "s  %14s  %14s  %8s\n"
+      printf fmt, "name", "baseline", "now", "delta"
+      for (i = 1; i <= n; i++) {
+        b = "-"; d = "new"
+        if (name[i] in base) {
+          b = base[name[i]] " " unit[i]
+          if (base[name[i]] + 0 != 0) d = sprintf("%+.1f%%", (now[i] - base[name[i]]) * 100 / base[name[i]])
+          else d = "n/a"
+        }
+        printf fmt, name[i], b, now[i] " " unit[i], d
+      }
+    }' "$BASELINE" "$2"
+}
+
+failed=()
+for s in "${want[@]}"; do
+  echo "== $s"
+  out="$WORK/$s.out"
+  # A subshell with errexit of its own: any failing step fails the section, not the script.
+  set +e
+  (set -e; "section_$s") >"$out"
+  rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then
+    cat "$out"
+    echo "   section $s failed"
+    failed+=("$s")
+    continue
+  fi
+  sed -n 's/^metric //p' "$out" >"$WORK/$s.metrics"
+  if [ -s "$WORK/$s.metrics" ]; then
+    table "$s" "$WORK/$s.metrics"
+  else
+    echo "   (no figures)"
+  fi
+  grep -v '^metric ' "$out" | sed 's/^/  /' || true
+  echo
+done
+
+if $update; then
+  {
+    echo "# bench/baseline.txt: figures of hack/bench.sh (make bench), the reference each run is compared to."
+    echo "# Lines: <section> <name> <value> <unit>. Rewrite with: hack/bench.sh --update [section...]"
+    echo "# Last written $(date -u +%Y-%m-%d) on $(uname -m), $(nproc) cores, $(go env GOVERSION)."
+    grep -v '^[[:space:]]*#' "$BASELINE" | awk -v run=" ${want[*]} " 'NF && index(run, " " $1 " ") == 0' || true
+    for s in "${want[@]}"; do
+      if [ -s "$WORK/$s.metrics" ]; then sed "s/^/$s /" "$WORK/$s.metrics"; fi
+    done
+  } >"$WORK/baseline.new"
+  mv "$WORK/baseline.new" "$BASELINE"
+  echo "bench: wrote $BASELINE"
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "bench: sections failed: ${failed[*]}" >&2
+  exit 1
+fi
