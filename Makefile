@@ -16,7 +16,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # Every module with Go packages (plugin stubs without code yet are skipped).
-MODULES := $(shell for m in core sdk cmd bench/plugintransport plugins/*; do ls $$m/*.go $$m/*/*.go >/dev/null 2>&1 && echo $$m; done)
+MODULES := $(shell for m in core sdk cmd bench/plugintransport plugins/*; do find $$m -name '*.go' -print -quit | grep -q . && echo $$m; done)
 
 .PHONY: all
 all: build
