@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -151,7 +152,7 @@ func (h *Host) start(p settings.Plugin) (*datastore.Client, *Error) {
 		SHA256:       p.SHA256,
 		StartTimeout: h.opts.StartTimeout,
 		CallTimeout:  h.opts.CallTimeout,
-		Logger:       hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.Name, Level: hclog.Warn, Output: os.Stderr}),
+		Logger:       hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.Name, Level: hclog.Warn, Output: logWriter{h.opts.Log.WithName(p.Name)}}),
 	})
 	if err != nil {
 		return nil, classify(p.Name, p.Path, err)
@@ -196,4 +197,16 @@ func (h *Host) Close() {
 		}
 	}
 	h.running = map[string]*instance{}
+}
+
+// logWriter forwards the plugin's log lines (and go-plugin's) to the manager's logger.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if line != "" {
+			w.log.Info(line)
+		}
+	}
+	return len(b), nil
 }

@@ -47,8 +47,12 @@ const (
 )
 
 // Recheck is how often a DataStore is re-validated: a changed referenced Secret, a datastore
-// gone unreachable or a plugin that died are seen within it.
-const Recheck = time.Minute
+// gone unreachable or a plugin that died are seen within it. (Secrets are not watched: the core
+// caches only the Secrets it owns.) A missing Secret is looked for again sooner.
+const (
+	Recheck              = 30 * time.Second
+	RecheckMissingSecret = 5 * time.Second
+)
 
 // Plugins gives the running plugin of a driver.
 type Plugins interface {
@@ -175,6 +179,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	switch {
 	case cfgErr != nil:
 		set(ConditionConfigValid, metav1.ConditionFalse, ReasonSecretMissing, cfgErr.Error())
+		requeue = min(requeue, RecheckMissingSecret)
 	case plugErr != nil:
 		// Cannot validate without the plugin; keep the last verdict.
 	default:
