@@ -101,10 +101,13 @@ func (r *Reconciler) now() time.Time {
 }
 
 // Reconcile runs one pass.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// The steps share the reconcile timeout; the status is written with time of its own, so a
+	// step that ran out of time (an unreachable datastore) is still reported.
+	ctx := parent
 	if r.Options.ReconcileTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.Options.ReconcileTimeout)
+		ctx, cancel = context.WithTimeout(parent, r.Options.ReconcileTimeout)
 		defer cancel()
 	}
 	tcp := &kamajiv1alpha1.TenantControlPlane{}
@@ -133,11 +136,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	computeStatus(p, stepErr)
-	if err := r.applyStatus(ctx, p); err != nil {
+	sctx, cancel := context.WithTimeout(parent, statusWriteTimeout)
+	defer cancel()
+	if err := r.applyStatus(sctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
 	return resultFor(stepErr)
 }
+
+const statusWriteTimeout = 10 * time.Second
 
 // resultFor turns a step error into a retry: plugin backoff and waits for external state use
 // their own delay; other errors go through the controller's exponential backoff.
@@ -149,6 +156,15 @@ func resultFor(err error) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: se.retryAfter}, nil
 	}
 	return ctrl.Result{}, err
+}
+
+// pluginCallTimeout bounds one datastore plugin call to half the reconcile timeout, so a hung
+// datastore leaves time to report it.
+func (r *Reconciler) pluginCallTimeout() time.Duration {
+	if t := r.Options.ReconcileTimeout / 2; t > 0 {
+		return t
+	}
+	return 15 * time.Second
 }
 
 func (r *Reconciler) applyStatus(ctx context.Context, p *pass) error {

@@ -463,15 +463,18 @@ func TestLifecycle(t *testing.T) {
 			c := certOf(t, getSecret(ctx, t, "tenant-a-api-server-kubelet-client-certificate"), tenantpki.KeyAPIServerKubeletClientCert)
 			return c.NotAfter.After(old.NotAfter), nil
 		})
-		kc, err := clientcmd.Load(getSecret(ctxT(t), t, "tenant-a-admin-kubeconfig").Data[kubeconfig.KeyAdmin])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range kc.AuthInfos {
-			if c, _ := pki.ParseCert(a.ClientCertificateData); c == nil || !c.NotAfter.After(old.NotAfter) {
-				t.Error("the admin kubeconfig certificate was not renewed")
+		eventually(t, "the admin kubeconfig certificate to be renewed", func(ctx context.Context) (bool, error) {
+			kc, err := clientcmd.Load(getSecret(ctx, t, "tenant-a-admin-kubeconfig").Data[kubeconfig.KeyAdmin])
+			if err != nil {
+				return false, err
 			}
-		}
+			for _, a := range kc.AuthInfos {
+				if c, _ := pki.ParseCert(a.ClientCertificateData); c == nil || !c.NotAfter.After(old.NotAfter) {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
 	})
 
 	t.Run("CA rotation reissues every dependent certificate", func(t *testing.T) {

@@ -67,7 +67,9 @@ func (r *Reconciler) deprovision(ctx context.Context, p *pass) error {
 	}
 	tenant := Tenant(p.tcp)
 	tenant.Schema, tenant.Username = p.status.Storage.Setup.Schema, p.status.Storage.Setup.User
-	if err := plugin.DeleteTenant(ctx, cfg, tenant); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
+	defer cancel()
+	if err := plugin.DeleteTenant(cctx, cfg, tenant); err != nil {
 		return fail(cond, ReasonDeprovisioningFailed, fmt.Errorf("DataStore %s: %w", name, err))
 	}
 	log.FromContext(ctx).Info("datastore slice deprovisioned", "dataStore", name, "schema", tenant.Schema)

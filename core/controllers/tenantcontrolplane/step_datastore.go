@@ -61,7 +61,9 @@ func stepDataStore(ctx context.Context, r *Reconciler, p *pass) error {
 		return pluginFailure(cond, err)
 	}
 	tenant := Tenant(p.tcp)
-	conn, err := plugin.EnsureTenant(ctx, cfg, tenant)
+	cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
+	conn, err := plugin.EnsureTenant(cctx, cfg, tenant)
+	cancel()
 	if err != nil {
 		var fe *sdk.FieldError
 		if errors.As(err, &fe) {

@@ -3,6 +3,7 @@ package tenantcontrolplane
 import (
 	"context"
 	"errors"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -13,11 +14,12 @@ import (
 
 // Condition reasons of the Service step.
 const (
-	ReasonServiceFailed       = "ServiceApplyFailed"
-	ReasonEndpointPending     = "EndpointPending"
-	ReasonLoadBalancerHost    = "LoadBalancerHostnameUnsupported"
-	ReasonServiceReady        = "ServiceReady"
-	endpointPendingRetryAfter = 0 // the Service watch brings us back when the address arrives
+	ReasonServiceFailed    = "ServiceApplyFailed"
+	ReasonEndpointPending  = "EndpointPending"
+	ReasonLoadBalancerHost = "LoadBalancerHostnameUnsupported"
+	ReasonServiceReady     = "ServiceReady"
+	// endpointPendingRecheck is a safety net only: the Service watch brings us back first.
+	endpointPendingRecheck = time.Minute
 )
 
 // stepService applies the Service and derives status.controlPlaneEndpoint from it.
@@ -36,7 +38,10 @@ func stepService(ctx context.Context, r *Reconciler, p *pass) error {
 	case errors.Is(err, exposure.ErrLoadBalancerHostname):
 		return fail(kamajiv1alpha1.ConditionServiceReady, ReasonLoadBalancerHost, err)
 	case err != nil:
-		return fail(kamajiv1alpha1.ConditionServiceReady, ReasonEndpointPending, err)
+		// Not a failure: the Service watch brings us back when the address arrives.
+		e := fail(kamajiv1alpha1.ConditionServiceReady, ReasonEndpointPending, err)
+		e.retryAfter = endpointPendingRecheck
+		return e
 	}
 	p.endpoint = endpoint
 	p.status.ControlPlaneEndpoint = endpoint
