@@ -16,7 +16,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # Every module with Go packages (plugin stubs without code yet are skipped).
-MODULES := $(shell for m in core sdk cmd bench/plugintransport plugins/*; do find $$m -name '*.go' -print -quit | grep -q . && echo $$m; done)
+MODULES := $(shell for m in core sdk cmd bench plugins/*; do find $$m -name '*.go' -print -quit | grep -q . && echo $$m; done)
 
 .PHONY: all
 all: build
@@ -34,6 +34,22 @@ build: ## Build kamaji and every plugin into ./bin.
 .PHONY: kube-bins
 kube-bins: ## Build kube-apiserver & co (k8s.io/kubernetes) and etcd into the version-keyed cache.
 	hack/kube-bins.sh
+
+##@ Local plane
+
+UP_ARGS ?=
+
+.PHONY: up
+up: kube-bins ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3".
+	@mkdir -p $(BIN)
+	cd cmd && go build -o $(BIN)/kamaji ./kamaji
+	cd plugins/datastore-etcd && GOWORK=off go build -o $(BIN)/kamaji-datastore-etcd ./cmd/...
+	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) $(UP_ARGS)
+
+.PHONY: down
+down: ## Stop the local plane and remove every trace of it (processes, namespaces, links, rules, state).
+	@if [ -x $(BIN)/kamaji ]; then $(BIN)/kamaji local down --state-dir $(CURDIR)/.local; \
+	else cd cmd && go run ./kamaji local down --state-dir $(CURDIR)/.local; fi
 
 ##@ Generate
 

@@ -25,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BASELINE="$ROOT/bench/baseline.txt"
 export GOFLAGS=-buildvcs=false
 
-SECTIONS=(plugintransport)
+SECTIONS=(plugintransport provisioning)
 
 log() { echo "bench: $*" >&2; }
 
@@ -38,10 +38,25 @@ section_plugintransport() {
   "$ROOT/hack/kube-bins.sh" etcd >/dev/null
   log "building the etcd plugin and the plugintransport program"
   (cd "$ROOT/plugins/datastore-etcd" && GOWORK=off go build -o "$WORK/kamaji-datastore-etcd" ./cmd/kamaji-datastore-etcd)
-  (cd "$ROOT/bench/plugintransport" && GOWORK=off go build -o "$WORK/plugintransport" .)
+  (cd "$ROOT/bench" && GOWORK=off go build -o "$WORK/plugintransport" ./plugintransport)
   log "measuring (a minute or so)"
   # shellcheck disable=SC2086 # word splitting of the extra flags is intended
   "$WORK/plugintransport" -plugin "$WORK/kamaji-datastore-etcd" ${BENCH_PLUGINTRANSPORT_ARGS:-}
+}
+
+# provisioning: 300 TCPs created at once against the admin apiserver (pods do not run): seconds
+# until every TCP has its datastore slice, Secrets, Service and Deployment, TCPs per second, and
+# the manager's peak RSS and CPU seconds. Aim: >= 10 TCP/s on 2 cores, < 250 MB RSS.
+# BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50").
+section_provisioning() {
+  "$ROOT/hack/kube-bins.sh" etcd kube-apiserver >/dev/null
+  log "building kamaji, the etcd plugin and the provisioning program"
+  (cd "$ROOT/cmd" && go build -o "$WORK/kamaji" ./kamaji)
+  (cd "$ROOT/plugins/datastore-etcd" && GOWORK=off go build -o "$WORK/kamaji-datastore-etcd" ./cmd/kamaji-datastore-etcd)
+  (cd "$ROOT/bench" && GOWORK=off go build -o "$WORK/provisioning" ./provisioning)
+  log "provisioning (a minute or so)"
+  # shellcheck disable=SC2086
+  "$WORK/provisioning" -kamaji "$WORK/kamaji" -plugin "$WORK/kamaji-datastore-etcd" ${BENCH_PROVISIONING_ARGS:-}
 }
 
 # ---- driver -----------------------------------------------------------------------------------

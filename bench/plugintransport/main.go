@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/openhcp/kamaji/bench/internal/benchtb"
 	"math"
 	"os"
 	"os/signal"
@@ -44,15 +45,15 @@ func main() {
 		os.Exit(2)
 	}
 
-	tb := &mainTB{}
+	tb := &benchtb.TB{Prog: "plugintransport"}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		tb.runCleanups()
+		tb.RunCleanups()
 		os.Exit(130)
 	}()
-	defer tb.runCleanups()
+	defer tb.RunCleanups()
 
 	etcd := testkit.StartEtcd(tb)
 	cfg := etcd.Config()

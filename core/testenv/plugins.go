@@ -24,6 +24,11 @@ func BuildPlugin(dir, name string, kind settings.PluginKind, served ...string) (
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return settings.Plugin{}, fmt.Errorf("building plugin %s: %v\n%s", name, err, out)
 	}
+	return PluginEntry(bin, name, kind, served...)
+}
+
+// PluginEntry is the kamaji.yaml entry of a plugin binary, its sha256 pinned.
+func PluginEntry(bin, name string, kind settings.PluginKind, served ...string) (settings.Plugin, error) {
 	sum, err := sdk.FileSHA256(bin)
 	if err != nil {
 		return settings.Plugin{}, err
