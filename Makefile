@@ -68,6 +68,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configuration.
 	cd core && $(CONTROLLER_GEN) crd:allowDangerousTypes=false rbac:roleName=kamaji-manager webhook \
 	  paths=./... output:crd:artifacts:config=config/crd output:rbac:artifacts:config=config/rbac \
 	  output:webhook:artifacts:config=config/webhook
+	cd core && go run ./tools/apidocs ../docs/reference/api.md
 
 ##@ Test
 
