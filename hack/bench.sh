@@ -25,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BASELINE="$ROOT/bench/baseline.txt"
 export GOFLAGS=-buildvcs=false
 
-SECTIONS=(plugintransport provisioning)
+SECTIONS=(plugintransport provisioning local)
 
 log() { echo "bench: $*" >&2; }
 
@@ -57,6 +57,28 @@ section_provisioning() {
   log "provisioning (a minute or so)"
   # shellcheck disable=SC2086
   "$WORK/provisioning" -kamaji "$WORK/kamaji" -plugin "$WORK/kamaji-datastore-etcd" ${BENCH_PROVISIONING_ARGS:-}
+}
+
+# local: on a local plane of its own (root; skipped while `make up`'s plane runs), (a) a bare
+# kube-apiserver start to /readyz on the plane's etcd (p50 of 3), (b) TCP apply to the tenant's
+# /readyz answering through its Service's ClusterIP, for N TCPs one after another and N at once
+# (p50, p95), the ratio (b)/(a) and the plane's memory per running TCP. Aims: TCP p50 < 3 s,
+# ratio < 3. BENCH_LOCAL_TCPS sets N (10).
+section_local() {
+  if [ "$(id -u)" != 0 ]; then echo "skipped: the local plane needs root"; return 0; fi
+  if [ -s /run/kamaji-local.state ] && [ -d "$(cat /run/kamaji-local.state)" ]; then
+    echo "skipped: a local plane runs (state in $(cat /run/kamaji-local.state)); make down first"; return 0
+  fi
+  "$ROOT/hack/kube-bins.sh" >/dev/null
+  log "building kamaji and the etcd plugin"
+  (cd "$ROOT/cmd" && go build -o "$WORK/kamaji" ./kamaji)
+  (cd "$ROOT/plugins/datastore-etcd" && GOWORK=off go build -o "$WORK/kamaji-datastore-etcd" ./cmd/kamaji-datastore-etcd)
+  local state="$WORK/local-state"
+  trap '"$WORK/kamaji" local down --state-dir "'"$state"'" >&2 || true' EXIT # the section runs in a subshell
+  log "starting a local plane"
+  "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" --tenants 0 >&2
+  log "measuring (a few minutes)"
+  "$WORK/kamaji" local bench --state-dir "$state" --tcps "${BENCH_LOCAL_TCPS:-10}"
 }
 
 # ---- driver -----------------------------------------------------------------------------------

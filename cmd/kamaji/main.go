@@ -28,7 +28,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newManagerCommand(), newVersionCommand())
-	root.AddCommand(newPluginCommand())
+	root.AddCommand(newPluginCommand(), newLocalCommand())
 	return root
 }
 

@@ -1,0 +1,210 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/manager"
+
+	"github.com/openhcp/kamaji/cmd/internal/local/node"
+)
+
+// Bench measures, on a running plane: (a) a bare kube-apiserver start to /readyz on the
+// plane's etcd, and (b) the time from applying a TenantControlPlane to its apiserver answering
+// /readyz through its Service, for n TCPs one after another and n at once. It prints
+// "metric NAME VALUE UNIT" lines (hack/bench.sh's format).
+func Bench(ctx context.Context, cfg Config, n int) error {
+	if err := cfg.normalize(); err != nil {
+		return err
+	}
+	p := &Plane{cfg: cfg}
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
+	if err != nil {
+		return fmt.Errorf("no running plane in %s: %w", cfg.StateDir, err)
+	}
+	p.rest = rc
+	if p.cs, err = kubernetes.NewForConfig(rc); err != nil {
+		return err
+	}
+	if p.cl, err = client.New(rc, client.Options{Scheme: manager.Scheme()}); err != nil {
+		return err
+	}
+	out := cfg.Out
+
+	var bare []time.Duration
+	for i := range 3 {
+		d, err := p.bareAPIServer(ctx, i)
+		if err != nil {
+			return fmt.Errorf("bare kube-apiserver: %w", err)
+		}
+		bare = append(bare, d)
+	}
+	a := percentile(bare, 50)
+	fmt.Fprintf(out, "metric apiserver.bare.p50 %.3f s\n", a.Seconds())
+
+	base := p.planeRSS()
+	var seq []time.Duration
+	for i := range n {
+		d, err := p.tcpToReadyz(ctx, fmt.Sprintf("bench-seq-%02d", i))
+		if err != nil {
+			return err
+		}
+		seq = append(seq, d)
+	}
+	perTCP := float64(p.planeRSS()-base) / float64(n) / (1 << 20)
+	fmt.Fprintf(out, "metric tcp.sequential.p50 %.3f s\nmetric tcp.sequential.p95 %.3f s\n", percentile(seq, 50).Seconds(), percentile(seq, 95).Seconds())
+	fmt.Fprintf(out, "metric memory.per-tcp %.0f MB\n", perTCP)
+	if err := p.deleteTCPs(ctx, "bench-seq-", n); err != nil {
+		return err
+	}
+
+	par := make([]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			par[i], errs[i] = p.tcpToReadyz(ctx, fmt.Sprintf("bench-par-%02d", i))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "metric tcp.parallel.p50 %.3f s\nmetric tcp.parallel.p95 %.3f s\n", percentile(par, 50).Seconds(), percentile(par, 95).Seconds())
+	fmt.Fprintf(out, "metric ratio.sequential.p50 %.2f x\n", percentile(seq, 50).Seconds()/a.Seconds())
+	fmt.Fprintf(out, "%d TCPs (1 replica each), apply to /readyz through the Service's ClusterIP from the host; aims: TCP p50 < 3 s, ratio < 3\n", n)
+	return p.deleteTCPs(ctx, "bench-par-", n)
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+// bareAPIServer starts a kube-apiserver on the plane's admin etcd (its own prefix, a loopback
+// port) and times exec to /readyz.
+func (p *Plane) bareAPIServer(ctx context.Context, i int) (time.Duration, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir, err := os.MkdirTemp("", "kamaji-bench-apiserver-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(p.cfg.KubeBin("kube-apiserver"),
+		"--etcd-servers=http://"+loopback(p.cfg.AdminEtcdPort), "--etcd-prefix=/bench-"+strconv.Itoa(i)+"-"+strconv.FormatInt(time.Now().UnixNano(), 36),
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
+		"--cert-dir="+dir, "--tls-cert-file="+p.pkiFile("apiserver.crt"), "--tls-private-key-file="+p.pkiFile("apiserver.key"),
+		"--client-ca-file="+p.pkiFile("ca.crt"), "--service-account-key-file="+p.pkiFile("sa.key"),
+		"--service-account-signing-key-file="+p.pkiFile("sa.key"), "--service-account-issuer=https://kubernetes.default.svc",
+		"--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC", "--endpoint-reconciler-type=none")
+	cmd.Env = append(os.Environ(), node.MarkerEnv+"="+p.cfg.StateDir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
+	err = pollReady(ctx, time.Minute, nil, httpCheck(insecureClient, "https://"+loopback(port)+"/readyz"))
+	return time.Since(start), err
+}
+
+// tcpToReadyz applies a sample TCP and times until its apiserver answers /readyz through the
+// Service's ClusterIP (kube-proxy's rules), as a tenant user would reach it.
+func (p *Plane) tcpToReadyz(ctx context.Context, name string) (time.Duration, error) {
+	start := time.Now()
+	if err := p.cl.Create(ctx, SampleTCP(name, "default")); err != nil {
+		return 0, err
+	}
+	err := pollReady(ctx, 3*time.Minute, nil, func(ctx context.Context) error {
+		svc, err := p.cs.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+net.JoinHostPort(svc.Spec.ClusterIP, "6443")+"/readyz", nil)
+		resp, err := insecureClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, p.tenantDiagnosis(ctx, "default", name, err)
+	}
+	return time.Since(start), nil
+}
+
+func (p *Plane) deleteTCPs(ctx context.Context, prefix string, n int) error {
+	for i := range n {
+		tcp := &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%02d", prefix, i), Namespace: "default"}}
+		if err := p.cl.Delete(ctx, tcp); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return pollReady(ctx, 3*time.Minute, nil, func(ctx context.Context) error {
+		pods, err := p.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		left := 0
+		for _, pod := range pods.Items {
+			if strings.HasPrefix(pod.Name, prefix) {
+				left++
+			}
+		}
+		if left > 0 {
+			return fmt.Errorf("%d pods of %s* left", left, prefix)
+		}
+		return nil
+	})
+}
+
+// planeRSS sums the resident memory of every process of the plane, in bytes.
+func (p *Plane) planeRSS() int64 {
+	var total int64
+	for _, pid := range node.MarkedProcesses(p.cfg.StateDir, false) {
+		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				total += kb * 1024
+			}
+		}
+	}
+	return total
+}

@@ -1,0 +1,241 @@
+package local
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+)
+
+func (p *Plane) pkiFile(name string) string { return p.cfg.path("pki", name) }
+
+// httpCheck answers nil when url returns 200.
+func httpCheck(c *http.Client, url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
+		}
+		return nil
+	}
+}
+
+var insecureClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}} //nolint:gosec // health checks of our own processes
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+func (p *Plane) adminEtcd() component {
+	url := "http://" + loopback(p.cfg.AdminEtcdPort)
+	peer := "http://" + loopback(p.cfg.AdminEtcdPeerPort)
+	return component{
+		name: "etcd", bin: p.cfg.EtcdBin(),
+		args: []string{
+			"--name=admin", "--data-dir=" + p.cfg.path("etcd"),
+			"--listen-client-urls=" + url, "--advertise-client-urls=" + url,
+			"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+			"--initial-cluster=admin=" + peer, "--log-level=warn",
+		},
+		ready: httpCheck(http.DefaultClient, url+"/health"),
+	}
+}
+
+func (p *Plane) apiServer() component {
+	hc, _ := rest.HTTPClientFor(p.rest)
+	return component{
+		name: "kube-apiserver", bin: p.cfg.KubeBin("kube-apiserver"),
+		args: []string{
+			"--etcd-servers=http://" + loopback(p.cfg.AdminEtcdPort),
+			"--bind-address=" + p.cfg.Gateway, "--advertise-address=" + p.cfg.Gateway,
+			"--secure-port=" + strconv.Itoa(p.cfg.APIServerPort),
+			"--cert-dir=" + p.cfg.path("pki", "apiserver-generated"),
+			"--tls-cert-file=" + p.pkiFile("apiserver.crt"),
+			"--tls-private-key-file=" + p.pkiFile("apiserver.key"),
+			"--client-ca-file=" + p.pkiFile("ca.crt"),
+			"--service-account-key-file=" + p.pkiFile("sa.key"),
+			"--service-account-signing-key-file=" + p.pkiFile("sa.key"),
+			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+			"--service-cluster-ip-range=" + p.cfg.ServiceCIDR,
+			"--authorization-mode=Node,RBAC",
+			"--allow-privileged=true",
+			"--kubelet-preferred-address-types=InternalIP",
+			"--profiling=false",
+		},
+		ready:   httpCheck(hc, p.cfg.APIServerURL()+"/readyz"),
+		timeout: 60 * time.Second,
+	}
+}
+
+func (p *Plane) controllerManager() component {
+	kc := p.cfg.AdminKubeconfig()
+	return component{
+		name: "kube-controller-manager", bin: p.cfg.KubeBin("kube-controller-manager"),
+		args: []string{
+			"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
+			"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(p.cfg.ControllerManagerPort),
+			"--leader-elect=false",
+			"--controllers=*",
+			"--use-service-account-credentials=true",
+			"--service-account-private-key-file=" + p.pkiFile("sa.key"),
+			"--root-ca-file=" + p.pkiFile("ca.crt"),
+			"--cluster-signing-cert-file=" + p.pkiFile("ca.crt"),
+			"--cluster-signing-key-file=" + p.pkiFile("ca.key"),
+			"--service-cluster-ip-range=" + p.cfg.ServiceCIDR,
+			"--cluster-cidr=" + p.cfg.PodCIDR,
+			"--allocate-node-cidrs=false",
+			"--profiling=false",
+		},
+		ready: httpCheck(insecureClient, "https://"+loopback(p.cfg.ControllerManagerPort)+"/healthz"),
+	}
+}
+
+func (p *Plane) scheduler() component {
+	kc := p.cfg.AdminKubeconfig()
+	return component{
+		name: "kube-scheduler", bin: p.cfg.KubeBin("kube-scheduler"),
+		args: []string{
+			"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
+			"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(p.cfg.SchedulerPort),
+			"--leader-elect=false", "--profiling=false",
+		},
+		ready: httpCheck(insecureClient, "https://"+loopback(p.cfg.SchedulerPort)+"/healthz"),
+	}
+}
+
+func (p *Plane) processNode() component {
+	return component{
+		name: "node", bin: p.cfg.SelfExe,
+		args: []string{
+			"local", "node",
+			"--state-dir=" + p.cfg.StateDir,
+			"--kubeconfig=" + p.cfg.AdminKubeconfig(),
+			"--name=" + p.cfg.NodeName,
+			"--bridge=" + p.cfg.Bridge,
+			"--pod-cidr=" + p.cfg.PodCIDR,
+			"--gateway=" + p.cfg.Gateway,
+			"--images=" + p.cfg.path("images.yaml"),
+			"--cache=" + p.cfg.Cache,
+			"--api-service=" + net.JoinHostPort(p.APIServiceIPOrEmpty(), "443"),
+		},
+		ready: func(ctx context.Context) error {
+			n, err := p.cs.CoreV1().Nodes().Get(ctx, p.cfg.NodeName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					// A node restarted by this run must have renewed its heartbeat.
+					return nil
+				}
+			}
+			return fmt.Errorf("node %s is not Ready", p.cfg.NodeName)
+		},
+	}
+}
+
+// APIServiceIPOrEmpty is the admin kubernetes Service address.
+func (p *Plane) APIServiceIPOrEmpty() string { return p.cfg.APIServiceIP() }
+
+func (p *Plane) kubeProxyConfig() error {
+	cfg := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: %s
+hostnameOverride: %s
+mode: iptables
+clusterCIDR: %s
+healthzBindAddress: %s
+metricsBindAddress: %s
+nodePortAddresses: ["%s/32", "127.0.0.1/32"]
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+iptables:
+  minSyncPeriod: 0s
+  syncPeriod: 30s
+`, p.cfg.AdminKubeconfig(), p.cfg.NodeName, p.cfg.PodCIDR, loopback(p.cfg.ProxyHealthPort), loopback(p.cfg.ProxyMetrics), p.cfg.Gateway)
+	// kube-proxy exits when its configuration file changes: write it only when it differs.
+	path := p.cfg.path("kube-proxy.yaml")
+	if old, err := os.ReadFile(path); err == nil && string(old) == cfg {
+		return nil
+	}
+	return os.WriteFile(path, []byte(cfg), 0o644)
+}
+
+func (p *Plane) kubeProxy() component {
+	return component{
+		name: "kube-proxy", bin: p.cfg.KubeBin("kube-proxy"),
+		args:  []string{"--config=" + p.cfg.path("kube-proxy.yaml")},
+		ready: httpCheck(http.DefaultClient, "http://"+loopback(p.cfg.ProxyHealthPort)+"/healthz"),
+	}
+}
+
+func (p *Plane) dataStoreEtcd() component {
+	url := "https://" + p.cfg.DataStoreEndpoint()
+	peer := "http://" + loopback(p.cfg.DataStorePeerPort)
+	dir := p.cfg.path("pki", "datastore")
+	return component{
+		name: "datastore-etcd", bin: p.cfg.EtcdBin(),
+		args: []string{
+			"--name=default", "--data-dir=" + p.cfg.path("datastore-etcd"),
+			"--listen-client-urls=" + url, "--advertise-client-urls=" + url,
+			"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+			"--initial-cluster=default=" + peer,
+			"--cert-file=" + dir + "/server.crt", "--key-file=" + dir + "/server.key",
+			"--trusted-ca-file=" + dir + "/ca.crt", "--client-cert-auth",
+			"--log-level=warn",
+		},
+		ready: func(ctx context.Context) error {
+			c, err := p.storeHTTPClient()
+			if err != nil {
+				return err
+			}
+			return httpCheck(c, url+"/health")(ctx)
+		},
+	}
+}
+
+func (p *Plane) storeHTTPClient() (*http.Client, error) {
+	key, err := p.pki.Root.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair(p.pki.Root.CertPEM(), key)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(p.pki.StoreCA.Cert)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool}, DisableKeepAlives: true}}, nil
+}
+
+func (p *Plane) manager() component {
+	return component{
+		name: "kamaji-manager", bin: p.cfg.SelfExe,
+		args:    []string{"manager", "--config=" + p.cfg.path("kamaji.yaml")},
+		env:     []string{"KUBECONFIG=" + p.cfg.AdminKubeconfig()},
+		ready:   httpCheck(http.DefaultClient, "http://"+loopback(p.cfg.ManagerHealthPort)+"/readyz"),
+		timeout: 60 * time.Second,
+	}
+}

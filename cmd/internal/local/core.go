@@ -1,0 +1,233 @@
+package local
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/config"
+	"github.com/openhcp/kamaji/core/settings"
+	"github.com/openhcp/kamaji/core/testenv"
+	"github.com/openhcp/kamaji/sdk"
+)
+
+// pluginPath is the etcd datastore plugin `make build` puts beside kamaji.
+func (p *Plane) pluginPath() string { return filepath.Join(p.cfg.BinDir, "kamaji-datastore-etcd") }
+
+// stageDataStoreEtcd starts the multi-tenant etcd (TLS, client certificates, auth enabled
+// with a root user mapped from the CN "root"), as a production DataStore is set up.
+func (p *Plane) stageDataStoreEtcd(ctx context.Context) (string, error) {
+	c := p.dataStoreEtcd()
+	running, err := p.ensure(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if err := p.enableEtcdAuth(ctx); err != nil {
+		return "", &StageError{Component: c.name, Log: p.logPath(c.name), Err: err}
+	}
+	detail := "https://" + p.cfg.DataStoreEndpoint() + ", TLS + auth"
+	if running {
+		detail += ", already running"
+	}
+	return detail, nil
+}
+
+func (p *Plane) etcdClient() (*clientv3.Client, error) {
+	key, err := p.pki.Root.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair(p.pki.Root.CertPEM(), key)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(p.pki.StoreCA.Cert)
+	return clientv3.New(clientv3.Config{
+		Endpoints:   []string{"https://" + p.cfg.DataStoreEndpoint()},
+		DialTimeout: 5 * time.Second,
+		TLS:         &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12},
+		Logger:      zap.NewNop(),
+	})
+}
+
+func (p *Plane) enableEtcdAuth(ctx context.Context) error {
+	cli, err := p.etcdClient()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := cli.AuthStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("auth status: %w", err)
+	}
+	if st.Enabled {
+		return nil
+	}
+	if _, err := cli.UserAddWithOptions(ctx, "root", "", &clientv3.UserAddOptions{NoPassword: true}); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("add root user: %w", err)
+	}
+	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
+		return fmt.Errorf("grant root: %w", err)
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		return fmt.Errorf("enable auth: %w", err)
+	}
+	return nil
+}
+
+// stageManager installs the CRDs, writes kamaji.yaml (the etcd plugin pinned by sha256),
+// starts `kamaji manager` and registers its webhooks, served on loopback.
+func (p *Plane) stageManager(ctx context.Context) (string, error) {
+	ext, err := apiextensionsclient.NewForConfig(p.rest)
+	if err != nil {
+		return "", err
+	}
+	crds, err := config.LoadCRDs()
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := testenv.InstallCRDs(cctx, ext, crds...); err != nil {
+		return "", fmt.Errorf("installing the CRDs: %w", err)
+	}
+	sum, err := sdk.FileSHA256(p.pluginPath())
+	if err != nil {
+		return "", err
+	}
+	conf := map[string]any{
+		"datastore":                     "default",
+		"leader-elect":                  false,
+		"max-concurrent-tcp-reconciles": 4,
+		"metrics-bind-address":          loopback(p.cfg.ManagerMetricsPort),
+		"health-probe-bind-address":     loopback(p.cfg.ManagerHealthPort),
+		"webhook-port":                  p.cfg.WebhookPort,
+		"webhook-cert-dir":              p.cfg.path("webhook-certs"),
+		"tmp-directory":                 p.cfg.path("tmp"),
+		"plugins": []settings.Plugin{{
+			Kind: settings.KindDataStore, Name: "etcd", Path: p.pluginPath(), SHA256: sum, Drivers: []string{"etcd"},
+		}},
+	}
+	data, err := yaml.Marshal(conf)
+	if err != nil {
+		return "", err
+	}
+	data = append([]byte("# Written by `kamaji local up`.\n"), data...)
+	confPath := p.cfg.path("kamaji.yaml")
+	old, _ := os.ReadFile(confPath)
+	if string(old) != string(data) {
+		// A rebuilt plugin changes its sha256: the manager must restart to read it.
+		p.stop("kamaji-manager", 10*time.Second)
+		if err := os.WriteFile(confPath, data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	c := p.manager()
+	running, err := p.ensure(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p.cfg.WebhookPort))
+	detail := "plugin " + p.pluginPath() + ", webhooks on " + addr
+	if running && p.webhooksEnforced(cctx) == nil {
+		return detail + ", already running", nil
+	}
+	tp := &testenv.Plane{Config: p.rest, CA: p.pki.CA}
+	if err := tp.RegisterWebhooks(cctx, addr); err != nil {
+		return "", &StageError{Component: c.name, Log: p.logPath(c.name), Err: fmt.Errorf("registering the webhooks: %w", err)}
+	}
+	if err := pollReady(cctx, 60*time.Second, nil, p.webhooksEnforced); err != nil {
+		return "", &StageError{Component: c.name, Log: p.logPath(c.name), Err: err}
+	}
+	return detail, nil
+}
+
+// webhooksEnforced answers nil once the apiserver calls our webhooks (registration is
+// asynchronous): a dry-run TCP with an invalid version must be refused by our rule.
+func (p *Plane) webhooksEnforced(ctx context.Context) error {
+	probe := &kamajiv1alpha1.TenantControlPlane{
+		ObjectMeta: metav1.ObjectMeta{Name: "webhook-probe", Namespace: "default"},
+		Spec: kamajiv1alpha1.TenantControlPlaneSpec{
+			ControlPlane: kamajiv1alpha1.ControlPlane{Service: kamajiv1alpha1.ServiceSpec{ServiceType: "ClusterIP"}},
+			Kubernetes:   kamajiv1alpha1.KubernetesSpec{Version: "v1.10.0"},
+		},
+	}
+	err := p.cl.Create(ctx, probe, client.DryRunAll)
+	if err != nil && strings.Contains(err.Error(), "spec.kubernetes.version") {
+		return nil
+	}
+	return fmt.Errorf("the apiserver does not call the webhooks yet (answer: %v)", err)
+}
+
+// stageDataStore creates (or updates) the DataStore "default" and waits until it is Ready.
+func (p *Plane) stageDataStore(ctx context.Context) (string, error) {
+	ds := &kamajiv1alpha1.DataStore{
+		ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		Spec: kamajiv1alpha1.DataStoreSpec{
+			Driver: "etcd", Endpoints: []string{p.cfg.DataStoreEndpoint()},
+			TLSConfig: &kamajiv1alpha1.TLSConfig{
+				CertificateAuthority: kamajiv1alpha1.CertKeyPair{
+					Certificate: kamajiv1alpha1.ContentRef{Content: p.pki.StoreCA.CertPEM()},
+					PrivateKey:  &kamajiv1alpha1.ContentRef{Content: mustKey(p.pki.StoreCA.KeyPEM())},
+				},
+				ClientCertificate: &kamajiv1alpha1.ClientCertificate{
+					Certificate: kamajiv1alpha1.ContentRef{Content: p.pki.Root.CertPEM()},
+					PrivateKey:  kamajiv1alpha1.ContentRef{Content: mustKey(p.pki.Root.KeyPEM())},
+				},
+			},
+		},
+	}
+	cur := &kamajiv1alpha1.DataStore{}
+	err := p.cl.Get(ctx, client.ObjectKey{Name: "default"}, cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		err = p.cl.Create(ctx, ds)
+	case err == nil:
+		cur.Spec = ds.Spec
+		err = p.cl.Update(ctx, cur)
+	}
+	if err != nil {
+		return "", err
+	}
+	err = pollReady(ctx, 60*time.Second, nil, func(ctx context.Context) error {
+		got := &kamajiv1alpha1.DataStore{}
+		if err := p.cl.Get(ctx, client.ObjectKey{Name: "default"}, got); err != nil {
+			return err
+		}
+		if meta.IsStatusConditionTrue(got.Status.Conditions, "Ready") {
+			return nil
+		}
+		return fmt.Errorf("DataStore default is not Ready: %v", got.Status.Conditions)
+	})
+	if err != nil {
+		return "", &StageError{Component: "kamaji-manager", Log: p.logPath("kamaji-manager"), Err: err}
+	}
+	return "etcd at " + p.cfg.DataStoreEndpoint(), nil
+}
+
+func mustKey(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

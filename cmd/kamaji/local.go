@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/openhcp/kamaji/cmd/internal/local"
+	"github.com/openhcp/kamaji/cmd/internal/local/node"
+)
+
+func newLocalCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run a local plane: an admin cluster of host processes with a sample tenant (root, Linux)",
+	}
+	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand())
+	return cmd
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newLocalUpCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start (or complete) the local plane and sample tenants, then print the kubectl line that reaches the first",
+		Long: `Start the local plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kube-proxy as host processes, a process node running the admin cluster's pods as processes
+(each pod in its own network namespace on the bridge), a multi-tenant etcd DataStore named
+"default" (TLS + auth), the kamaji manager with the etcd plugin, and --tenants sample
+TenantControlPlanes. Running it again completes or checks a running plane.
+
+Binaries come from the kamaji cache (hack/kube-bins.sh) and from the folder of this kamaji
+binary (make build); ` + "`make up`" + ` builds what is missing first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			return local.Up(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Tenants, "tenants", cfg.Tenants, "Number of sample TenantControlPlanes (tenant-00, tenant-01, ...).")
+	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "Folder for the plane's certificates, data, logs and kubeconfigs.")
+	f.StringVar(&cfg.BinDir, "bin-dir", cfg.BinDir, "Folder with the plugin binaries (kamaji-datastore-etcd).")
+	return cmd
+}
+
+func newLocalDownCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop every process of the local plane and remove its namespaces, links, rules, mounts and state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Out = cmd.OutOrStdout()
+			return local.Down(context.Background(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The plane's state folder, as given to up.")
+	return cmd
+}
+
+func newLocalNodeCommand() *cobra.Command {
+	var cfg node.Config
+	var kubeconfig, podCIDR, gateway, apiService string
+	cmd := &cobra.Command{
+		Use:    "node",
+		Short:  "Run the process node (started by local up)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if _, cfg.PodCIDR, err = net.ParseCIDR(podCIDR); err != nil {
+				return fmt.Errorf("--pod-cidr: %v", err)
+			}
+			if cfg.Gateway = net.ParseIP(gateway); cfg.Gateway == nil {
+				return fmt.Errorf("--gateway: invalid address %q", gateway)
+			}
+			if apiService != "" {
+				if cfg.APIServiceHost, cfg.APIServicePort, err = net.SplitHostPort(apiService); err != nil {
+					return fmt.Errorf("--api-service: %v", err)
+				}
+			}
+			if cfg.SelfExe, err = os.Executable(); err != nil {
+				return err
+			}
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			rc.QPS, rc.Burst = 50, 100
+			cs, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return node.New(cfg, cs).Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "local-node", "Node name.")
+	f.StringVar(&cfg.StateDir, "state-dir", ".local", "The plane's state folder (pods live in its pods/ folder).")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "Admin cluster kubeconfig.")
+	f.StringVar(&cfg.Bridge, "bridge", "kamaji0", "Bridge the pods' veths join.")
+	f.StringVar(&podCIDR, "pod-cidr", "10.244.0.0/16", "The bridge's subnet.")
+	f.StringVar(&gateway, "gateway", "10.244.0.1", "The bridge's address.")
+	f.StringVar(&cfg.ImagesFile, "images", "images.yaml", "Image map.")
+	f.StringVar(&cfg.Cache, "cache", "", "The kamaji cache folder ($cache in the image map).")
+	f.StringVar(&apiService, "api-service", "", "host:port of the admin kubernetes Service (KUBERNETES_SERVICE_HOST/PORT).")
+	f.StringVar(&cfg.KubeletVersion, "kubelet-version", local.KubeVersion, "Version the Node reports.")
+	return cmd
+}
+
+func newRunContainerCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "run-container SPEC",
+		Short:  "Become a container process (used by the process node)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return node.RunContainer(args[0])
+		},
+	}
+}
+
+func newLocalBenchCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var n int
+	cmd := &cobra.Command{
+		Use:    "bench",
+		Short:  "Measure a bare kube-apiserver start and TCP apply to tenant /readyz on a running plane (make bench)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			return local.Bench(ctx, cfg, n)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
+	cmd.Flags().IntVar(&n, "tcps", 10, "TCPs created one after another, then at once.")
+	return cmd
+}
