@@ -1,0 +1,174 @@
+package mysqltest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/openhcp/kamaji/sdk/datastore"
+)
+
+// StartTLS starts a MariaDB server of the test's own in a temporary directory, listening on a
+// free loopback port and refusing connections without TLS (require_secure_transport), and
+// returns a DataStore using an administrative account with AdminPrivileges created on it. It
+// runs mariadb-install-db and mariadbd ($KAMAJI_MARIADB_BIN_DIR, default the PATH and /usr/sbin)
+// and stops the server at the end of the test.
+func StartTLS(t testing.TB) datastore.Config {
+	t.Helper()
+	install, err1 := lookPath("mariadb-install-db")
+	server, err2 := lookPath("mariadbd")
+	if err1 != nil || err2 != nil {
+		t.Skip("no mariadb-install-db or mariadbd: install Debian's mariadb-server or set $KAMAJI_MARIADB_BIN_DIR")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	args := []string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	if out, err := exec.Command(install, args...).CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+	ca, cert, key := serverCerts(t)
+	for name, b := range map[string][]byte{"ca.crt": ca, "server.crt": cert, "server.key": key} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := freePort(t)
+	args = []string{"--no-defaults", "--datadir=" + data, "--socket=" + filepath.Join(dir, "sock"), fmt.Sprintf("--port=%d", port),
+		"--bind-address=127.0.0.1", "--skip-log-bin", "--pid-file=" + filepath.Join(dir, "pid"),
+		"--ssl-ca=" + filepath.Join(dir, "ca.crt"), "--ssl-cert=" + filepath.Join(dir, "server.crt"), "--ssl-key=" + filepath.Join(dir, "server.key"),
+		"--require-secure-transport=ON", "--innodb-flush-log-at-trx-commit=0"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	cmd := exec.Command(server, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // mariadbd shuts down on TERM, not INT
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	c := mysql.NewConfig()
+	c.User, c.Net, c.Addr, c.Timeout = "root", "tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second
+	c.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	conn, err := mysql.NewConnector(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := sql.OpenDB(conn)
+	t.Cleanup(func() { root.Close() })
+	deadline := time.Now().Add(30 * time.Second)
+	for root.PingContext(t.Context()) != nil {
+		select {
+		case <-done:
+			t.Fatalf("mariadbd exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mariadbd not ready after 30s: %s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	password := hex.EncodeToString(b)
+	for _, stmt := range []string{
+		"CREATE USER `kamaji`@`%` IDENTIFIED BY '" + password + "'",
+		"GRANT " + AdminPrivileges + " ON *.* TO `kamaji`@`%` WITH GRANT OPTION",
+	} {
+		if _, err := root.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return datastore.Config{
+		Name:      "mysql-tls-test",
+		Driver:    "MySQL",
+		Endpoints: []string{c.Addr},
+		CACert:    ca,
+		Username:  "kamaji",
+		Password:  password,
+	}
+}
+
+func lookPath(name string) (string, error) {
+	if d := os.Getenv("KAMAJI_MARIADB_BIN_DIR"); d != "" {
+		return exec.LookPath(filepath.Join(d, name))
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return exec.LookPath(filepath.Join("/usr/sbin", name))
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serverCerts makes a CA and a server certificate for 127.0.0.1 and localhost signed by it.
+func serverCerts(t testing.TB) (ca, cert, key []byte) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mysqltest-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "mariadb"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}

@@ -1,0 +1,3 @@
+// Module datastore-nats is the NATS (JetStream) datastore plugin for Kamaji: the binary is
+// cmd/kamaji-datastore-nats, the driver is package driver.
+package datastorenats

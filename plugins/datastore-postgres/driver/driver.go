@@ -1,0 +1,161 @@
+// Package driver is the PostgreSQL datastore driver: many tenants share one server, each with
+// its own database, owned by its own role, which no other role may connect to. Tenant
+// apiservers reach their data through a kine sidecar; the plugin only provisions, deprovisions,
+// measures and moves data.
+package driver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/openhcp/kamaji/sdk/datastore"
+)
+
+// Version is the plugin release, set at build time with
+// -ldflags "-X github.com/openhcp/kamaji/plugins/datastore-postgres/driver.Version=1.2.3".
+var Version = "0.1.0"
+
+const (
+	// Name is the plugin's name in GetPluginInfo.
+	Name = "kamaji-datastore-postgres"
+	// DefaultKineImage is the sidecar image when neither the plugin flag nor the DataStore
+	// says otherwise.
+	DefaultKineImage = "rancher/kine:v0.17.5-amd64"
+)
+
+// Options configure a Driver.
+type Options struct {
+	// KineImage is the sidecar image unless the DataStore sets parameters.kineImage.
+	// Default DefaultKineImage.
+	KineImage string
+}
+
+// Driver implements datastore.Plugin for PostgreSQL. It is safe for concurrent use; its only
+// state is a cache of administrative connection pools.
+type Driver struct {
+	opts Options
+	pool *pool
+}
+
+var _ datastore.Plugin = (*Driver)(nil)
+
+// New returns a driver with an empty connection cache.
+func New(opts Options) *Driver {
+	if opts.KineImage == "" {
+		opts.KineImage = DefaultKineImage
+	}
+	return &Driver{opts: opts, pool: newPool(maxCachedPools)}
+}
+
+// Close closes the cached connections.
+func (d *Driver) Close() { d.pool.closeAll() }
+
+func (d *Driver) GetPluginInfo(context.Context) (datastore.PluginInfo, error) {
+	return datastore.PluginInfo{Name: Name, VendorVersion: Version, Drivers: []string{"PostgreSQL"}}, nil
+}
+
+func (d *Driver) Capabilities(context.Context) ([]datastore.Capability, error) {
+	return []datastore.Capability{
+		datastore.CapabilityMultiTenant,
+		datastore.CapabilityKineSidecar,
+		datastore.CapabilityUsage,
+		datastore.CapabilityExportImport,
+	}, nil
+}
+
+// Probe is always ready: the driver holds no state that could go bad, and the health of a
+// server belongs to ValidateConfig, which knows which server.
+func (d *Driver) Probe(context.Context) (datastore.ProbeResult, error) {
+	return datastore.ProbeResult{Ready: true, Message: fmt.Sprintf("%d cached connection pools", d.pool.len())}, nil
+}
+
+// admin returns the administrative pool for s, on its maintenance database.
+func (d *Driver) admin(s *settings) (*sql.DB, func(), error) {
+	key := poolKey([]byte(s.addr()), []byte(s.sslmode), []byte(s.adminDB), s.cfg.CACert, s.cfg.ClientCert, s.cfg.ClientKey, []byte(s.user), []byte(s.password))
+	return d.pool.get(key, func() (*sql.DB, error) {
+		c, err := s.connConfig(s.user, s.password, s.adminDB)
+		if err != nil {
+			return nil, err
+		}
+		db := stdlib.OpenDB(*c)
+		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(2)
+		db.SetConnMaxIdleTime(time.Minute)
+		return db, nil
+	})
+}
+
+// tenantDB opens the administrative role on the tenant's database, for its data. Not cached:
+// usage, export and import are rare, and a cached pool would hold DROP DATABASE.
+func (s *settings) tenantDB(n names) (*sql.DB, error) {
+	c, err := s.connConfig(s.user, s.password, n.db)
+	if err != nil {
+		return nil, err
+	}
+	db := stdlib.OpenDB(*c)
+	db.SetMaxOpenConns(2)
+	return db, nil
+}
+
+func (d *Driver) ValidateConfig(ctx context.Context, cfg datastore.Config) error {
+	s, err := parseConfig(cfg, d.opts.KineImage)
+	if err != nil {
+		return err
+	}
+	db, release, err := d.admin(s)
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "connect: %v", err)
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		return connectError(s, err)
+	}
+	var super, createRole, createDB bool
+	if err := db.QueryRowContext(ctx, "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user").Scan(&super, &createRole, &createDB); err != nil {
+		return status.Errorf(codes.Unavailable, "endpoints: PostgreSQL at %s: %v", s.addr(), err)
+	}
+	if !super && (!createRole || !createDB) {
+		return status.Errorf(codes.PermissionDenied, "username: role %q cannot create roles and databases: it needs CREATEROLE and CREATEDB (or SUPERUSER)", s.user)
+	}
+	return nil
+}
+
+// connectError maps a failed connection to a status naming the field to fix.
+func connectError(s *settings, err error) error {
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000"):
+		return status.Errorf(codes.PermissionDenied, "password: PostgreSQL at %s refused role %q: %s", s.addr(), s.user, pe.Message)
+	case errors.As(err, &pe) && pe.Code == "3D000":
+		return status.Errorf(codes.FailedPrecondition, "parameters.adminDatabase: %s", pe.Message)
+	case errors.As(err, &pe):
+		return status.Errorf(codes.FailedPrecondition, "PostgreSQL at %s: %s (%s)", s.addr(), pe.Message, pe.Code)
+	case strings.Contains(err.Error(), "x509") || strings.Contains(err.Error(), "tls"):
+		return status.Errorf(codes.FailedPrecondition, "caCert: TLS with PostgreSQL at %s failed: %v", s.addr(), err)
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
+		return status.Errorf(codes.Unavailable, "endpoints: PostgreSQL at %s does not answer: %v", s.addr(), err)
+	default:
+		return status.Errorf(codes.Unavailable, "endpoints: PostgreSQL at %s: %v", s.addr(), err)
+	}
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
