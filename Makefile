@@ -75,6 +75,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configuration.
 .PHONY: test
 test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + integration tests.
 	hack/check-generated.sh
+	hack/services.sh
 	@for m in $(MODULES); do \
 	  echo "== go test $$m"; \
 	  (cd $$m && go test -count=1 ./...); \
