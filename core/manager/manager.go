@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -76,10 +77,11 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 		Cache: cache.Options{
 			// Only what we own is cached: never every Secret of the admin cluster.
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}:     {Label: owned},
-				&corev1.ConfigMap{}:  {Label: owned},
-				&corev1.Service{}:    {Label: owned},
-				&appsv1.Deployment{}: {Label: owned},
+				&corev1.Secret{}:        {Label: owned},
+				&corev1.ConfigMap{}:     {Label: owned},
+				&corev1.Service{}:       {Label: owned},
+				&appsv1.Deployment{}:    {Label: owned},
+				&networkingv1.Ingress{}: {Label: owned},
 			},
 		},
 		WebhookServer: webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}),

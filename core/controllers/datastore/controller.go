@@ -92,7 +92,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("datastore").
-		For(&kamajiv1alpha1.DataStore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})).
+		For(&kamajiv1alpha1.DataStore{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&kamajiv1alpha1.TenantControlPlane{}, toDataStore, builder.WithPredicates(usageChanged)).
 		Complete(r)
 }

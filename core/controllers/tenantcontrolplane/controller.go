@@ -111,7 +111,11 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 		defer cancel()
 	}
 	tcp := &kamajiv1alpha1.TenantControlPlane{}
-	if err := r.Client.Get(ctx, req.NamespacedName, tcp); err != nil {
+	reader := client.Reader(r.Client)
+	if r.APIReader != nil {
+		reader = r.APIReader
+	}
+	if err := reader.Get(ctx, req.NamespacedName, tcp); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if _, paused := tcp.Annotations[kamajiv1alpha1.PausedAnnotation]; paused {

@@ -33,6 +33,13 @@ func (r *Reconciler) readSecret(ctx context.Context, p *pass, name string) (owne
 		}
 		return out, err
 	}
+	if _, rotate := s.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]; rotate && r.APIReader != nil {
+		fresh := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), fresh); err != nil {
+			return out, client.IgnoreNotFound(err)
+		}
+		s = fresh
+	}
 	out.obj, out.data = s, s.Data
 	_, out.paused = s.Annotations[kamajiv1alpha1.PausedAnnotation]
 	_, out.rotate = s.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]

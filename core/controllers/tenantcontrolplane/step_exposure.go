@@ -32,7 +32,7 @@ func stepExposure(ctx context.Context, r *Reconciler, p *pass) error {
 			return fail(kamajiv1alpha1.ConditionServiceReady, ReasonExposureFailed, err)
 		}
 		p.status.Kubernetes.Ingress = &kamajiv1alpha1.KubernetesIngressStatus{IngressStatus: ing.Status, Name: ing.Name, Namespace: ing.Namespace}
-	} else if p.status.Kubernetes.Ingress != nil {
+	} else if p.status.Kubernetes.Ingress != nil || r.Client.Get(ctx, client.ObjectKeyFromObject(ingress), &networkingv1.Ingress{}) == nil {
 		if err := deleteIgnoringAbsent(ctx, r.Client, ingress); err != nil {
 			return fail(kamajiv1alpha1.ConditionServiceReady, ReasonExposureFailed, err)
 		}
