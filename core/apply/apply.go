@@ -26,11 +26,29 @@ func Apply(ctx context.Context, c client.Client, obj client.Object) error {
 // ApplyAs is Apply with another field manager: addons apply with one manager each, so pruning
 // one addon's fields never touches another's.
 func ApplyAs(ctx context.Context, c client.Client, obj client.Object, manager string) error {
+	return applyAs(ctx, c, obj, manager, "")
+}
+
+// ApplyAsIfUnchanged is ApplyAs with a precondition: the object must still be at
+// resourceVersion, or the apiserver answers Conflict. The caller read something of the live
+// object (such as a user's customisation annotation) that shapes what it declares, and must not
+// overwrite a change made since.
+func ApplyAsIfUnchanged(ctx context.Context, c client.Client, obj client.Object, manager, resourceVersion string) error {
+	if resourceVersion == "" {
+		return fmt.Errorf("apply: no resourceVersion for the precondition")
+	}
+	return applyAs(ctx, c, obj, manager, resourceVersion)
+}
+
+func applyAs(ctx context.Context, c client.Client, obj client.Object, manager, resourceVersion string) error {
 	u, err := toApplyConfiguration(obj, c.Scheme())
 	if err != nil {
 		return err
 	}
 	delete(u.Object, "status") // written by its controller, never declared
+	if resourceVersion != "" {
+		u.SetResourceVersion(resourceVersion)
+	}
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(manager), client.ForceOwnership); err != nil {
 		return err
 	}
@@ -51,6 +69,12 @@ func ApplyStatus(ctx context.Context, c client.Client, obj client.Object) error 
 		default:
 			delete(u.Object, k)
 		}
+	}
+	// An empty struct (a status section emptied, such as a disabled addon's) is not declared:
+	// declared as {} after its fields were owned, apply would leave it null, which the schema
+	// refuses. Undeclared, its fields are simply removed.
+	if st, ok := u.Object["status"].(map[string]any); ok {
+		pruneEmptyMaps(st)
 	}
 	if err := c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return err
@@ -75,6 +99,26 @@ func toApplyConfiguration(obj client.Object, scheme *runtime.Scheme) (*unstructu
 		unstructured.RemoveNestedField(u.Object, "metadata", f)
 	}
 	return u, nil
+}
+
+// pruneEmptyMaps drops the maps that are empty, or become empty once their empty maps are
+// dropped. Only for status: in a spec an empty map can mean something (emptyDir: {}).
+func pruneEmptyMaps(m map[string]any) {
+	for k, child := range m {
+		switch c := child.(type) {
+		case map[string]any:
+			pruneEmptyMaps(c)
+			if len(c) == 0 {
+				delete(m, k)
+			}
+		case []any:
+			for _, e := range c {
+				if em, ok := e.(map[string]any); ok {
+					pruneEmptyMaps(em)
+				}
+			}
+		}
+	}
 }
 
 // pruneNulls drops null fields (zero timestamps, nil pointers the converter kept): in an apply

@@ -30,3 +30,24 @@ func TestApplyConfigurationHasNoNullsNorServerFields(t *testing.T) {
 		t.Fatal("a zero timestamp was declared as null")
 	}
 }
+
+func TestPruneEmptyMaps(t *testing.T) {
+	st := map[string]any{
+		"addons":     map[string]any{"konnectivity": map[string]any{"enabled": false, "certificate": map[string]any{}, "agent": map[string]any{"x": map[string]any{}}}},
+		"conditions": []any{map[string]any{"type": "Ready", "extra": map[string]any{}}},
+	}
+	pruneEmptyMaps(st)
+	k := st["addons"].(map[string]any)["konnectivity"].(map[string]any)
+	if _, ok := k["certificate"]; ok {
+		t.Error("an empty map was kept")
+	}
+	if _, ok := k["agent"]; ok {
+		t.Error("a map of empty maps was kept")
+	}
+	if k["enabled"] != false {
+		t.Error("a false value was dropped")
+	}
+	if _, ok := st["conditions"].([]any)[0].(map[string]any)["extra"]; ok {
+		t.Error("an empty map in a list element was kept")
+	}
+}

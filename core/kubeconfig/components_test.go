@@ -1,6 +1,7 @@
 package kubeconfig
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -43,5 +44,32 @@ func TestComponents(t *testing.T) {
 				t.Fatalf("port change: %q", r)
 			}
 		})
+	}
+}
+
+func TestEnsureKonnectivityWrapsTheKonnectivityCertificate(t *testing.T) {
+	clock := clockAt(0)
+	ca := newCA(t, clock)
+	certs, _, err := tenantpki.EnsureKonnectivity(nil, ca, tenantpki.SANs{}, tenantpki.Options{}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, key := certs[tenantpki.KeyKonnectivityCert], certs[tenantpki.KeyKonnectivityKey]
+	data, reason, err := EnsureKonnectivity(nil, ca, "t1", LocalServer(6443), crt, key)
+	if err != nil || reason != tenantpki.Created {
+		t.Fatalf("%v %v", reason, err)
+	}
+	checkKubeconfig(t, data[KeyKonnectivity], ca, "t1", "https://127.0.0.1:6443", "system:konnectivity-server", nil, clock.now)
+	again, reason, err := EnsureKonnectivity(data, ca, "t1", LocalServer(6443), crt, key)
+	if err != nil || reason != tenantpki.Unchanged || !bytes.Equal(again[KeyKonnectivity], data[KeyKonnectivity]) {
+		t.Fatalf("a second pass must keep the bytes: %v %v", reason, err)
+	}
+	renewed, _, err := tenantpki.EnsureKonnectivity(nil, ca, tenantpki.SANs{}, tenantpki.Options{}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reason, err = EnsureKonnectivity(data, ca, "t1", LocalServer(6443), renewed[tenantpki.KeyKonnectivityCert], renewed[tenantpki.KeyKonnectivityKey])
+	if err != nil || !reason.Changed() {
+		t.Fatalf("a new certificate must rebuild the kubeconfig: %v %v", reason, err)
 	}
 }

@@ -7,6 +7,9 @@ func ControllerManagerSecretName(tcpName string) string {
 }
 func SchedulerSecretName(tcpName string) string { return tcpName + "-scheduler-kubeconfig" }
 
+// KonnectivitySecretName holds the konnectivity-server's kubeconfig (Kamaji's name).
+func KonnectivitySecretName(tcpName string) string { return tcpName + "-konnectivity-kubeconfig" }
+
 // Secret data keys.
 const (
 	// KeyAdmin and KeySuperAdmin dial the public endpoint; the .svc variants carry the same
@@ -17,6 +20,7 @@ const (
 	KeySuperAdminSvc     = "super-admin.svc"
 	KeyControllerManager = "controller-manager.conf"
 	KeyScheduler         = "scheduler.conf"
+	KeyKonnectivity      = "konnectivity-server.conf"
 )
 
 // Client identities, kubeadm ≥ 1.29's: admin.conf is bound to cluster-admin through the

@@ -29,6 +29,7 @@ import (
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/settings"
+	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/webhooks"
 )
 
@@ -59,6 +60,10 @@ type Options struct {
 	WebhookPort    int
 	WebhookCertDir string
 	Now            func() time.Time
+	// Tenants are the clients of the tenant clusters; nil builds the default (kubeconfig
+	// servers dialed as they are). Tests pass their own to reach tenant apiservers that are not
+	// behind a routable Service (tenant.Options.Dial) and to look at the tenants' watches.
+	Tenants *tenant.Clients
 }
 
 // New builds the manager. Nothing starts until mgr.Start.
@@ -113,8 +118,12 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	tenants := o.Tenants
+	if tenants == nil {
+		tenants = tenant.NewClients(tenant.Options{Scheme: Scheme(), Log: ctrl.Log.WithName("tenants")})
+	}
 	if err := (&tcpcontroller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache, Now: o.Now,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache, Tenants: tenants, Now: o.Now,
 		Options: tcpcontroller.Options{
 			MaxConcurrentReconciles:       s.MaxConcurrentTCPReconciles,
 			ReconcileTimeout:              s.ControllerReconcileTimeout,

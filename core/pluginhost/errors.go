@@ -18,6 +18,7 @@ const (
 	ReasonProtocolMismatch = "PluginProtocolUnsupported"
 	ReasonHandshakeFailed  = "PluginHandshakeFailed"
 	ReasonDriverMismatch   = "PluginDriverMismatch"
+	ReasonAddonMismatch    = "PluginAddonMismatch"
 	ReasonRestarting       = "PluginRestarting"
 	ReasonNotReady         = "PluginNotReady"
 )

@@ -20,6 +20,7 @@ import (
 
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/sdk"
+	"github.com/openhcp/kamaji/sdk/addon"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
@@ -45,13 +46,22 @@ type Host struct {
 	opts     Options
 	plugins  map[string]settings.Plugin
 	byDriver map[string]string
+	byAddon  map[string]string
 
 	mu      sync.Mutex
 	running map[string]*instance
 }
 
+// pluginClient is what the host needs of a running plugin of either contract.
+type pluginClient interface {
+	Exited() bool
+	Close() error
+	ProtocolVersion() int
+}
+
 type instance struct {
-	client   *datastore.Client
+	client   pluginClient
+	status   Status
 	failures int
 	retryAt  time.Time
 	lastErr  *Error
@@ -68,21 +78,31 @@ func New(plugins []settings.Plugin, opts Options) *Host {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Host{opts: opts, plugins: map[string]settings.Plugin{}, byDriver: map[string]string{}, running: map[string]*instance{}}
+	h := &Host{opts: opts, plugins: map[string]settings.Plugin{}, byDriver: map[string]string{}, byAddon: map[string]string{}, running: map[string]*instance{}}
 	for _, p := range plugins {
 		h.plugins[p.Name] = p
-		for _, d := range p.Drivers {
-			h.byDriver[d] = p.Name
+		switch p.Kind {
+		case settings.KindAddon:
+			for _, a := range p.Addons {
+				h.byAddon[a] = p.Name
+			}
+		default:
+			for _, d := range p.Drivers {
+				h.byDriver[d] = p.Name
+			}
 		}
 	}
 	return h
 }
 
-// Status is what the host knows of a running plugin, for the DataStore status.
+// Status is what the host knows of a running plugin, for the DataStore and TenantControlPlane
+// status.
 type Status struct {
 	Name     string
 	Version  string
 	Protocol int
+	// Capabilities an addon plugin announced when it started.
+	Capabilities []addon.Capability
 }
 
 // DataStore returns the running plugin serving driver, starting it if needed.
@@ -91,6 +111,30 @@ func (h *Host) DataStore(ctx context.Context, driver string) (*datastore.Client,
 	if !ok {
 		return nil, Status{}, &Error{Reason: ReasonNotConfigured, Err: fmt.Errorf("no configured datastore plugin serves driver %q", driver)}
 	}
+	c, st, err := h.get(name, "datastore", h.startDataStore)
+	if err != nil {
+		return nil, Status{}, err
+	}
+	return c.(*datastore.Client), st, nil
+}
+
+// Addon returns the running plugin serving the addon (such as "coredns"), starting it if
+// needed. The start, backoff and restart rules are those of the datastore plugins.
+func (h *Host) Addon(ctx context.Context, addonName string) (*addon.Client, Status, error) {
+	name, ok := h.byAddon[addonName]
+	if !ok {
+		return nil, Status{}, &Error{Reason: ReasonNotConfigured, Err: fmt.Errorf("no configured addon plugin serves addon %q (kamaji.yaml plugins with kind addon)", addonName)}
+	}
+	c, st, err := h.get(name, "addon", h.startAddon)
+	if err != nil {
+		return nil, Status{}, err
+	}
+	return c.(*addon.Client), st, nil
+}
+
+// get returns the running plugin called name, or starts it unless the host is backing off
+// after a failure. A plugin that died since the last call counts as a failure.
+func (h *Host) get(name, kind string, start func(settings.Plugin) (pluginClient, Status, *Error)) (pluginClient, Status, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	inst := h.running[name]
@@ -99,11 +143,11 @@ func (h *Host) DataStore(ctx context.Context, driver string) (*datastore.Client,
 		h.running[name] = inst
 	}
 	if inst.client != nil && !inst.client.Exited() {
-		return inst.client, statusOf(inst.client), nil
+		return inst.client, inst.status, nil
 	}
 	if inst.client != nil {
 		// It died since the last call: count it as a failure and restart with backoff.
-		h.opts.Log.Info("datastore plugin exited; restarting", "plugin", name)
+		h.opts.Log.Info(kind+" plugin exited; restarting", "plugin", name)
 		inst.client = nil
 		inst.lastErr = &Error{Plugin: name, Reason: ReasonRestarting, Err: fmt.Errorf("the plugin process exited")}
 		h.fail(inst)
@@ -113,7 +157,7 @@ func (h *Host) DataStore(ctx context.Context, driver string) (*datastore.Client,
 		e.RetryAfter = inst.retryAt.Sub(now)
 		return nil, Status{}, &e
 	}
-	client, err := h.start(h.plugins[name])
+	client, st, err := start(h.plugins[name])
 	if err != nil {
 		inst.lastErr = err
 		h.fail(inst)
@@ -121,8 +165,8 @@ func (h *Host) DataStore(ctx context.Context, driver string) (*datastore.Client,
 		e.RetryAfter = inst.retryAt.Sub(h.opts.Now())
 		return nil, Status{}, &e
 	}
-	inst.client, inst.failures, inst.lastErr = client, 0, nil
-	return client, statusOf(client), nil
+	inst.client, inst.status, inst.failures, inst.lastErr = client, st, 0, nil
+	return client, st, nil
 }
 
 func (h *Host) fail(inst *instance) {
@@ -131,12 +175,8 @@ func (h *Host) fail(inst *instance) {
 	inst.retryAt = h.opts.Now().Add(min(backoff, maxBackoff))
 }
 
-func statusOf(c *datastore.Client) Status {
-	info := c.Info()
-	return Status{Name: info.Name, Version: info.VendorVersion, Protocol: c.ProtocolVersion()}
-}
-
-func (h *Host) start(p settings.Plugin) (*datastore.Client, *Error) {
+// command prepares the plugin's process: its binary must exist, and it dies with the manager.
+func (h *Host) command(p settings.Plugin) (*exec.Cmd, *Error) {
 	if _, err := os.Stat(p.Path); err != nil {
 		return nil, &Error{Plugin: p.Name, Reason: ReasonBinaryMissing, Err: fmt.Errorf("binary %s: %w", p.Path, err)}
 	}
@@ -147,26 +187,67 @@ func (h *Host) start(p settings.Plugin) (*datastore.Client, *Error) {
 	}
 	// The kernel kills the plugin when the manager dies, even by SIGKILL: no orphans.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	client, err := datastore.NewClient(sdk.ClientConfig{
+	return cmd, nil
+}
+
+func (h *Host) clientConfig(p settings.Plugin, cmd *exec.Cmd) sdk.ClientConfig {
+	return sdk.ClientConfig{
 		Cmd:          cmd,
 		SHA256:       p.SHA256,
 		StartTimeout: h.opts.StartTimeout,
 		CallTimeout:  h.opts.CallTimeout,
 		Logger:       hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.Name, Level: hclog.Warn, Output: logWriter{h.opts.Log.WithName(p.Name)}}),
-	})
+	}
+}
+
+func (h *Host) startDataStore(p settings.Plugin) (pluginClient, Status, *Error) {
+	cmd, perr := h.command(p)
+	if perr != nil {
+		return nil, Status{}, perr
+	}
+	client, err := datastore.NewClient(h.clientConfig(p, cmd))
 	if err != nil {
-		return nil, classify(p.Name, p.Path, err)
+		return nil, Status{}, classify(p.Name, p.Path, err)
 	}
 	served := client.Info().Drivers
 	for _, d := range p.Drivers {
 		if !slices.Contains(served, d) {
 			_ = client.Close()
-			return nil, &Error{Plugin: p.Name, Reason: ReasonDriverMismatch,
+			return nil, Status{}, &Error{Plugin: p.Name, Reason: ReasonDriverMismatch,
 				Err: fmt.Errorf("kamaji.yaml lists driver %q but the plugin serves %v", d, served)}
 		}
 	}
-	h.opts.Log.Info("datastore plugin started", "plugin", p.Name, "version", client.Info().VendorVersion, "protocol", client.ProtocolVersion())
-	return client, nil
+	info := client.Info()
+	h.opts.Log.Info("datastore plugin started", "plugin", p.Name, "version", info.VendorVersion, "protocol", client.ProtocolVersion())
+	return client, Status{Name: info.Name, Version: info.VendorVersion, Protocol: client.ProtocolVersion()}, nil
+}
+
+func (h *Host) startAddon(p settings.Plugin) (pluginClient, Status, *Error) {
+	cmd, perr := h.command(p)
+	if perr != nil {
+		return nil, Status{}, perr
+	}
+	client, err := addon.NewClient(h.clientConfig(p, cmd))
+	if err != nil {
+		return nil, Status{}, classify(p.Name, p.Path, err)
+	}
+	info := client.Info()
+	for _, a := range p.Addons {
+		if !slices.Contains(info.Addons, a) {
+			_ = client.Close()
+			return nil, Status{}, &Error{Plugin: p.Name, Reason: ReasonAddonMismatch,
+				Err: fmt.Errorf("kamaji.yaml lists addon %q but the plugin serves %v", a, info.Addons)}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.StartTimeout)
+	defer cancel()
+	caps, err := client.Capabilities(ctx)
+	if err != nil {
+		_ = client.Close()
+		return nil, Status{}, &Error{Plugin: p.Name, Reason: ReasonHandshakeFailed, Err: fmt.Errorf("GetCapabilities: %w", err)}
+	}
+	h.opts.Log.Info("addon plugin started", "plugin", p.Name, "version", info.VendorVersion, "protocol", client.ProtocolVersion(), "addons", info.Addons)
+	return client, Status{Name: info.Name, Version: info.VendorVersion, Protocol: client.ProtocolVersion(), Capabilities: caps}, nil
 }
 
 // Probe asks a running plugin whether it is healthy; a plugin whose probe fails is killed, so

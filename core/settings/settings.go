@@ -97,12 +97,19 @@ func (s *Settings) Validate() error {
 		names[p.Name] = true
 	}
 	seen := map[string]string{}
+	addons := map[string]string{}
 	for i, p := range s.Plugins {
 		for _, d := range p.Drivers {
 			if other, dup := seen[d]; dup {
 				return fmt.Errorf("plugins[%d].drivers: driver %q is already served by plugin %q", i, d, other)
 			}
 			seen[d] = p.Name
+		}
+		for _, a := range p.Addons {
+			if other, dup := addons[a]; dup {
+				return fmt.Errorf("plugins[%d].addons: addon %q is already served by plugin %q", i, a, other)
+			}
+			addons[a] = p.Name
 		}
 	}
 	return nil

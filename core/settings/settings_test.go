@@ -26,6 +26,15 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{func(s *Settings) { s.Plugins[0].Kind = "storage" }, "plugins[0].kind"},
 		{func(s *Settings) { s.Plugins[0].Drivers = nil }, "plugins[0].drivers"},
 		{func(s *Settings) { s.Plugins = append(s.Plugins, s.Plugins[0]) }, "plugins[1].name"},
+		{func(s *Settings) {
+			a := Plugin{Kind: KindAddon, Name: "dns", Path: "/bin/y", SHA256: strings.Repeat("b", 64), Addons: []string{"coredns"}}
+			b := a
+			b.Name = "dns2"
+			s.Plugins = append(s.Plugins, a, b)
+		}, "plugins[2].addons"},
+		{func(s *Settings) {
+			s.Plugins = append(s.Plugins, Plugin{Kind: KindAddon, Name: "dns", Path: "/bin/y", SHA256: strings.Repeat("b", 64)})
+		}, "plugins[1].addons"},
 	} {
 		s := valid()
 		tc.mutate(&s)

@@ -65,7 +65,7 @@ func StartEnv(ctx context.Context, s *settings.Settings, opts Options) (_ *Env, 
 	if err != nil {
 		return nil, err
 	}
-	env.Manager, err = manager.New(plane.Config, s, manager.Options{WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir, Now: opts.Now})
+	env.Manager, err = manager.New(plane.Config, s, manager.Options{WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir, Now: opts.Now, Tenants: opts.Tenants})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/openhcp/kamaji/core/pki"
+	"github.com/openhcp/kamaji/core/tenant"
 )
 
 // Plane is a running etcd + kube-apiserver.
@@ -41,6 +42,8 @@ type Options struct {
 	ExtraAPIServerArgs []string
 	// Now is the manager's clock (StartEnv); time.Now when nil.
 	Now func() time.Time
+	// Tenants are the manager's tenant clients (StartEnv); the default when nil.
+	Tenants *tenant.Clients
 }
 
 // Start launches etcd and kube-apiserver and waits for /readyz.

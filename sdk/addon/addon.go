@@ -106,6 +106,19 @@ type ControlPlaneAdditions struct {
 	// APIServerExtraArgs are "--flag=value".
 	APIServerExtraArgs []string
 	ServicePorts       []ServicePort
+	// APIServerVolumeMounts are JSON-encoded core/v1 VolumeMounts added to kube-apiserver; they
+	// name volumes of Volumes.
+	APIServerVolumeMounts [][]byte
+	// Files are stored by the core in a ConfigMap (`<tcp>-addon-files`) and mounted read-only in
+	// kube-apiserver, each at its Path.
+	Files []File
+}
+
+// File is a file of the kube-apiserver container.
+type File struct {
+	// Path is absolute and unique among the files of every addon.
+	Path    string
+	Content []byte
 }
 
 // ServicePort is an extra port of the control-plane Service.

@@ -54,7 +54,13 @@ func TestRenderThroughPlugin(t *testing.T) {
 	}
 	cp := r.ControlPlane
 	if cp == nil || len(cp.Containers) != 1 || cp.APIServerExtraArgs[0] != "--echo=cluster.local" || cp.ServicePorts[0].Port != 8132 {
-		t.Errorf("control plane additions = %+v", cp)
+		t.Fatalf("control plane additions = %+v", cp)
+	}
+	if len(cp.APIServerVolumeMounts) != 1 || string(cp.APIServerVolumeMounts[0]) != `{"name":"echo-socket","mountPath":"/run/echo"}` {
+		t.Errorf("apiserver volume mounts = %q", cp.APIServerVolumeMounts)
+	}
+	if len(cp.Files) != 1 || cp.Files[0].Path != "/etc/kubernetes/echo/echo.yaml" || string(cp.Files[0].Content) != "tenant: a\n" {
+		t.Errorf("files = %+v", cp.Files)
 	}
 
 	var fe *sdk.FieldError

@@ -109,6 +109,10 @@ func (s *server) Render(ctx context.Context, req *pb.RenderRequest) (*pb.RenderR
 	if cp := r.ControlPlane; cp != nil {
 		resp.ControlPlane = &pb.ControlPlaneAdditions{
 			Containers: cp.Containers, Volumes: cp.Volumes, ApiserverExtraArgs: cp.APIServerExtraArgs,
+			ApiserverVolumeMounts: cp.APIServerVolumeMounts,
+		}
+		for _, f := range cp.Files {
+			resp.ControlPlane.Files = append(resp.ControlPlane.Files, &pb.File{Path: f.Path, Content: f.Content})
 		}
 		for _, p := range cp.ServicePorts {
 			resp.ControlPlane.ExtraServicePorts = append(resp.ControlPlane.ExtraServicePorts,
@@ -181,6 +185,14 @@ func (c *Client) Exited() bool { return c.plugin.Exited() }
 // ProtocolVersion is the negotiated transport protocol version.
 func (c *Client) ProtocolVersion() int { return c.plugin.NegotiatedVersion() }
 
+// Pid is the plugin's process id.
+func (c *Client) Pid() int {
+	if rc := c.plugin.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
 // Path is the plugin binary.
 func (c *Client) Path() string { return c.path }
 
@@ -243,6 +255,10 @@ func (c *Client) Render(ctx context.Context, req RenderRequest) (RenderResult, e
 	if cp := r.GetControlPlane(); cp != nil {
 		out.ControlPlane = &ControlPlaneAdditions{
 			Containers: cp.GetContainers(), Volumes: cp.GetVolumes(), APIServerExtraArgs: cp.GetApiserverExtraArgs(),
+			APIServerVolumeMounts: cp.GetApiserverVolumeMounts(),
+		}
+		for _, f := range cp.GetFiles() {
+			out.ControlPlane.Files = append(out.ControlPlane.Files, File{Path: f.GetPath(), Content: f.GetContent()})
 		}
 		for _, p := range cp.GetExtraServicePorts() {
 			out.ControlPlane.ServicePorts = append(out.ControlPlane.ServicePorts,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"reflect"
 	"slices"
 	"sort"
@@ -196,6 +197,12 @@ func normalizeCP(cp *addon.ControlPlaneAdditions) *addon.ControlPlaneAdditions {
 	}
 	if len(c.ServicePorts) == 0 {
 		c.ServicePorts = nil
+	}
+	if len(c.APIServerVolumeMounts) == 0 {
+		c.APIServerVolumeMounts = nil
+	}
+	if len(c.Files) == 0 {
+		c.Files = nil
 	}
 	return &c
 }
@@ -442,10 +449,12 @@ func checkAddonControlPlane(_ context.Context, r *addonRunner) (string, error) {
 }
 
 // checkAdditions checks that containers and volumes are JSON core/v1 objects with names, that
-// every volume a container mounts is among the returned volumes, that arguments are flags and
-// that Service ports are valid; names are unique.
+// every volume a container or kube-apiserver mounts is among the returned volumes, that
+// arguments are flags, that Service ports are valid and that files have absolute, unique paths;
+// names are unique.
 func checkAdditions(cp *addon.ControlPlaneAdditions) error {
-	if len(cp.Containers) == 0 && len(cp.Volumes) == 0 && len(cp.APIServerExtraArgs) == 0 && len(cp.ServicePorts) == 0 {
+	if len(cp.Containers) == 0 && len(cp.Volumes) == 0 && len(cp.APIServerExtraArgs) == 0 && len(cp.ServicePorts) == 0 &&
+		len(cp.APIServerVolumeMounts) == 0 && len(cp.Files) == 0 {
 		return errors.New("empty control-plane additions: return nil instead")
 	}
 	volumes := map[string]bool{}
@@ -483,6 +492,28 @@ func checkAdditions(cp *addon.ControlPlaneAdditions) error {
 				return fmt.Errorf("control-plane container %q mounts volume %q at %q, which is not among the returned volumes", c.Name, m.Name, m.MountPath)
 			}
 		}
+	}
+	for i, b := range cp.APIServerVolumeMounts {
+		var m struct {
+			Name      string `json:"name"`
+			MountPath string `json:"mountPath"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil || m.Name == "" || !path.IsAbs(m.MountPath) {
+			return fmt.Errorf("apiserver volume mount %d is not a JSON core/v1 VolumeMount with a name and an absolute mountPath: %.80q", i, b)
+		}
+		if !volumes[m.Name] {
+			return fmt.Errorf("kube-apiserver mounts volume %q at %q, which is not among the returned volumes", m.Name, m.MountPath)
+		}
+	}
+	files := map[string]bool{}
+	for _, f := range cp.Files {
+		switch {
+		case !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/":
+			return fmt.Errorf("file %q: the path must be absolute and clean", f.Path)
+		case files[f.Path]:
+			return fmt.Errorf("file %q returned twice", f.Path)
+		}
+		files[f.Path] = true
 	}
 	for _, a := range cp.APIServerExtraArgs {
 		if !strings.HasPrefix(a, "--") || len(a) < 3 {

@@ -18,6 +18,7 @@ import (
 // control plane. Its knobs break one rule each, for the kit to catch.
 type sampleAddon struct {
 	noCapability   bool // returns additions without announcing them
+	danglingMount  bool // mounts a volume in kube-apiserver that it does not return
 	tagMovesRepo   bool // imageTag also changes the repository
 	nondeterminism bool // embeds a call counter in the render
 	lenient        bool // renders an empty tenant without complaint
@@ -72,14 +73,20 @@ func (p *sampleAddon) Render(_ context.Context, req addon.RenderRequest) (addon.
 		}}},
 	})
 	sa := []byte(`{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"sample","namespace":"kube-system"}}`)
+	mountedVolume := "sample-socket"
+	if p.danglingMount {
+		mountedVolume = "nowhere"
+	}
 	return addon.RenderResult{
 		Objects: [][]byte{sa, dep},
 		ControlPlane: &addon.ControlPlaneAdditions{
 			Containers: [][]byte{[]byte(`{"name":"sample-server","image":"` + repo + `/sample-server:` + tag +
 				`","volumeMounts":[{"name":"sample-socket","mountPath":"/run/sample"}]}`)},
-			Volumes:            [][]byte{[]byte(`{"name":"sample-socket","emptyDir":{}}`)},
-			APIServerExtraArgs: []string{"--sample=1"},
-			ServicePorts:       []addon.ServicePort{{Name: "sample", Port: 8132, TargetPort: 8132}},
+			Volumes:               [][]byte{[]byte(`{"name":"sample-socket","emptyDir":{}}`)},
+			APIServerExtraArgs:    []string{"--sample=1"},
+			ServicePorts:          []addon.ServicePort{{Name: "sample", Port: 8132, TargetPort: 8132}},
+			APIServerVolumeMounts: [][]byte{[]byte(`{"name":"` + mountedVolume + `","mountPath":"/run/sample"}`)},
+			Files:                 []addon.File{{Path: "/etc/kubernetes/sample/config.yaml", Content: []byte("socket: /run/sample/s.sock\n")}},
 		},
 	}, nil
 }
@@ -121,6 +128,7 @@ func TestVerifyAddonCatches(t *testing.T) {
 		reason string
 	}{
 		{&sampleAddon{noCapability: true}, "control-plane-additions", "does not announce CONTROL_PLANE_ADDITIONS"},
+		{&sampleAddon{danglingMount: true}, "control-plane-additions", `kube-apiserver mounts volume "nowhere"`},
 		{&sampleAddon{tagMovesRepo: true}, "image-overrides", "imageTag alone changed the repository"},
 		{&sampleAddon{nondeterminism: true}, "deterministic", "differ"},
 		{&sampleAddon{lenient: true}, "missing-tenant-parameters", "want INVALID_ARGUMENT"},

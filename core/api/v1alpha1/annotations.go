@@ -20,4 +20,15 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of ManagedByLabel on objects the core owns.
 	ManagedByValue = "kamaji"
+
+	// AddonLabel marks the objects the core applies in a tenant cluster for an addon with the
+	// addon's name ("coredns", "kube-proxy", "konnectivity"); pruning selects by it.
+	AddonLabel = "kamaji.clastix.io/addon"
+	// PhaseLabel marks the objects the core applies in a tenant cluster for a kubeadm phase.
+	PhaseLabel = "kamaji.clastix.io/phase"
+	// AddonIgnoreAnnotation, on an addon object in the tenant cluster, lists the fields the core
+	// stops declaring, as comma-separated JSON pointers ("/spec/replicas,/data/Corefile"), so
+	// that values set by the tenant's users are kept; "*" hands the whole object over to them
+	// (never applied, never pruned). See docs/addons.md.
+	AddonIgnoreAnnotation = "kamaji.clastix.io/addon-ignore"
 )

@@ -162,8 +162,11 @@ type KonnectivityConfigMap struct {
 
 // KonnectivityAgentStatus records the konnectivity agent workload.
 type KonnectivityAgentStatus struct {
-	Name       string      `json:"name,omitempty"`
-	Namespace  string      `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	// Checksum of the konnectivity objects applied in the tenant cluster.
+	// +optional
+	Checksum   string      `json:"checksum,omitempty"`
 	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
 }
 

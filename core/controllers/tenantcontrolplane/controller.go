@@ -1,7 +1,9 @@
 // Package tenantcontrolplane reconciles a TenantControlPlane into everything its control plane
 // needs in the admin cluster, as an ordered list of small idempotent steps (one file each):
-// datastore slice → PKI → kubeconfigs → Service → Ingress/TLSRoute → Deployment → status.
-// Every write is a server-side apply; the status is applied once per pass, at the end.
+// datastore slice → Service → Ingress/TLSRoute → PKI → kubeconfigs → addon renders (files,
+// Service ports, konnectivity Secrets) → Deployment. Then, once a control-plane replica is
+// available, inside the tenant cluster: kubeadm's phases, then the addons. Every write is a
+// server-side apply; the status is applied once per pass, at the end.
 package tenantcontrolplane
 
 import (
@@ -14,19 +16,25 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
+	"github.com/openhcp/kamaji/core/tenant"
+	"github.com/openhcp/kamaji/sdk/addon"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
-// +kubebuilder:rbac:groups="",resources=secrets;services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets;services;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=tlsroutes,verbs=get;list;watch;create;update;patch;delete
@@ -34,9 +42,10 @@ import (
 // Finalizer guards the deprovisioning of the TCP's datastore slice.
 const Finalizer = "kamaji.clastix.io/finalizer"
 
-// Plugins gives the running plugin of a datastore driver.
+// Plugins gives the running plugin of a datastore driver or of an addon.
 type Plugins interface {
 	DataStore(ctx context.Context, driver string) (*datastore.Client, pluginhost.Status, error)
+	Addon(ctx context.Context, addon string) (*addon.Client, pluginhost.Status, error)
 }
 
 // Reconciler reconciles TenantControlPlanes.
@@ -46,8 +55,11 @@ type Reconciler struct {
 	Plugins   Plugins
 	// DataStoreProvisioner overrides Plugins for the provisioning calls (tests, benchmarks).
 	DataStores *datastores.Cache
-	Options    Options
-	Now        func() time.Time
+	// Tenants gives the clients of the tenant clusters; without it the tenant is not
+	// configured (no kubeadm phases, no addons applied).
+	Tenants *tenant.Clients
+	Options Options
+	Now     func() time.Time
 }
 
 // Options are the manager settings the steps use.
@@ -72,25 +84,41 @@ var steps = []step{
 	{"exposure", stepExposure},
 	{"pki", stepPKI},
 	{"kubeconfigs", stepKubeconfigs},
+	{"addon-render", stepAddonRender},
+	{"addon-files", stepAddonFiles},
+	{"addon-service", stepAddonService},
+	{"konnectivity", stepKonnectivity},
 	{"deployment", stepDeployment},
 }
 
 // SetupWithManager registers the controller. It watches only what it owns: our Deployments,
-// Services and Secrets (the cache is label-restricted to them).
+// Services, Secrets and ConfigMaps (the cache is label-restricted to them), and in the tenant
+// clusters the objects it applied (the tenant package's label-selected watches enqueue the TCP).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workers := r.Options.MaxConcurrentReconciles
 	if workers < 1 {
 		workers = 1
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("tenantcontrolplane").
 		For(&kamajiv1alpha1.TenantControlPlane{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.Secret{}).
+		Owns(&corev1.ConfigMap{}).
 		Owns(&networkingv1.Ingress{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+	if r.Tenants != nil {
+		b = b.WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			r.Tenants.SetNotify(func(key types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: key}) })
+			go func() {
+				<-ctx.Done()
+				r.Tenants.Close()
+			}()
+			return nil
+		}))
+	}
+	return b.Complete(r)
 }
 
 func (r *Reconciler) now() time.Time {
@@ -111,11 +139,17 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 		defer cancel()
 	}
 	tcp := &kamajiv1alpha1.TenantControlPlane{}
+	// Read the TCP fresh, not from the cache: the previous pass's status (a CA rotation in
+	// progress, the objects it recorded) and a rotation request it already honoured must not
+	// be seen stale, or a rotation would be repeated and a state forgotten.
 	reader := client.Reader(r.Client)
 	if r.APIReader != nil {
 		reader = r.APIReader
 	}
 	if err := reader.Get(ctx, req.NamespacedName, tcp); err != nil {
+		if apierrors.IsNotFound(err) && r.Tenants != nil {
+			r.Tenants.Stop(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if _, paused := tcp.Annotations[kamajiv1alpha1.PausedAnnotation]; paused {
@@ -140,12 +174,27 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 		}
 	}
 	computeStatus(p, stepErr)
+	// Inside the tenant: its outcome is the TenantConfigured and AddonsReady conditions only.
+	var tenantErr error
+	if stepErr == nil {
+		if tenantErr = r.reconcileTenant(ctx, p); tenantErr != nil {
+			log.FromContext(ctx).Info("tenant not configured", "error", tenantErr.Error())
+			se, ok := asStepError(tenantErr)
+			if !ok {
+				se = fail(kamajiv1alpha1.ConditionTenantConfigured, ReasonStepFailed, tenantErr)
+			}
+			p.setCondition(se.condition, metav1.ConditionFalse, se.reason, se.err.Error())
+		}
+	}
 	sctx, cancel := context.WithTimeout(parent, statusWriteTimeout)
 	defer cancel()
 	if err := r.applyStatus(sctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
-	return resultFor(stepErr)
+	if stepErr != nil {
+		return resultFor(stepErr)
+	}
+	return resultFor(tenantErr)
 }
 
 const statusWriteTimeout = 10 * time.Second

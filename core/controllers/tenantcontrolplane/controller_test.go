@@ -34,8 +34,10 @@ import (
 	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
 	"github.com/openhcp/kamaji/core/controlplane"
 	"github.com/openhcp/kamaji/core/kubeconfig"
+	"github.com/openhcp/kamaji/core/manager"
 	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/settings"
+	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/tenantpki"
 	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/testkit"
@@ -43,6 +45,15 @@ import (
 
 var (
 	env *testenv.Env
+	// tenantURLs maps the server of a tenant's kubeconfig to the tenant apiserver a test runs
+	// (no Service routes to it); other tenants dial a closed port and are refused at once.
+	tenantURLs sync.Map
+	tenants    = tenant.NewClients(tenant.Options{Scheme: manager.Scheme(), Dial: func(server string) string {
+		if u, ok := tenantURLs.Load(server); ok {
+			return u.(string)
+		}
+		return "https://127.0.0.1:1"
+	}})
 	// clock is the manager's clock; tests move it forward to reach renewal deadlines.
 	clockMu     sync.Mutex
 	clockOffset time.Duration
@@ -61,16 +72,31 @@ func advanceClock(d time.Duration) {
 }
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	dir, err := os.MkdirTemp("", "kamaji-tcp-test-")
-	var plugin settings.Plugin
-	if err == nil {
-		plugin, err = testenv.BuildPlugin(dir, "datastore-etcd", settings.KindDataStore, "etcd")
+	var plugins []settings.Plugin
+	for _, p := range []struct {
+		module string
+		kind   settings.PluginKind
+		serves string
+	}{
+		{"datastore-etcd", settings.KindDataStore, "etcd"},
+		{"addon-coredns", settings.KindAddon, "coredns"},
+		{"addon-kubeproxy", settings.KindAddon, "kube-proxy"},
+		{"addon-konnectivity", settings.KindAddon, "konnectivity"},
+	} {
+		if err != nil {
+			break
+		}
+		var plugin settings.Plugin
+		if plugin, err = testenv.BuildPlugin(dir, p.module, p.kind, p.serves); err == nil {
+			plugins = append(plugins, plugin)
+		}
 	}
 	if err == nil {
 		s := testenv.DefaultSettings()
-		s.Plugins = []settings.Plugin{plugin}
-		env, err = testenv.StartEnv(ctx, s, testenv.Options{Now: now})
+		s.Plugins = plugins
+		env, err = testenv.StartEnv(ctx, s, testenv.Options{Now: now, Tenants: tenants})
 	}
 	cancel()
 	if err != nil {

@@ -22,6 +22,10 @@ const ReasonDeprovisioningFailed = "DeprovisioningFailed"
 // finalizer is only removed after it succeeded, so the slice is removed exactly once and never
 // leaked.
 func (r *Reconciler) finalize(ctx context.Context, tcp *kamajiv1alpha1.TenantControlPlane) (ctrl.Result, error) {
+	if r.Tenants != nil {
+		// The tenant goes with its control plane: stop watching it.
+		r.Tenants.Stop(client.ObjectKeyFromObject(tcp))
+	}
 	if !containsString(tcp.Finalizers, Finalizer) {
 		return ctrl.Result{}, nil
 	}

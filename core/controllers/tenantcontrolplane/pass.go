@@ -10,7 +10,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/controlplane"
 	"github.com/openhcp/kamaji/core/pki"
+	"github.com/openhcp/kamaji/core/tenant"
+	"github.com/openhcp/kamaji/sdk/addon"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
@@ -39,6 +42,22 @@ type pass struct {
 	ca *pki.KeyPair
 	// caRotating is set while the CA is replaced and its dependents reissued.
 	caRotating bool
+	// adminKubeconfig is the admin kubeconfig Secret's data, for the tenant client.
+	adminKubeconfig map[string][]byte
+
+	// renders are this pass's addon renders, by addon name (enabled addons only).
+	renders map[string]addon.RenderResult
+	// additions are what the addons add to the control-plane pod.
+	additions controlplane.PodAdditions
+	// addonFiles are the addons' kube-apiserver files, by key of the addon-files ConfigMap.
+	addonFiles map[string][]byte
+	// addonPorts are the addons' Service ports, by addon.
+	addonPorts map[string][]corev1.ServicePort
+
+	// tenant reaches the tenant apiserver (tenant phase only).
+	tenant *tenant.Client
+	// bootstrapTokenSum is the checksum of the bootstrap-token RBAC, for the phase's status.
+	bootstrapTokenSum string
 }
 
 func (p *pass) setCondition(condType string, status metav1.ConditionStatus, reason, message string) {

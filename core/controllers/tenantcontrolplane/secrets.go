@@ -34,6 +34,7 @@ func (r *Reconciler) readSecret(ctx context.Context, p *pass, name string) (owne
 		return out, err
 	}
 	if _, rotate := s.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]; rotate && r.APIReader != nil {
+		// A rotation request must be current: the cache may still show one already honoured.
 		fresh := &corev1.Secret{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), fresh); err != nil {
 			return out, client.IgnoreNotFound(err)

@@ -33,6 +33,7 @@ func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 		},
 		SecretsChecksum: secretsChecksum(p.secrets),
 		Labels:          exposure.Labels(p.tcp),
+		Additions:       p.additions,
 	}
 	switch {
 	case p.conn.Etcd != nil:

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,8 +58,5 @@ func deleteIgnoringAbsent(ctx context.Context, c client.Client, obj client.Objec
 	if u, ok := obj.(*unstructured.Unstructured); ok && u.GetName() == "" {
 		return nil
 	}
-	if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	return nil
+	return apply.Delete(ctx, c, obj)
 }

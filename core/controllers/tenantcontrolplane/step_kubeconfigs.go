@@ -62,7 +62,9 @@ func stepKubeconfigs(ctx context.Context, r *Reconciler, p *pass) error {
 			return fail(cond, ReasonKubeconfigsFailed, err)
 		}
 		if !k.mounts {
-			// The admin kubeconfig is not mounted by the pods: it must not roll them.
+			// The admin kubeconfig is not mounted by the pods: it must not roll them. The
+			// tenant client is built from it.
+			p.adminKubeconfig = p.secrets[k.name]
 			delete(p.secrets, k.name)
 		}
 		written := data

@@ -125,15 +125,22 @@ func serverVolumes(in input) []corev1.Volume {
 	}
 }
 
-// controlPlane is what the core adds to the control-plane pod and Service.
-//
-// Not returned yet, for want of a place in kamaji.addon.v1 (see the README): the file
-// EgressSelectorConfiguration() at EgressSelectorConfigPath, the kube-apiserver mounts
-// APIServerVolumeMounts(), and the flag APIServerArgs(). Without them kube-apiserver does not
-// send its traffic through the tunnel; with the flag alone it would not start.
+// controlPlane is what the core adds to the control-plane pod and Service: the sidecar and its
+// volumes, the Service port, and for kube-apiserver the egress selector configuration (a file
+// the core mounts at EgressSelectorConfigPath), the socket directory and the flag naming the
+// file. The flag and the file travel together: kube-apiserver does not start with one alone.
 func controlPlane(in input) (*addon.ControlPlaneAdditions, error) {
 	cp := &addon.ControlPlaneAdditions{
-		ServicePorts: []addon.ServicePort{{Name: ServicePortName, Port: in.port, TargetPort: in.port, Protocol: "TCP"}},
+		ServicePorts:       []addon.ServicePort{{Name: ServicePortName, Port: in.port, TargetPort: in.port, Protocol: "TCP"}},
+		APIServerExtraArgs: APIServerArgs(),
+		Files:              []addon.File{{Path: EgressSelectorConfigPath, Content: EgressSelectorConfiguration()}},
+	}
+	for _, m := range APIServerVolumeMounts() {
+		b, err := encode(m)
+		if err != nil {
+			return nil, err
+		}
+		cp.APIServerVolumeMounts = append(cp.APIServerVolumeMounts, b)
 	}
 	c, err := encode(serverContainer(in))
 	if err != nil {

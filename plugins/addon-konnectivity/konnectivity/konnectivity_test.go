@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -306,10 +307,27 @@ func TestControlPlaneAdditions(t *testing.T) {
 	if len(sp) != 1 || sp[0] != (addon.ServicePort{Name: "konnectivity-server", Port: 8132, TargetPort: 8132, Protocol: "TCP"}) {
 		t.Errorf("service ports %+v", sp)
 	}
-	// Pending an sdk field for files and apiserver mounts: no flag that would point
-	// kube-apiserver at a file it does not have.
-	if len(res.ControlPlane.APIServerExtraArgs) != 0 {
-		t.Errorf("apiserver args %q", res.ControlPlane.APIServerExtraArgs)
+	// kube-apiserver gets the flag, the file it names and the socket directory, together.
+	if a := res.ControlPlane.APIServerExtraArgs; !slices.Equal(a, []string{"--egress-selector-config-file=/etc/kubernetes/konnectivity/egress-selector-configuration.yaml"}) {
+		t.Errorf("apiserver args %q", a)
+	}
+	if f := res.ControlPlane.Files; len(f) != 1 || f[0].Path != "/etc/kubernetes/konnectivity/egress-selector-configuration.yaml" ||
+		!bytes.Equal(f[0].Content, EgressSelectorConfiguration()) {
+		t.Errorf("files %+v", f)
+	}
+	var apiMounts []corev1.VolumeMount
+	for _, b := range res.ControlPlane.APIServerVolumeMounts {
+		var m corev1.VolumeMount
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		apiMounts = append(apiMounts, m)
+	}
+	if len(apiMounts) != 1 || !reflect.DeepEqual(apiMounts[0], corev1.VolumeMount{Name: "konnectivity-uds", MountPath: "/run/konnectivity"}) {
+		t.Errorf("kube-apiserver mounts %+v", apiMounts)
+	}
+	if _, ok := vols[apiMounts[0].Name]; !ok {
+		t.Errorf("kube-apiserver mounts %q, which is not among the volumes", apiMounts[0].Name)
 	}
 }
 
@@ -402,6 +420,14 @@ func TestGolden(t *testing.T) {
 		var buf bytes.Buffer
 		all := append(slices.Clone(res.Objects), res.ControlPlane.Containers...)
 		all = append(all, res.ControlPlane.Volumes...)
+		all = append(all, res.ControlPlane.APIServerVolumeMounts...)
+		for _, f := range res.ControlPlane.Files {
+			b, err := json.Marshal(map[string]string{"path": f.Path, "content": string(f.Content)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, b)
+		}
 		for _, b := range all {
 			if err := json.Indent(&buf, b, "", "  "); err != nil {
 				t.Fatal(err)

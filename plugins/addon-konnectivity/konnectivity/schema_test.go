@@ -54,4 +54,7 @@ func TestControlPlaneAdditionsDecodeStrictly(t *testing.T) {
 	for _, b := range res.ControlPlane.Volumes {
 		strict(b, &corev1.Volume{})
 	}
+	for _, b := range res.ControlPlane.APIServerVolumeMounts {
+		strict(b, &corev1.VolumeMount{})
+	}
 }

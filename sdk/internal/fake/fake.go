@@ -218,9 +218,12 @@ func (Addon) Render(_ context.Context, req addon.RenderRequest) (addon.RenderRes
 	return addon.RenderResult{
 		Objects: [][]byte{obj},
 		ControlPlane: &addon.ControlPlaneAdditions{
-			Containers:         [][]byte{[]byte(`{"name":"echo","image":"` + req.Tenant.ImageRepository + `/echo"}`)},
-			APIServerExtraArgs: []string{"--echo=" + req.Tenant.ClusterDomain},
-			ServicePorts:       []addon.ServicePort{{Name: "echo", Port: 8132, TargetPort: 8132, Protocol: "TCP"}},
+			Containers:            [][]byte{[]byte(`{"name":"echo","image":"` + req.Tenant.ImageRepository + `/echo"}`)},
+			Volumes:               [][]byte{[]byte(`{"name":"echo-socket","emptyDir":{}}`)},
+			APIServerExtraArgs:    []string{"--echo=" + req.Tenant.ClusterDomain},
+			ServicePorts:          []addon.ServicePort{{Name: "echo", Port: 8132, TargetPort: 8132, Protocol: "TCP"}},
+			APIServerVolumeMounts: [][]byte{[]byte(`{"name":"echo-socket","mountPath":"/run/echo"}`)},
+			Files:                 []addon.File{{Path: "/etc/kubernetes/echo/echo.yaml", Content: []byte("tenant: " + req.Tenant.Name + "\n")}},
 		},
 	}, nil
 }

@@ -35,7 +35,8 @@ type Capability int32
 
 const (
 	Capability_CAPABILITY_UNSPECIFIED Capability = 0
-	// Render may return control_plane additions (containers, volumes, apiserver args, ports).
+	// Render may return control_plane additions (containers, volumes, apiserver args, ports,
+	// apiserver volume mounts, files).
 	Capability_CAPABILITY_CONTROL_PLANE_ADDITIONS Capability = 1
 )
 
@@ -639,8 +640,16 @@ type ControlPlaneAdditions struct {
 	// apiserver_extra_args in "--flag=value" form.
 	ApiserverExtraArgs []string       `protobuf:"bytes,3,rep,name=apiserver_extra_args,json=apiserverExtraArgs,proto3" json:"apiserver_extra_args,omitempty"`
 	ExtraServicePorts  []*ServicePort `protobuf:"bytes,4,rep,name=extra_service_ports,json=extraServicePorts,proto3" json:"extra_service_ports,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// apiserver_volume_mounts, as JSON-encoded core/v1 VolumeMount objects, are added to the
+	// kube-apiserver container; they name volumes of `volumes` (such as a socket directory shared
+	// with a sidecar).
+	ApiserverVolumeMounts [][]byte `protobuf:"bytes,5,rep,name=apiserver_volume_mounts,json=apiserverVolumeMounts,proto3" json:"apiserver_volume_mounts,omitempty"`
+	// files are stored by the core in a ConfigMap of the tenant's namespace (`<tcp>-addon-files`,
+	// owned by the TenantControlPlane) and mounted read-only in the kube-apiserver container, each
+	// at its path. A changed content rolls the control-plane pods.
+	Files         []*File `protobuf:"bytes,6,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ControlPlaneAdditions) Reset() {
@@ -701,6 +710,74 @@ func (x *ControlPlaneAdditions) GetExtraServicePorts() []*ServicePort {
 	return nil
 }
 
+func (x *ControlPlaneAdditions) GetApiserverVolumeMounts() [][]byte {
+	if x != nil {
+		return x.ApiserverVolumeMounts
+	}
+	return nil
+}
+
+func (x *ControlPlaneAdditions) GetFiles() []*File {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// File is a file of the kube-apiserver container.
+type File struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is absolute and unique among the files of every addon.
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Content       []byte `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *File) Reset() {
+	*x = File{}
+	mi := &file_kamaji_addon_v1_addon_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *File) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*File) ProtoMessage() {}
+
+func (x *File) ProtoReflect() protoreflect.Message {
+	mi := &file_kamaji_addon_v1_addon_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use File.ProtoReflect.Descriptor instead.
+func (*File) Descriptor() ([]byte, []int) {
+	return file_kamaji_addon_v1_addon_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *File) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *File) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
 type ServicePort struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -714,7 +791,7 @@ type ServicePort struct {
 
 func (x *ServicePort) Reset() {
 	*x = ServicePort{}
-	mi := &file_kamaji_addon_v1_addon_proto_msgTypes[11]
+	mi := &file_kamaji_addon_v1_addon_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +803,7 @@ func (x *ServicePort) String() string {
 func (*ServicePort) ProtoMessage() {}
 
 func (x *ServicePort) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_addon_v1_addon_proto_msgTypes[11]
+	mi := &file_kamaji_addon_v1_addon_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +816,7 @@ func (x *ServicePort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicePort.ProtoReflect.Descriptor instead.
 func (*ServicePort) Descriptor() ([]byte, []int) {
-	return file_kamaji_addon_v1_addon_proto_rawDescGZIP(), []int{11}
+	return file_kamaji_addon_v1_addon_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ServicePort) GetName() string {
@@ -808,14 +885,19 @@ const file_kamaji_addon_v1_addon_proto_rawDesc = "" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\"w\n" +
 	"\x0eRenderResponse\x12\x18\n" +
 	"\aobjects\x18\x01 \x03(\fR\aobjects\x12K\n" +
-	"\rcontrol_plane\x18\x02 \x01(\v2&.kamaji.addon.v1.ControlPlaneAdditionsR\fcontrolPlane\"\xd1\x01\n" +
+	"\rcontrol_plane\x18\x02 \x01(\v2&.kamaji.addon.v1.ControlPlaneAdditionsR\fcontrolPlane\"\xb6\x02\n" +
 	"\x15ControlPlaneAdditions\x12\x1e\n" +
 	"\n" +
 	"containers\x18\x01 \x03(\fR\n" +
 	"containers\x12\x18\n" +
 	"\avolumes\x18\x02 \x03(\fR\avolumes\x120\n" +
 	"\x14apiserver_extra_args\x18\x03 \x03(\tR\x12apiserverExtraArgs\x12L\n" +
-	"\x13extra_service_ports\x18\x04 \x03(\v2\x1c.kamaji.addon.v1.ServicePortR\x11extraServicePorts\"r\n" +
+	"\x13extra_service_ports\x18\x04 \x03(\v2\x1c.kamaji.addon.v1.ServicePortR\x11extraServicePorts\x126\n" +
+	"\x17apiserver_volume_mounts\x18\x05 \x03(\fR\x15apiserverVolumeMounts\x12+\n" +
+	"\x05files\x18\x06 \x03(\v2\x15.kamaji.addon.v1.FileR\x05files\"4\n" +
+	"\x04File\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"r\n" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x1f\n" +
@@ -846,7 +928,7 @@ func file_kamaji_addon_v1_addon_proto_rawDescGZIP() []byte {
 }
 
 var file_kamaji_addon_v1_addon_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kamaji_addon_v1_addon_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_kamaji_addon_v1_addon_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_kamaji_addon_v1_addon_proto_goTypes = []any{
 	(Capability)(0),                 // 0: kamaji.addon.v1.Capability
 	(*GetPluginInfoRequest)(nil),    // 1: kamaji.addon.v1.GetPluginInfoRequest
@@ -860,29 +942,31 @@ var file_kamaji_addon_v1_addon_proto_goTypes = []any{
 	(*Endpoint)(nil),                // 9: kamaji.addon.v1.Endpoint
 	(*RenderResponse)(nil),          // 10: kamaji.addon.v1.RenderResponse
 	(*ControlPlaneAdditions)(nil),   // 11: kamaji.addon.v1.ControlPlaneAdditions
-	(*ServicePort)(nil),             // 12: kamaji.addon.v1.ServicePort
-	(*structpb.Struct)(nil),         // 13: google.protobuf.Struct
+	(*File)(nil),                    // 12: kamaji.addon.v1.File
+	(*ServicePort)(nil),             // 13: kamaji.addon.v1.ServicePort
+	(*structpb.Struct)(nil),         // 14: google.protobuf.Struct
 }
 var file_kamaji_addon_v1_addon_proto_depIdxs = []int32{
 	0,  // 0: kamaji.addon.v1.GetCapabilitiesResponse.capabilities:type_name -> kamaji.addon.v1.Capability
 	8,  // 1: kamaji.addon.v1.RenderRequest.tenant:type_name -> kamaji.addon.v1.TenantParameters
-	13, // 2: kamaji.addon.v1.RenderRequest.params:type_name -> google.protobuf.Struct
+	14, // 2: kamaji.addon.v1.RenderRequest.params:type_name -> google.protobuf.Struct
 	9,  // 3: kamaji.addon.v1.TenantParameters.control_plane_endpoint:type_name -> kamaji.addon.v1.Endpoint
 	11, // 4: kamaji.addon.v1.RenderResponse.control_plane:type_name -> kamaji.addon.v1.ControlPlaneAdditions
-	12, // 5: kamaji.addon.v1.ControlPlaneAdditions.extra_service_ports:type_name -> kamaji.addon.v1.ServicePort
-	1,  // 6: kamaji.addon.v1.Identity.GetPluginInfo:input_type -> kamaji.addon.v1.GetPluginInfoRequest
-	3,  // 7: kamaji.addon.v1.Identity.GetCapabilities:input_type -> kamaji.addon.v1.GetCapabilitiesRequest
-	5,  // 8: kamaji.addon.v1.Identity.Probe:input_type -> kamaji.addon.v1.ProbeRequest
-	7,  // 9: kamaji.addon.v1.Addon.Render:input_type -> kamaji.addon.v1.RenderRequest
-	2,  // 10: kamaji.addon.v1.Identity.GetPluginInfo:output_type -> kamaji.addon.v1.GetPluginInfoResponse
-	4,  // 11: kamaji.addon.v1.Identity.GetCapabilities:output_type -> kamaji.addon.v1.GetCapabilitiesResponse
-	6,  // 12: kamaji.addon.v1.Identity.Probe:output_type -> kamaji.addon.v1.ProbeResponse
-	10, // 13: kamaji.addon.v1.Addon.Render:output_type -> kamaji.addon.v1.RenderResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	13, // 5: kamaji.addon.v1.ControlPlaneAdditions.extra_service_ports:type_name -> kamaji.addon.v1.ServicePort
+	12, // 6: kamaji.addon.v1.ControlPlaneAdditions.files:type_name -> kamaji.addon.v1.File
+	1,  // 7: kamaji.addon.v1.Identity.GetPluginInfo:input_type -> kamaji.addon.v1.GetPluginInfoRequest
+	3,  // 8: kamaji.addon.v1.Identity.GetCapabilities:input_type -> kamaji.addon.v1.GetCapabilitiesRequest
+	5,  // 9: kamaji.addon.v1.Identity.Probe:input_type -> kamaji.addon.v1.ProbeRequest
+	7,  // 10: kamaji.addon.v1.Addon.Render:input_type -> kamaji.addon.v1.RenderRequest
+	2,  // 11: kamaji.addon.v1.Identity.GetPluginInfo:output_type -> kamaji.addon.v1.GetPluginInfoResponse
+	4,  // 12: kamaji.addon.v1.Identity.GetCapabilities:output_type -> kamaji.addon.v1.GetCapabilitiesResponse
+	6,  // 13: kamaji.addon.v1.Identity.Probe:output_type -> kamaji.addon.v1.ProbeResponse
+	10, // 14: kamaji.addon.v1.Addon.Render:output_type -> kamaji.addon.v1.RenderResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_kamaji_addon_v1_addon_proto_init() }
@@ -896,7 +980,7 @@ func file_kamaji_addon_v1_addon_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kamaji_addon_v1_addon_proto_rawDesc), len(file_kamaji_addon_v1_addon_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1,0 +1,95 @@
+package tenantcontrolplane
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/exposure"
+	"github.com/openhcp/kamaji/core/kubeconfig"
+	"github.com/openhcp/kamaji/core/tenantpki"
+)
+
+const ReasonKonnectivityFailed = "KonnectivityCertificatesFailed"
+
+// stepKonnectivity keeps the two Secrets the konnectivity-server sidecar mounts (the plugin
+// names them, the core creates them): its certificate, signed by the tenant CA for the
+// endpoint the agents dial (the apiserver's SANs), and its kubeconfig for the apiserver of the
+// same pod (loopback). Both are in the pod template checksum: the sidecar mounts them by
+// subPath. Without konnectivity in the spec they are removed.
+func stepKonnectivity(ctx context.Context, r *Reconciler, p *pass) error {
+	const cond = kamajiv1alpha1.ConditionAddonsReady
+	certName := tenantpki.SecretName(p.tcp.Name, tenantpki.Konnectivity)
+	kcName := kubeconfig.KonnectivitySecretName(p.tcp.Name)
+	ks := &p.status.Addons.Konnectivity
+	if _, enabled := p.renders[AddonKonnectivity]; !enabled {
+		for _, name := range []string{certName, kcName} {
+			cur, err := r.readSecret(ctx, p, name)
+			if err != nil {
+				return fail(cond, ReasonKonnectivityFailed, err)
+			}
+			if cur.obj != nil {
+				if err := apply.Delete(ctx, r.Client, cur.obj); err != nil {
+					return fail(cond, ReasonKonnectivityFailed, err)
+				}
+			}
+		}
+		ks.Certificate, ks.Kubeconfig = kamajiv1alpha1.CertificatePrivateKeyPairStatus{}, kamajiv1alpha1.KubeconfigStatus{}
+		return nil
+	}
+
+	clk := clock(r.now)
+	_, forceAll := p.tcp.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]
+	cur, err := r.readSecret(ctx, p, certName)
+	if err != nil {
+		return fail(cond, ReasonKonnectivityFailed, err)
+	}
+	opts := tenantpki.Options{RenewBefore: r.Options.CertificateExpirationDeadline, Force: cur.rotate || forceAll}
+	sans := tenantpki.APIServerSANs(p.tcp, p.service.Name, p.service.Spec.ClusterIP, apiServerExtraSANs(p)...)
+	data, reason, err := tenantpki.EnsureKonnectivity(cur.data, p.ca, sans, opts, clk)
+	if err != nil {
+		return fail(cond, ReasonKonnectivityFailed, fmt.Errorf("%s: %w", certName, err))
+	}
+	if cur.paused {
+		data = cur.data
+	}
+	if err := r.writeSecret(ctx, p, cur, data, reason); err != nil {
+		return fail(cond, ReasonKonnectivityFailed, err)
+	}
+	sum := tenantpki.Checksum(data)
+	if ks.Certificate.Checksum != sum || ks.Certificate.SecretName != certName {
+		ks.Certificate.LastUpdate = metav1.NewTime(p.now)
+	}
+	ks.Certificate.SecretName, ks.Certificate.Checksum = certName, sum
+
+	curKC, err := r.readSecret(ctx, p, kcName)
+	if err != nil {
+		return fail(cond, ReasonKonnectivityFailed, err)
+	}
+	server := kubeconfig.LocalServer(exposure.Port(p.tcp))
+	kc, kcReason, err := kubeconfig.EnsureKonnectivity(curKC.data, p.ca, p.tcp.Name, server, data[tenantpki.KeyKonnectivityCert], data[tenantpki.KeyKonnectivityKey])
+	if err != nil {
+		return fail(cond, ReasonKonnectivityFailed, fmt.Errorf("%s: %w", kcName, err))
+	}
+	if err := r.writeSecret(ctx, p, curKC, kc, kcReason); err != nil {
+		return fail(cond, ReasonKonnectivityFailed, err)
+	}
+	written := kc
+	if curKC.paused {
+		written = curKC.data
+	}
+	kcSum := tenantpki.Checksum(written)
+	if ks.Kubeconfig.Checksum != kcSum || ks.Kubeconfig.SecretName != kcName {
+		ks.Kubeconfig.LastUpdate = metav1.NewTime(p.now)
+	}
+	ks.Kubeconfig.SecretName, ks.Kubeconfig.Checksum = kcName, kcSum
+	return nil
+}
+
+// konnectivityAgent is where the agents run in the tenant, for the status.
+func konnectivityAgent(ks *kamajiv1alpha1.KonnectivityStatus) {
+	ks.Agent.Name, ks.Agent.Namespace = "konnectivity-agent", metav1.NamespaceSystem
+}
