@@ -38,13 +38,22 @@ kube-bins: ## Build kube-apiserver & co (k8s.io/kubernetes) and etcd into the ve
 ##@ Local plane
 
 UP_ARGS ?=
+# DataStores the plane hosts besides etcd: DATASTORES=etcd,mysql,postgresql,nats (or all) also
+# builds kine (hack/kube-bins.sh kine) and the three kine plugins.
+DATASTORES ?= etcd
 
 .PHONY: up
-up: kube-bins ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3".
+up: kube-bins ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
 	@mkdir -p $(BIN)
 	cd cmd && go build -o $(BIN)/kamaji ./kamaji
 	cd plugins/datastore-etcd && GOWORK=off go build -o $(BIN)/kamaji-datastore-etcd ./cmd/...
-	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) $(UP_ARGS)
+	@for d in $$(echo "$(DATASTORES)" | tr ',' ' ' | sed 's/\ball\b/mysql postgresql nats/'); do \
+	  case $$d in mysql) p=datastore-mysql ;; postgresql) p=datastore-postgres ;; nats) p=datastore-nats ;; *) continue ;; esac; \
+	  hack/kube-bins.sh kine >/dev/null; \
+	  echo "cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/..."; \
+	  (cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/...); \
+	done
+	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) --datastores $(DATASTORES) $(UP_ARGS)
 
 .PHONY: down
 down: ## Stop the local plane and remove every trace of it (processes, namespaces, links, rules, state).

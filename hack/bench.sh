@@ -25,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BASELINE="$ROOT/bench/baseline.txt"
 export GOFLAGS=-buildvcs=false
 
-SECTIONS=(plugintransport provisioning local)
+SECTIONS=(plugintransport provisioning local kine)
 
 log() { echo "bench: $*" >&2; }
 
@@ -79,6 +79,39 @@ section_local() {
   "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" --tenants 0 >&2
   log "measuring (a few minutes)"
   "$WORK/kamaji" local bench --state-dir "$state" --tcps "${BENCH_LOCAL_TCPS:-10}"
+}
+
+# kine: the SQL and NATS DataStores through kine against the etcd DataStore, on a local plane of
+# its own with every DataStore (root; skipped while `make up`'s plane runs): per driver, same run,
+# EnsureTenant p50 through the driver's plugin binary (new tenants, and the same call again),
+# the time from applying a TCP to Ready, and p50/p99 of ConfigMap creates one after another
+# through the tenant apiserver, with the ratio to etcd. Needs the machine's MariaDB and
+# PostgreSQL (hack/services.sh) and nats-server. BENCH_KINE_ARGS adds flags (e.g. "--creates 200").
+section_kine() {
+  if [ "$(id -u)" != 0 ]; then echo "skipped: the local plane needs root"; return 0; fi
+  if [ -s /run/kamaji-local.state ] && [ -d "$(cat /run/kamaji-local.state)" ]; then
+    echo "skipped: a local plane runs (state in $(cat /run/kamaji-local.state)); make down first"; return 0
+  fi
+  "$ROOT/hack/kube-bins.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kine >/dev/null
+  "$ROOT/hack/services.sh" >&2
+  log "building kamaji and the etcd, MySQL, PostgreSQL and NATS plugins"
+  (cd "$ROOT/cmd" && go build -o "$WORK/kamaji" ./kamaji)
+  local p
+  for p in datastore-etcd datastore-mysql datastore-postgres datastore-nats; do
+    (cd "$ROOT/plugins/$p" && GOWORK=off go build -o "$WORK/kamaji-$p" ./cmd/...)
+  done
+  local state="$WORK/kine-state"
+  trap '"$WORK/kamaji" local down --state-dir "'"$state"'" >&2 || true' EXIT # the section runs in a subshell
+  log "starting a local plane with every DataStore"
+  if ! "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" --tenants 0 --datastores all >"$WORK/kine-up.log" 2>&1; then
+    cat "$WORK/kine-up.log" >&2
+    if grep -q "another local plane runs" "$WORK/kine-up.log"; then echo "skipped: a local plane started meanwhile"; return 0; fi
+    return 1
+  fi
+  cat "$WORK/kine-up.log" >&2
+  log "measuring (several minutes)"
+  # shellcheck disable=SC2086
+  "$WORK/kamaji" local bench-kine --state-dir "$state" ${BENCH_KINE_ARGS:-}
 }
 
 # ---- driver -----------------------------------------------------------------------------------

@@ -3,38 +3,54 @@
 # proxy, into a cache keyed by version. Incremental: a binary already built is not rebuilt, and the
 # Go build cache makes a rebuild after a partial run cheap.
 #
-#   hack/kube-bins.sh [binary...]      default: every binary below
-#   prints the bin folder on stdout (last line)
+#   hack/kube-bins.sh [binary[@version]...]
+#       default: every binary below for K8S_VERSION, etcd, and the control-plane binaries of each
+#       PREVIOUS version (older tenant versions, so upgrades can be exercised)
+#   prints the bin folders on stdout: K8S_BIN_<previous>=..., then K8S_BIN=... and ETCD_BIN=... last
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
+# Older Kubernetes versions a tenant can run (space-separated); only the control plane is built.
+PREVIOUS="${PREVIOUS-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE="${KAMAJI_CACHE:-$HOME/.cache/kamaji}"
-K8S_DIR="$CACHE/kube/$K8S_VERSION"
 ETCD_DIR="$CACHE/etcd/$ETCD_VERSION"
+# kine (the SQL/NATS datastores' sidecar, image rancher/kine:<version>-amd64 on the local plane):
+# only built when asked for, `hack/kube-bins.sh kine`, into $CACHE/kine/$KINE_VERSION/bin/kine.
+KINE_VERSION="${KINE_VERSION:-v0.17.5}"
 export GOFLAGS=-buildvcs=false GOWORK=off CGO_ENABLED=0
 
 all_k8s=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubeadm kubectl)
+previous_k8s=(kube-apiserver kube-controller-manager kube-scheduler)
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=("${all_k8s[@]}" etcd)
+if [ ${#want[@]} -eq 0 ]; then
+  want=("${all_k8s[@]}" etcd)
+  for v in $PREVIOUS; do
+    for b in "${previous_k8s[@]}"; do want+=("$b@$v"); done
+  done
+fi
 
 log() { echo "kube-bins: $*" >&2; }
 
+k8s_dir() { echo "$CACHE/kube/$1"; }
+
 k8s_src() {
-  # A throwaway module that requires k8s.io/kubernetes and pins every staging module it replaces
-  # with a local path to the matching v0.x release.
-  local src="$K8S_DIR/src"
+  # A throwaway module that requires k8s.io/kubernetes $1 and pins every staging module it
+  # replaces with a local path to the matching v0.x release.
+  local version=$1
+  local src
+  src="$(k8s_dir "$version")/src"
   [ -f "$src/.ready" ] && { echo "$src"; return; }
   mkdir -p "$src"
   local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
-  local staging="v0${K8S_VERSION#v1}"
+  gomod=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  local staging="v0${version#v1}"
   {
     echo "module kamaji.local/kubebins"
     echo
     echo "go $(go env GOVERSION | sed 's/^go//; s/\([0-9]*\.[0-9]*\).*/\1/')"
     echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo "require k8s.io/kubernetes $version"
     echo
     grep -E '^\s*k8s.io/[a-z0-9-]+ => \./staging' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
   } > "$src/go.mod"
@@ -59,15 +75,16 @@ GO
 }
 
 build_k8s() {
-  local name=$1 src
-  [ -x "$K8S_DIR/bin/$name" ] && return
-  src=$(k8s_src)
-  log "building $name $K8S_VERSION (first time takes minutes)"
-  mkdir -p "$K8S_DIR/bin"
-  local ver="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2)"
-  ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$K8S_DIR/bin/$name.tmp" "k8s.io/kubernetes/cmd/$name")
-  mv "$K8S_DIR/bin/$name.tmp" "$K8S_DIR/bin/$name"
+  local name=$1 version=$2 src dir
+  dir=$(k8s_dir "$version")
+  [ -x "$dir/bin/$name" ] && return
+  src=$(k8s_src "$version")
+  log "building $name $version (first time takes minutes)"
+  mkdir -p "$dir/bin"
+  local ver="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
+  ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$version"
+  (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$dir/bin/$name.tmp" "k8s.io/kubernetes/cmd/$name")
+  mv "$dir/bin/$name.tmp" "$dir/bin/$name"
 }
 
 build_etcd() {
@@ -101,11 +118,26 @@ GO
   mv "$ETCD_DIR/bin/etcd.tmp" "$ETCD_DIR/bin/etcd"
 }
 
+build_kine() {
+  # kine's main package is its module root. Built as upstream's -nocgo variant, with its nats
+  # tag (an embedded NATS server, which the plugins' noEmbed endpoints leave off).
+  local dir="$CACHE/kine/$KINE_VERSION"
+  [ -x "$dir/bin/kine" ] && return
+  log "building kine $KINE_VERSION"
+  rm -rf "$dir/tmp" && mkdir -p "$dir/bin" "$dir/tmp"
+  GOBIN="$dir/tmp" go install -trimpath -tags nats \
+    -ldflags "-s -w -X github.com/k3s-io/kine/pkg/version.Version=$KINE_VERSION" "github.com/k3s-io/kine@$KINE_VERSION"
+  mv "$dir/tmp/kine" "$dir/bin/kine" && rmdir "$dir/tmp"
+}
+
 for b in "${want[@]}"; do
   case "$b" in
+    kine) build_kine ;;
     etcd) build_etcd ;;
-    *) build_k8s "$b" ;;
+    *@*) build_k8s "${b%@*}" "${b#*@}" ;;
+    *) build_k8s "$b" "$K8S_VERSION" ;;
   esac
 done
-echo "K8S_BIN=$K8S_DIR/bin"
+for v in $PREVIOUS; do v=${v#v}; echo "K8S_BIN_${v//./_}=$(k8s_dir "v$v")/bin"; done
+echo "K8S_BIN=$(k8s_dir "$K8S_VERSION")/bin"
 echo "ETCD_BIN=$ETCD_DIR/bin"

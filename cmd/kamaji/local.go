@@ -21,7 +21,8 @@ func newLocalCommand() *cobra.Command {
 		Use:   "local",
 		Short: "Run a local plane: an admin cluster of host processes with a sample tenant (root, Linux)",
 	}
-	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand())
+	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
+		newLocalForwardCommand(), newLocalBenchKineCommand()) // local_kine.go
 	return cmd
 }
 
@@ -54,6 +55,7 @@ binary (make build); ` + "`make up`" + ` builds what is missing first.`,
 	f.IntVar(&cfg.Tenants, "tenants", cfg.Tenants, "Number of sample TenantControlPlanes (tenant-00, tenant-01, ...).")
 	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "Folder for the plane's certificates, data, logs and kubeconfigs.")
 	f.StringVar(&cfg.BinDir, "bin-dir", cfg.BinDir, "Folder with the plugin binaries (kamaji-datastore-etcd).")
+	f.StringSliceVar(&cfg.DataStores, "datastores", cfg.DataStores, "DataStores to host: etcd (\"default\", always), mysql (the machine's MariaDB), postgresql (its PostgreSQL), nats (a NATS of the plane's own, operator mode), or all; tenants reach the last three through a kine sidecar.")
 	return cmd
 }
 

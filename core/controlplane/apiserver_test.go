@@ -21,6 +21,7 @@ func TestAPIServerDefaultFlags(t *testing.T) {
 		"--enable-bootstrap-token-auth=true",
 		"--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt",
 		"--etcd-certfile=/etc/kubernetes/pki/etcd/server.crt",
+		"--etcd-compaction-interval=0",
 		"--etcd-keyfile=/etc/kubernetes/pki/etcd/server.key",
 		"--etcd-prefix=/tenants_tenant-a",
 		"--etcd-servers=https://etcd-0.etcd:2379,https://etcd-1.etcd:2379",

@@ -24,12 +24,13 @@ func TestEtcdStorage(t *testing.T) {
 	c := findContainer(t, d, APIServerContainer)
 
 	for name, want := range map[string]string{
-		"etcd-servers":           "https://etcd-0.etcd:2379,https://etcd-1.etcd:2379",
-		"etcd-prefix":            "/kamaji/tenants_tenant-a",
-		"etcd-cafile":            "/etc/kubernetes/pki/etcd/ca.crt",
-		"etcd-certfile":          "/etc/kubernetes/pki/etcd/server.crt",
-		"etcd-keyfile":           "/etc/kubernetes/pki/etcd/server.key",
-		"etcd-servers-overrides": "/leases#https://leases:2379,events#https://events-0:2379;https://events-1:2379",
+		"etcd-servers":             "https://etcd-0.etcd:2379,https://etcd-1.etcd:2379",
+		"etcd-prefix":              "/kamaji/tenants_tenant-a",
+		"etcd-cafile":              "/etc/kubernetes/pki/etcd/ca.crt",
+		"etcd-certfile":            "/etc/kubernetes/pki/etcd/server.crt",
+		"etcd-keyfile":             "/etc/kubernetes/pki/etcd/server.key",
+		"etcd-compaction-interval": "0",
+		"etcd-servers-overrides":   "/leases#https://leases:2379,events#https://events-0:2379;https://events-1:2379",
 	} {
 		if got := flag(t, c, name); got != want {
 			t.Errorf("--%s = %q, want %q", name, got, want)

@@ -33,7 +33,10 @@ type Config struct {
 	SelfExe string
 	// Tenants is how many sample TenantControlPlanes to create (tenant-00, tenant-01...).
 	Tenants int
-	Out     io.Writer
+	// DataStores the plane hosts (kine.go): etcd (the DataStore "default", always), mysql,
+	// postgresql, nats.
+	DataStores []string
+	Out        io.Writer
 
 	Bridge      string
 	PodCIDR     string // the bridge's subnet; the pods' addresses
@@ -62,7 +65,7 @@ func DefaultConfig() Config {
 	self, _ := os.Executable()
 	return Config{
 		StateDir: ".local", Cache: cache, BinDir: filepath.Dir(self), SelfExe: self, Tenants: 1, Out: os.Stdout,
-		Bridge: "kamaji0", PodCIDR: "10.244.0.0/16", Gateway: "10.244.0.1", ServiceCIDR: "10.96.0.0/16",
+		DataStores: []string{DataStoreEtcd}, Bridge: "kamaji0", PodCIDR: "10.244.0.0/16", Gateway: "10.244.0.1", ServiceCIDR: "10.96.0.0/16",
 		NodeName:      "local-node",
 		AdminEtcdPort: 12379, AdminEtcdPeerPort: 12380,
 		APIServerPort:         6443,
@@ -88,6 +91,11 @@ func (c *Config) normalize() error {
 	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
 		return fmt.Errorf("pod CIDR: %w", err)
 	}
+	ds, err := ParseDataStores(c.DataStores)
+	if err != nil {
+		return err
+	}
+	c.DataStores = ds
 	return nil
 }
 

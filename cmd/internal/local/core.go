@@ -115,6 +115,10 @@ func (p *Plane) stageManager(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	kinePlugins, err := p.kinePlugins() // kine.go
+	if err != nil {
+		return "", err
+	}
 	conf := map[string]any{
 		"datastore":                     "default",
 		"leader-elect":                  false,
@@ -124,9 +128,9 @@ func (p *Plane) stageManager(ctx context.Context) (string, error) {
 		"webhook-port":                  p.cfg.WebhookPort,
 		"webhook-cert-dir":              p.cfg.path("webhook-certs"),
 		"tmp-directory":                 p.cfg.path("tmp"),
-		"plugins": []settings.Plugin{{
+		"plugins": append([]settings.Plugin{{
 			Kind: settings.KindDataStore, Name: "etcd", Path: p.pluginPath(), SHA256: sum, Drivers: []string{"etcd"},
-		}},
+		}}, kinePlugins...),
 	}
 	data, err := yaml.Marshal(conf)
 	if err != nil {

@@ -320,6 +320,8 @@ func TestLocalPlane(t *testing.T) {
 		})
 	})
 
+	e.runPlaneSubtests(t) // subtests_e2e_test.go: upgrade, pause and resume...
+
 	t.Run("deleting a TCP removes its pods and its datastore slice", func(t *testing.T) {
 		tcp := e.tcp(t, "tenant-01")
 		etcd := e.etcd(t)

@@ -55,9 +55,10 @@ func Up(ctx context.Context, cfg Config) error {
 		{"process node", p.stageNode},
 		{"kube-proxy", p.stageProxy},
 		{"datastore etcd", p.stageDataStoreEtcd},
-		{"kamaji manager", p.stageManager},
-		{"DataStore default", p.stageDataStore},
 	}
+	stages = append(stages, p.kineBackendStages()...) // kine.go: MariaDB, PostgreSQL, NATS
+	stages = append(stages, stage{"kamaji manager", p.stageManager}, stage{"DataStore default", p.stageDataStore})
+	stages = append(stages, p.kineDataStoreStages()...)
 	for i := range cfg.Tenants {
 		name := TenantName(i)
 		stages = append(stages, stage{"TenantControlPlane " + name, func(ctx context.Context) (string, error) { return p.stageTenant(ctx, name) }})
@@ -235,12 +236,14 @@ func Down(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(out, "kamaji local down: state in %s\n", cfg.StateDir)
 	start := time.Now()
-	// The node first: it stops the pods' containers with their grace periods.
+	kineTenants := p.kineDownPrepare(ctx) // kine.go: before the admin apiserver stops
+	// The manager first: its watches inside the tenants would hold each tenant apiserver to
+	// its grace period. Then the node: it stops the pods' containers with their grace periods.
 	order := []struct {
 		name  string
 		grace time.Duration
 	}{
-		{"node", 30 * time.Second}, {"kamaji-manager", 10 * time.Second}, {"kube-proxy", 5 * time.Second},
+		{"kamaji-manager", 10 * time.Second}, {"node", 30 * time.Second}, {"kube-proxy", 5 * time.Second},
 		{"kube-scheduler", 5 * time.Second}, {"kube-controller-manager", 5 * time.Second},
 		{"kube-apiserver", 15 * time.Second}, {"datastore-etcd", 10 * time.Second}, {"etcd", 10 * time.Second},
 	}
@@ -262,6 +265,7 @@ func Down(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(out, "  stopped %d more processes of the plane\n", len(stray))
 	}
 	errs := p.cleanupHost()
+	errs = append(errs, p.kineDown(ctx, kineTenants)...)
 	if err := os.RemoveAll(cfg.StateDir); err != nil {
 		errs = append(errs, err)
 	}

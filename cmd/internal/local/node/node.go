@@ -176,7 +176,18 @@ func (n *Node) sync(pod *corev1.Pod) {
 }
 
 func (n *Node) finishDeletion(r *podRunner, pod *corev1.Pod, grace time.Duration) {
-	r.terminate(grace)
+	start := time.Now()
+	if ip := r.podIP(); ip != "" {
+		// Not ready, then out of every Service, before the first signal (unroute.go).
+		r.pushStatus()
+		waited, routed := waitUnrouted(ip, min(grace/2, unrouteMax))
+		if routed {
+			klog.InfoS("Services still route to the pod; stopping it anyway", "pod", klog.KObj(pod), "ip", ip, "waited", waited)
+		} else {
+			klog.InfoS("no Service routes to the pod anymore; stopping it", "pod", klog.KObj(pod), "ip", ip, "waited", waited)
+		}
+	}
+	r.terminate(max(grace-time.Since(start), 0))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := n.cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{

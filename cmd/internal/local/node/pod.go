@@ -31,6 +31,8 @@ type podRunner struct {
 	done   chan struct{}
 	dirty  chan struct{}
 
+	pushMu sync.Mutex // one status update at a time: a later one is built from a later state
+
 	mu        sync.Mutex
 	pod       *corev1.Pod
 	deleting  bool
@@ -91,6 +93,16 @@ func (r *podRunner) markDeleting() bool {
 	}
 	r.deleting = true
 	return true
+}
+
+// podIP is the sandbox's address, "" before it has one.
+func (r *podRunner) podIP() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sb == nil {
+		return ""
+	}
+	return r.sb.IP.String()
 }
 
 func (r *podRunner) currentPod() *corev1.Pod {

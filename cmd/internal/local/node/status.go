@@ -43,6 +43,8 @@ func (r *podRunner) deletingNow() bool {
 }
 
 func (r *podRunner) pushStatus() {
+	r.pushMu.Lock()
+	defer r.pushMu.Unlock()
 	pod := r.currentPod()
 	pods, name := r.n.cs.CoreV1().Pods(pod.Namespace), pod.Name
 	for attempt := 0; attempt < 5; attempt++ {
@@ -95,8 +97,8 @@ func (r *podRunner) buildStatus(cur *corev1.Pod) corev1.PodStatus {
 			State: *c.state.DeepCopy(), LastTerminationState: *c.last.DeepCopy(), RestartCount: c.restarts,
 			Ready: c.ready, Started: &started,
 		}
-		if c.state.Running == nil {
-			cs.Ready = false
+		if c.state.Running == nil || r.deleting {
+			cs.Ready = false // a pod being deleted is taken out of its Services first
 		}
 		if c.last.Terminated != nil && c.state.Terminated != nil && c.last.Terminated == c.state.Terminated {
 			// Just exited: the termination is the current state, not yet the last one.

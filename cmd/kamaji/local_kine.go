@@ -1,0 +1,42 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/openhcp/kamaji/cmd/internal/local"
+)
+
+func newLocalForwardCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "forward LISTEN=TARGET...",
+		Short:  "Relay TCP connections from each LISTEN address to its TARGET (started by local up for MariaDB and PostgreSQL)",
+		Hidden: true,
+		Args:   cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			return local.Forward(ctx, args)
+		},
+	}
+}
+
+func newLocalBenchKineCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var o local.KineBenchOptions
+	cmd := &cobra.Command{
+		Use:    "bench-kine",
+		Short:  "Per DataStore driver, EnsureTenant latency, time to tenant Ready and ConfigMap create latency, against etcd (make bench)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			return local.BenchKine(ctx, cfg, o)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder (up with --datastores all).")
+	cmd.Flags().IntVar(&o.Creates, "creates", 1000, "ConfigMaps created one after another through each tenant apiserver.")
+	cmd.Flags().IntVar(&o.Ensures, "ensures", 20, "New tenants EnsureTenant creates per driver.")
+	return cmd
+}
