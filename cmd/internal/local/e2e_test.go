@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"net"
 	"net/http"
 	"os"
@@ -386,13 +387,12 @@ func ctx(t *testing.T) context.Context {
 // eventually polls fn (every 200 ms, up to 2 minutes) until it answers nil.
 func eventually(t *testing.T, what string, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
 	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	if wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		err = fn()
+		return err == nil, nil
+	}) == nil {
+		return
 	}
 	t.Fatalf("timed out waiting for %s: %v", what, err)
 }
