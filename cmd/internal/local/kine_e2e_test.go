@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"net/url"
 	"os"
 	"os/exec"
@@ -364,17 +365,18 @@ func conditionTrue(conds []metav1.Condition, typ string) bool {
 // waitKineReady waits up to 5 minutes (the machine is shared, two tenants start at once).
 func (e *e2e) waitKineReady(t *testing.T, name string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
 	var last string
-	for time.Now().Before(deadline) {
+	if wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
 		tcp := &kamajiv1alpha1.TenantControlPlane{}
 		if err := e.cl.Get(ctx(t), client.ObjectKey{Namespace: "default", Name: name}, tcp); err == nil {
 			if s := tcp.Status.Kubernetes.Version.Status; s != nil && *s == kamajiv1alpha1.VersionReady {
-				return
+				return true, nil
 			}
 			last = fmt.Sprintf("status %v, conditions %v", tcp.Status.Kubernetes.Version.Status, tcp.Status.Conditions)
 		}
-		time.Sleep(500 * time.Millisecond)
+		return false, nil
+	}) == nil {
+		return
 	}
 	t.Fatalf("%s not Ready after 5 minutes: %s; pods %s", name, last, podSummary(e.tenantPods(t, name)))
 }

@@ -3,6 +3,7 @@ package local
 import (
 	"bufio"
 	"context"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"net"
 	"os"
 	"path/filepath"
@@ -104,13 +105,10 @@ func TestForward(t *testing.T) {
 	go func() { done <- Forward(ctx, []string{listen + "=" + target.Addr().String()}) }()
 
 	var c net.Conn
-	for i := 0; i < 100; i++ {
-		if c, err = net.Dial("tcp", listen); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
+	if perr := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		c, err = net.Dial("tcp", listen)
+		return err == nil, nil
+	}); perr != nil {
 		t.Fatal(err)
 	}
 	r := bufio.NewReader(c)

@@ -123,7 +123,7 @@ func TestPasswordIsNotRewritten(t *testing.T) {
 		return v.String
 	}
 	before := changed()
-	time.Sleep(1100 * time.Millisecond) // password_last_changed has a one-second resolution
+	waitNextSecond(t) // password_last_changed has a one-second resolution
 	second := ensure(t, d, cfg, tn)
 	if after := changed(); after != before {
 		t.Errorf("the second EnsureTenant rewrote the password (password_last_changed %s -> %s)", before, after)
@@ -291,5 +291,22 @@ func TestSidecar(t *testing.T) {
 	}
 	if len(k.Files) != 1 || k.Files[0].Path != "/etc/kine/ca.crt" {
 		t.Errorf("files %+v", k.Files)
+	}
+}
+
+// waitNextSecond returns once the wall clock has entered a new second: timestamps with a
+// one-second resolution then differ from the ones taken before.
+func waitNextSecond(t *testing.T) {
+	t.Helper()
+	start := time.Now().Truncate(time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for time.Now().Truncate(time.Second).Equal(start) {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("the clock did not advance")
+		}
 	}
 }

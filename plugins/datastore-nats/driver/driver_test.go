@@ -115,7 +115,7 @@ func TestTenantCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // a time-stamped JWT would differ now
+	waitNextSecond(t) // a time-stamped JWT would differ now
 	k2, _ := s.sidecar(b, tn)
 	var creds []byte
 	for i := range k1.Files {
@@ -268,6 +268,23 @@ func TestKineKeyCodec(t *testing.T) {
 		back, err := decodeKey(got)
 		if err != nil || back != key {
 			t.Errorf("decodeKey(%q) = %q %v, want %q", got, back, err, key)
+		}
+	}
+}
+
+// waitNextSecond returns once the wall clock has entered a new second: timestamps with a
+// one-second resolution then differ from the ones taken before.
+func waitNextSecond(t *testing.T) {
+	t.Helper()
+	start := time.Now().Truncate(time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for time.Now().Truncate(time.Second).Equal(start) {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("the clock did not advance")
 		}
 	}
 }
