@@ -46,7 +46,10 @@ DATASTORES ?= etcd
 up: kube-bins ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
 	@mkdir -p $(BIN)
 	cd cmd && go build -o $(BIN)/kamaji ./kamaji
-	cd plugins/datastore-etcd && GOWORK=off go build -o $(BIN)/kamaji-datastore-etcd ./cmd/...
+	@for p in datastore-etcd addon-coredns addon-kubeproxy addon-konnectivity; do \
+	  echo "cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/..."; \
+	  (cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/...); \
+	done
 	@for d in $$(echo "$(DATASTORES)" | tr ',' ' ' | sed 's/\ball\b/mysql postgresql nats/'); do \
 	  case $$d in mysql) p=datastore-mysql ;; postgresql) p=datastore-postgres ;; nats) p=datastore-nats ;; *) continue ;; esac; \
 	  hack/kube-bins.sh kine >/dev/null; \

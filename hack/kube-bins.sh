@@ -6,7 +6,8 @@
 #   hack/kube-bins.sh [binary[@version]...]
 #       default: every binary below for K8S_VERSION, etcd, and the control-plane binaries of each
 #       PREVIOUS version (older tenant versions, so upgrades can be exercised)
-#   prints the bin folders on stdout: K8S_BIN_<previous>=..., then K8S_BIN=... and ETCD_BIN=... last
+#   prints the bin folders on stdout: K8S_BIN_<previous>=..., then K8S_BIN=..., ETCD_BIN=... and
+#   KONNECTIVITY_BIN=...
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
@@ -18,13 +19,17 @@ ETCD_DIR="$CACHE/etcd/$ETCD_VERSION"
 # kine (the SQL/NATS datastores' sidecar, image rancher/kine:<version>-amd64 on the local plane):
 # only built when asked for, `hack/kube-bins.sh kine`, into $CACHE/kine/$KINE_VERSION/bin/kine.
 KINE_VERSION="${KINE_VERSION:-v0.17.5}"
+# konnectivity (the konnectivity addon's proxy-server sidecar and proxy-agent, images
+# registry.k8s.io/kas-network-proxy/proxy-{server,agent}:<version> on the local plane), from
+# sigs.k8s.io/apiserver-network-proxy, into $CACHE/konnectivity/$KONNECTIVITY_VERSION/bin.
+KONNECTIVITY_VERSION="${KONNECTIVITY_VERSION:-v0.34.0}"
 export GOFLAGS=-buildvcs=false GOWORK=off CGO_ENABLED=0
 
 all_k8s=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubeadm kubectl)
 previous_k8s=(kube-apiserver kube-controller-manager kube-scheduler)
 want=("$@")
 if [ ${#want[@]} -eq 0 ]; then
-  want=("${all_k8s[@]}" etcd)
+  want=("${all_k8s[@]}" etcd konnectivity)
   for v in $PREVIOUS; do
     for b in "${previous_k8s[@]}"; do want+=("$b@$v"); done
   done
@@ -130,9 +135,50 @@ build_kine() {
   mv "$dir/tmp/kine" "$dir/bin/kine" && rmdir "$dir/tmp"
 }
 
+build_konnectivity() {
+  # Upstream's go.mod replaces its konnectivity-client with a local path, so `go install @version`
+  # refuses it: a throwaway module requires both at the same version instead.
+  local dir="$CACHE/konnectivity/$KONNECTIVITY_VERSION"
+  [ -x "$dir/bin/proxy-server" ] && [ -x "$dir/bin/proxy-agent" ] && return
+  local src="$dir/src"
+  mkdir -p "$src" "$dir/bin"
+  log "building konnectivity proxy-server and proxy-agent $KONNECTIVITY_VERSION"
+  if [ ! -f "$src/.ready" ]; then
+    cat > "$src/go.mod" <<MOD
+module kamaji.local/konnectivitybins
+
+go 1.25
+
+require (
+	sigs.k8s.io/apiserver-network-proxy $KONNECTIVITY_VERSION
+	sigs.k8s.io/apiserver-network-proxy/konnectivity-client $KONNECTIVITY_VERSION
+)
+MOD
+    cat > "$src/tools.go" <<'GO'
+//go:build tools
+
+package konnectivitybins
+
+import (
+	_ "sigs.k8s.io/apiserver-network-proxy/cmd/agent"
+	_ "sigs.k8s.io/apiserver-network-proxy/cmd/server"
+)
+GO
+    (cd "$src" && go mod tidy -e >&2)
+    touch "$src/.ready"
+  fi
+  local name pkg
+  for name in proxy-server proxy-agent; do
+    pkg=sigs.k8s.io/apiserver-network-proxy/cmd/${name#proxy-}
+    (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$dir/bin/$name.tmp" "$pkg")
+    mv "$dir/bin/$name.tmp" "$dir/bin/$name"
+  done
+}
+
 for b in "${want[@]}"; do
   case "$b" in
     kine) build_kine ;;
+    konnectivity) build_konnectivity ;;
     etcd) build_etcd ;;
     *@*) build_k8s "${b%@*}" "${b#*@}" ;;
     *) build_k8s "$b" "$K8S_VERSION" ;;
@@ -141,3 +187,4 @@ done
 for v in $PREVIOUS; do v=${v#v}; echo "K8S_BIN_${v//./_}=$(k8s_dir "v$v")/bin"; done
 echo "K8S_BIN=$(k8s_dir "$K8S_VERSION")/bin"
 echo "ETCD_BIN=$ETCD_DIR/bin"
+echo "KONNECTIVITY_BIN=$CACHE/konnectivity/$KONNECTIVITY_VERSION/bin"

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/openhcp/kamaji/cmd/internal/local"
 	"github.com/openhcp/kamaji/cmd/internal/local/node"
+	"github.com/openhcp/kamaji/cmd/internal/nodeagent"
 )
 
 func newLocalCommand() *cobra.Command {
@@ -22,7 +24,8 @@ func newLocalCommand() *cobra.Command {
 		Short: "Run a local plane: an admin cluster of host processes with a sample tenant (root, Linux)",
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
-		newLocalForwardCommand(), newLocalBenchKineCommand()) // local_kine.go
+		newLocalForwardCommand(), newLocalBenchKineCommand(), // local_kine.go
+		newLocalNodeAgentCommand())
 	return cmd
 }
 
@@ -136,6 +139,38 @@ func newRunContainerCommand() *cobra.Command {
 			return node.RunContainer(args[0])
 		},
 	}
+}
+
+func newLocalNodeAgentCommand() *cobra.Command {
+	var o nodeagent.Options
+	cmd := &cobra.Command{
+		Use:   "node-agent",
+		Short: "Join a tenant cluster as a node the kubeadm way, without running pods (used by tests)",
+		Long: `Play the kubelet's part of kubeadm's node join against a tenant kube-apiserver: discover
+cluster-info with the bootstrap token and the CA pin, get a kubelet client certificate through
+a CSR, register the Node, keep its Lease and Ready condition fresh, and serve the kubelet port
+(/healthz, /pods) to clients with a certificate of the tenant CA. Runs until SIGINT/SIGTERM and
+leaves the Node in place.`,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			o.Out = cmd.OutOrStdout()
+			return nodeagent.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Server, "server", "", "Tenant API server, https://HOST:PORT or HOST:PORT as kubeadm join prints it.")
+	f.StringVar(&o.Token, "token", "", "Bootstrap token ID.SECRET (kubeadm token create).")
+	f.StringSliceVar(&o.CACertHashes, "discovery-token-ca-cert-hash", nil, "Pin of the tenant CA's public key, sha256:HEX; repeat for more than one.")
+	f.StringVar(&o.JoinCommand, "join-command", "", "The whole line \"kubeadm token create --print-join-command\" prints, instead of --server, --token and --discovery-token-ca-cert-hash.")
+	f.StringVar(&o.NodeName, "node-name", "", "Name of the Node to register (a DNS subdomain).")
+	f.StringVar(&o.NodeIP, "node-ip", "", "InternalIP the Node reports; the API server calls the kubelet port there.")
+	f.StringVar(&o.CertDir, "cert-dir", "", "Folder for kubelet-client.crt, kubelet-client.key and ca.crt.")
+	f.StringVar(&o.Listen, "listen", "", "Address of the kubelet API (default NODE-IP:10250).")
+	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "Limit for joining: discovery, certificate signing and registration.")
+	return cmd
 }
 
 func newLocalBenchCommand() *cobra.Command {

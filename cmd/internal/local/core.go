@@ -95,7 +95,7 @@ func (p *Plane) enableEtcdAuth(ctx context.Context) error {
 	return nil
 }
 
-// stageManager installs the CRDs, writes kamaji.yaml (the etcd plugin pinned by sha256),
+// stageManager installs the CRDs, writes kamaji.yaml (the plugins pinned by sha256),
 // starts `kamaji manager` and registers its webhooks, served on loopback.
 func (p *Plane) stageManager(ctx context.Context) (string, error) {
 	ext, err := apiextensionsclient.NewForConfig(p.rest)
@@ -119,6 +119,10 @@ func (p *Plane) stageManager(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	addons, err := p.addonPluginEntries() // addons.go
+	if err != nil {
+		return "", err
+	}
 	conf := map[string]any{
 		"datastore":                     "default",
 		"leader-elect":                  false,
@@ -130,7 +134,7 @@ func (p *Plane) stageManager(ctx context.Context) (string, error) {
 		"tmp-directory":                 p.cfg.path("tmp"),
 		"plugins": append([]settings.Plugin{{
 			Kind: settings.KindDataStore, Name: "etcd", Path: p.pluginPath(), SHA256: sum, Drivers: []string{"etcd"},
-		}}, kinePlugins...),
+		}}, append(kinePlugins, addons...)...),
 	}
 	data, err := yaml.Marshal(conf)
 	if err != nil {
@@ -152,7 +156,7 @@ func (p *Plane) stageManager(ctx context.Context) (string, error) {
 		return "", err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p.cfg.WebhookPort))
-	detail := "plugin " + p.pluginPath() + ", webhooks on " + addr
+	detail := "plugin " + p.pluginPath() + ", " + strconv.Itoa(len(addons)) + " addon plugins, webhooks on " + addr
 	if running && p.webhooksEnforced(cctx) == nil {
 		return detail + ", already running", nil
 	}

@@ -82,8 +82,13 @@ func TestLocalPlane(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kamaji: %v\n%s", err, out)
 	}
-	if _, err := testenv.BuildPlugin(dir, "datastore-etcd", settings.KindDataStore, "etcd"); err != nil {
-		t.Fatal(err)
+	for _, p := range []struct {
+		name string
+		kind settings.PluginKind
+	}{{"datastore-etcd", settings.KindDataStore}, {"addon-coredns", settings.KindAddon}, {"addon-kubeproxy", settings.KindAddon}, {"addon-konnectivity", settings.KindAddon}} {
+		if _, err := testenv.BuildPlugin(dir, p.name, p.kind); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	before := snapshot(t)
@@ -378,6 +383,35 @@ func TestLocalPlane(t *testing.T) {
 
 func ptrTo[T any](v T) *T { return &v }
 
+// dialIn opens a TCP connection from a network namespace ("" for the host's).
+func dialIn(netns, target string, timeout time.Duration) (net.Conn, error) {
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		if netns != "" {
+			// Never unlocked: the thread, now in the pod's namespace, ends with the goroutine.
+			runtime.LockOSThread()
+			fd, err := unix.Open("/run/netns/"+netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			defer unix.Close(fd)
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				ch <- result{err: err}
+				return
+			}
+		}
+		c, err := net.DialTimeout("tcp", target, timeout)
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.conn, r.err
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -509,36 +543,13 @@ func podSummary(pods []corev1.Pod) string {
 // getVersion does GET /version over TLS at target, from the host or (netns set) from a pod's
 // network namespace: the socket is created on a thread that joined the namespace.
 func getVersion(netns, target string) error {
-	type result struct {
-		conn net.Conn
-		err  error
+	conn, err := dialIn(netns, target, 3*time.Second)
+	if err != nil {
+		return err
 	}
-	ch := make(chan result, 1)
-	go func() {
-		if netns != "" {
-			// Never unlocked: the thread, now in the pod's namespace, ends with the goroutine.
-			runtime.LockOSThread()
-			fd, err := unix.Open("/run/netns/"+netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				ch <- result{err: err}
-				return
-			}
-			defer unix.Close(fd)
-			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-				ch <- result{err: err}
-				return
-			}
-		}
-		c, err := net.DialTimeout("tcp", target, 3*time.Second)
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return r.err
-	}
-	defer r.conn.Close()
-	_ = r.conn.SetDeadline(time.Now().Add(5 * time.Second))
-	tc := tls.Client(r.conn, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reachability only
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reachability only
 	if _, err := fmt.Fprintf(tc, "GET /version HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target); err != nil {
 		return err
 	}
