@@ -32,14 +32,14 @@ build: ## Build kamaji and every plugin into ./bin.
 	done
 
 .PHONY: kube-bins
-kube-bins: ## Build kube-apiserver & co (k8s.io/kubernetes) and etcd into the version-keyed cache.
+kube-bins: ## Build kube-apiserver & co (k8s.io/kubernetes), etcd, kine and konnectivity into the version-keyed cache.
 	hack/kube-bins.sh
 
 ##@ Local plane
 
 UP_ARGS ?=
 # DataStores the plane hosts besides etcd: DATASTORES=etcd,mysql,postgresql,nats (or all) also
-# builds kine (hack/kube-bins.sh kine) and the three kine plugins.
+# builds their plugins (kine itself is in the cache with the other binaries).
 DATASTORES ?= etcd
 
 .PHONY: up
@@ -52,7 +52,6 @@ up: kube-bins ## The local plane: admin cluster, process node, etcd DataStore, m
 	done
 	@for d in $$(echo "$(DATASTORES)" | tr ',' ' ' | sed 's/\ball\b/mysql postgresql nats/'); do \
 	  case $$d in mysql) p=datastore-mysql ;; postgresql) p=datastore-postgres ;; nats) p=datastore-nats ;; *) continue ;; esac; \
-	  hack/kube-bins.sh kine >/dev/null; \
 	  echo "cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/..."; \
 	  (cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/...); \
 	done

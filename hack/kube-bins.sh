@@ -17,7 +17,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE="${KAMAJI_CACHE:-$HOME/.cache/kamaji}"
 ETCD_DIR="$CACHE/etcd/$ETCD_VERSION"
 # kine (the SQL/NATS datastores' sidecar, image rancher/kine:<version>-amd64 on the local plane):
-# only built when asked for, `hack/kube-bins.sh kine`, into $CACHE/kine/$KINE_VERSION/bin/kine.
+# into $CACHE/kine/$KINE_VERSION/bin/kine.
 KINE_VERSION="${KINE_VERSION:-v0.17.5}"
 # konnectivity (the konnectivity addon's proxy-server sidecar and proxy-agent, images
 # registry.k8s.io/kas-network-proxy/proxy-{server,agent}:<version> on the local plane), from
@@ -29,7 +29,7 @@ all_k8s=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubead
 previous_k8s=(kube-apiserver kube-controller-manager kube-scheduler)
 want=("$@")
 if [ ${#want[@]} -eq 0 ]; then
-  want=("${all_k8s[@]}" etcd konnectivity)
+  want=("${all_k8s[@]}" etcd konnectivity kine)
   for v in $PREVIOUS; do
     for b in "${previous_k8s[@]}"; do want+=("$b@$v"); done
   done

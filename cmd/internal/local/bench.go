@@ -40,6 +40,7 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 	if err != nil {
 		return fmt.Errorf("no running plane in %s: %w", cfg.StateDir, err)
 	}
+	rc.QPS, rc.Burst = 100, 200 // client-side throttling would show up in the figures
 	p.rest = rc
 	if p.cs, err = kubernetes.NewForConfig(rc); err != nil {
 		return err
@@ -62,15 +63,24 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 
 	base := p.planeRSS()
 	var seq []time.Duration
+	stages := map[string][]time.Duration{}
 	for i := range n {
-		d, err := p.tcpToReadyz(ctx, fmt.Sprintf("bench-seq-%02d", i))
+		d, at, err := p.tcpToReadyz(ctx, fmt.Sprintf("bench-seq-%02d", i))
 		if err != nil {
 			return err
 		}
 		seq = append(seq, d)
+		for k, v := range at {
+			stages[k] = append(stages[k], v)
+		}
 	}
 	perTCP := float64(p.planeRSS()-base) / float64(n) / (1 << 20)
 	fmt.Fprintf(out, "metric tcp.sequential.p50 %.3f s\nmetric tcp.sequential.p95 %.3f s\n", percentile(seq, 50).Seconds(), percentile(seq, 95).Seconds())
+	for _, st := range benchStages {
+		if ds := stages[st]; len(ds) > 0 {
+			fmt.Fprintf(out, "metric tcp.sequential.stage.%s.p50 %.3f s\n", st, percentile(ds, 50).Seconds())
+		}
+	}
 	fmt.Fprintf(out, "metric memory.per-tcp %.0f MB\n", perTCP)
 	if err := p.deleteTCPs(ctx, "bench-seq-", n); err != nil {
 		return err
@@ -83,7 +93,7 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			par[i], errs[i] = p.tcpToReadyz(ctx, fmt.Sprintf("bench-par-%02d", i))
+			par[i], _, errs[i] = p.tcpToReadyz(ctx, fmt.Sprintf("bench-par-%02d", i))
 		}()
 	}
 	wg.Wait()
@@ -138,18 +148,33 @@ func (p *Plane) bareAPIServer(ctx context.Context, i int) (time.Duration, error)
 }
 
 // tcpToReadyz applies a sample TCP and times until its apiserver answers /readyz through the
-// Service's ClusterIP (kube-proxy's rules), as a tenant user would reach it.
-func (p *Plane) tcpToReadyz(ctx context.Context, name string) (time.Duration, error) {
+// Service's ClusterIP (kube-proxy's rules), as a tenant user would reach it; it also returns
+// when each milestone on the way was reached (bench_stages.go).
+func (p *Plane) tcpToReadyz(ctx context.Context, name string) (time.Duration, map[string]time.Duration, error) {
 	start := time.Now()
-	if err := p.cl.Create(ctx, SampleTCP(name, "default")); err != nil {
-		return 0, err
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	clock, err := p.watchStages(wctx, name, start)
+	if err != nil {
+		return 0, nil, err
 	}
-	err := pollReady(ctx, 3*time.Minute, nil, func(ctx context.Context) error {
-		svc, err := p.cs.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
+	if err := p.cl.Create(ctx, SampleTCP(name, "default")); err != nil {
+		return 0, nil, err
+	}
+	clusterIP := ""
+	err = pollReady(ctx, 3*time.Minute, nil, func(ctx context.Context) error {
+		if clusterIP == "" { // read once: polling the Service would load the plane being measured
+			svc, err := p.cs.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			clusterIP = svc.Spec.ClusterIP
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+net.JoinHostPort(svc.Spec.ClusterIP, "6443")+"/readyz", nil)
+		// A short deadline per attempt: a connection made before kube-proxy has the Service's
+		// rules goes nowhere, and must not hold the measurement up.
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(actx, http.MethodGet, "https://"+net.JoinHostPort(clusterIP, "6443")+"/readyz", nil)
 		resp, err := insecureClient.Do(req)
 		if err != nil {
 			return err
@@ -161,9 +186,9 @@ func (p *Plane) tcpToReadyz(ctx context.Context, name string) (time.Duration, er
 		return nil
 	})
 	if err != nil {
-		return 0, p.tenantDiagnosis(ctx, "default", name, err)
+		return 0, nil, p.tenantDiagnosis(ctx, "default", name, err)
 	}
-	return time.Since(start), nil
+	return time.Since(start), clock.snapshot(), nil
 }
 
 func (p *Plane) deleteTCPs(ctx context.Context, prefix string, n int) error {

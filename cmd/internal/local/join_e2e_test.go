@@ -331,6 +331,65 @@ func testJoin(t *testing.T, e *e2e) {
 		data, _ := os.ReadFile(agentLog)
 		t.Logf("node agent:\n%s", tail(string(data), 12))
 	})
+
+	t.Run("after sleeping and waking, the tenant is watched and converged again", func(t *testing.T) {
+		e.scale(t, joinTenant, 0)
+		e.waitStatus(t, joinTenant, kamajiv1alpha1.VersionSleeping)
+		eventually(t, "TenantConfigured Unknown/Sleeping (the tenant's watches stopped)", func() error {
+			c := findCondition(e.tcp(t, joinTenant).Status.Conditions, kamajiv1alpha1.ConditionTenantConfigured)
+			if c == nil || c.Status != metav1.ConditionUnknown || c.Reason != "Sleeping" {
+				return fmt.Errorf("%+v", c)
+			}
+			return nil
+		})
+		e.scale(t, joinTenant, 1)
+		e.waitStatus(t, joinTenant, kamajiv1alpha1.VersionReady)
+		eventually(t, "TenantConfigured True", func() error {
+			c := findCondition(e.tcp(t, joinTenant).Status.Conditions, kamajiv1alpha1.ConditionTenantConfigured)
+			if c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("%+v", c)
+			}
+			return nil
+		})
+		// A kubeadm phase's object and an addon's, deleted after the wake, come back: the
+		// watches run again.
+		for _, del := range []struct {
+			what string
+			get  func() (metav1.Object, error)
+			del  func() error
+		}{
+			{"kube-public/cluster-info",
+				func() (metav1.Object, error) {
+					return tenant.CoreV1().ConfigMaps("kube-public").Get(ctx(t), "cluster-info", metav1.GetOptions{})
+				},
+				func() error {
+					return tenant.CoreV1().ConfigMaps("kube-public").Delete(ctx(t), "cluster-info", metav1.DeleteOptions{})
+				}},
+			{"kube-system/kube-proxy",
+				func() (metav1.Object, error) {
+					return tenant.AppsV1().DaemonSets("kube-system").Get(ctx(t), "kube-proxy", metav1.GetOptions{})
+				},
+				func() error {
+					return tenant.AppsV1().DaemonSets("kube-system").Delete(ctx(t), "kube-proxy", metav1.DeleteOptions{})
+				}},
+		} {
+			var old metav1.Object
+			eventually(t, del.what+" to answer after the wake", func() (err error) { old, err = del.get(); return err })
+			if err := del.del(); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, del.what+" to be back", func() error {
+				o, err := del.get()
+				if err != nil {
+					return err
+				}
+				if o.GetUID() == old.GetUID() {
+					return fmt.Errorf("still the deleted one")
+				}
+				return nil
+			})
+		}
+	})
 }
 
 // setupNodeNetNS makes the node's namespace: a veth to the host on 10.245.0.0/30, a default

@@ -77,6 +77,7 @@ func (r *podRunner) probeLoop(ctx context.Context, c *ctr, kind string, p *corev
 		}
 	}
 	var okRun, failRun int32
+	seen := false // a success seen: from then on, only the period's probes
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -85,6 +86,7 @@ func (r *podRunner) probeLoop(ctx context.Context, c *ctr, kind string, p *corev
 			return false
 		}
 		if ok {
+			seen = true
 			okRun, failRun = okRun+1, 0
 			if okRun >= success && onResult(true) {
 				return true
@@ -104,10 +106,57 @@ func (r *podRunner) probeLoop(ctx context.Context, c *ctr, kind string, p *corev
 				}
 			}
 		}
+		if !seen && kind != "Liveness" && success == 1 {
+			// Until the first success, the node also probes between the period's ticks, and
+			// acts on a success at once; those extra probes never count as failures, so the
+			// failure budget (threshold x period) is the kubelet's. A kubelet notices a
+			// container is up to one period late; here, a starting apiserver is Ready within
+			// earlyProbeInterval of answering.
+			succeeded, stop := r.probeEarly(ctx, c, p, podIP, timeout, t.C, onResult)
+			if stop {
+				return true
+			}
+			if succeeded {
+				seen, okRun = true, 1
+			}
+			continue // at the tick: the period's probe
+		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-t.C:
+		}
+	}
+}
+
+// earlyProbeInterval is how often a not-yet-successful startup or readiness probe is repeated
+// between its period's ticks.
+const earlyProbeInterval = 100 * time.Millisecond
+
+// probeEarly probes every earlyProbeInterval until the next tick, and returns at that tick or
+// when ctx ends. On a success it calls onResult(true): stop is what that answered (the
+// startup probe stops; readiness goes on, from the next tick).
+func (r *podRunner) probeEarly(ctx context.Context, c *ctr, p *corev1.Probe, podIP string, timeout time.Duration, tick <-chan time.Time, onResult func(bool) bool) (succeeded, stop bool) {
+	early := time.NewTicker(earlyProbeInterval)
+	defer early.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-tick:
+			return false, false
+		case <-early.C:
+			if ok, _ := runProbe(ctx, p, &c.spec, podIP, timeout); ok && ctx.Err() == nil {
+				if onResult(true) {
+					return true, true
+				}
+				// Wait for the tick, so the period's cadence resumes.
+				select {
+				case <-ctx.Done():
+				case <-tick:
+				}
+				return true, false
+			}
 		}
 	}
 }

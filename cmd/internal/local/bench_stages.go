@@ -1,0 +1,115 @@
+package local
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// benchStages are the milestones between applying a TCP and its /readyz answering through the
+// Service, in the order they happen; the bench prints the p50 of each (time since the apply),
+// so a slow step shows where it is.
+var benchStages = []string{"deployment", "pod", "scheduled", "containers-running", "pod-ready", "endpoint-ready"}
+
+// stageClock records when each milestone of one TCP is first seen, from watches (no polling:
+// the measurement must not load the apiserver it measures).
+type stageClock struct {
+	start time.Time
+	mu    sync.Mutex
+	at    map[string]time.Duration
+}
+
+func (c *stageClock) mark(stage string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.at[stage]; !ok {
+		c.at[stage] = time.Since(c.start)
+	}
+}
+
+func (c *stageClock) snapshot() map[string]time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Duration, len(c.at))
+	for k, v := range c.at {
+		out[k] = v
+	}
+	return out
+}
+
+// watchStages starts the watches for TCP name; they stop with ctx.
+func (p *Plane) watchStages(ctx context.Context, name string, start time.Time) (*stageClock, error) {
+	c := &stageClock{start: start, at: map[string]time.Duration{}}
+	ns := "default"
+	deps, err := p.cs.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		return nil, err
+	}
+	pods, err := p.cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "kamaji.clastix.io/name=" + name})
+	if err != nil {
+		deps.Stop()
+		return nil, err
+	}
+	eps, err := p.cs.DiscoveryV1().EndpointSlices(ns).Watch(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+	if err != nil {
+		deps.Stop()
+		pods.Stop()
+		return nil, err
+	}
+	consume := func(w watch.Interface, on func(obj any)) {
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					return
+				}
+				if ev.Type == watch.Added || ev.Type == watch.Modified {
+					on(ev.Object)
+				}
+			}
+		}
+	}
+	go consume(deps, func(any) { c.mark("deployment") })
+	go consume(pods, func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		c.mark("pod")
+		if pod.Spec.NodeName != "" {
+			c.mark("scheduled")
+		}
+		running := len(pod.Status.ContainerStatuses) > 0
+		for _, cs := range pod.Status.ContainerStatuses {
+			running = running && cs.State.Running != nil
+		}
+		if running {
+			c.mark("containers-running")
+		}
+		for _, cond := range pod.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				c.mark("pod-ready")
+			}
+		}
+	})
+	go consume(eps, func(obj any) {
+		s, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			return
+		}
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+				c.mark("endpoint-ready")
+			}
+		}
+	})
+	return c, nil
+}
