@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -170,6 +171,38 @@ func testJoin(t *testing.T, e *e2e) {
 			return fmt.Errorf("no jws-kubeconfig-%s in %v", tokenID, mapKeys(cm.Data))
 		}
 		return nil
+	})
+
+	t.Run("kubeadm join itself accepts the tenant (dry run)", func(t *testing.T) {
+		// The real kubeadm does its token discovery (signature, CA pin) and reads kubeadm-config,
+		// kubelet-config and kube-proxy's configuration with the bootstrap token; --rootfs keeps
+		// what it writes in a folder of the test.
+		fields := strings.Fields(join)
+		args := append(fields[2:], "--dry-run", "--ignore-preflight-errors=all", "--node-name", "e2e-dry-run", "--rootfs", t.TempDir())
+		out, err := exec.Command(kubeadm, append([]string{"join"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubeadm join --dry-run: %v\n%s", err, tail(string(out), 30))
+		}
+		for _, want := range []string{
+			`Reading configuration from the "kubeadm-config" ConfigMap`,
+			`Resource name "kubelet-config", namespace "kube-system"`,
+			`Resource name "kube-proxy", namespace "kube-system"`,
+			"This node has joined the cluster",
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("kubeadm join --dry-run printed no %q:\n%s", want, tail(string(out), 30))
+			}
+		}
+		// And it refuses a CA it was not told to trust.
+		bad := slices.Clone(args)
+		for i, a := range bad {
+			if strings.HasPrefix(a, "sha256:") {
+				bad[i] = "sha256:" + strings.Repeat("0", 64)
+			}
+		}
+		if out, err := exec.Command(kubeadm, append([]string{"join"}, bad...)...).CombinedOutput(); err == nil || !strings.Contains(string(out), "are pinned") {
+			t.Errorf("kubeadm join with a wrong CA hash: %v\n%s", err, tail(string(out), 5))
+		}
 	})
 
 	// 2. The node, in a namespace of its own.
@@ -435,19 +468,32 @@ func startInNetNS(t *testing.T, logPath, bin string, args ...string) {
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", joinNetNS, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// Pdeathsig fires when the thread that forked the child exits, not the test process, and
+	// dialIn ends threads (a goroutine that leaves a thread locked in another namespace kills
+	// it): the child is forked from a thread of its own, kept until the child has exited.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	started, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-exited
 		}
 		f.Close()
 		if t.Failed() {
