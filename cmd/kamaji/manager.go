@@ -64,6 +64,10 @@ environment, which wins over the file. Plugins are listed in the config file onl
 	f.DurationVar(&s.CertificateExpirationDeadline, "certificate-expiration-deadline", 24*time.Hour, "Define the deadline upon certificate expiration to start the renewal process, cannot be less than a 24 hours.")
 	f.IntVar(&s.WebhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	f.StringVar(&s.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook server's tls.crt and tls.key.")
+	// controller-runtime's defaults (20/30) throttle one TCP's first pass, some forty requests,
+	// and a burst of new TCPs far more; the admin apiserver's priority and fairness protects it.
+	f.Float64Var(&s.KubeAPIQPS, "kube-api-qps", 100, "Requests per second the manager sends to the admin cluster's apiserver at most, on average.")
+	f.IntVar(&s.KubeAPIBurst, "kube-api-burst", 200, "Requests the manager may send to the admin cluster's apiserver in a burst above --kube-api-qps.")
 	f.BoolVar(&devLogs, "zap-devel", false, "Development logging (console encoder, debug level).")
 	return cmd
 }
@@ -74,6 +78,7 @@ func runManager(s *settings.Settings, devLogs bool) error {
 	if err != nil {
 		return fmt.Errorf("no admin cluster to talk to: %v", err)
 	}
+	cfg.QPS, cfg.Burst = float32(s.KubeAPIQPS), s.KubeAPIBurst
 	mgr, err := manager.New(cfg, s, manager.Options{WebhookPort: s.WebhookPort, WebhookCertDir: s.WebhookCertDir})
 	if err != nil {
 		return err

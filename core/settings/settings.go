@@ -30,6 +30,10 @@ type Settings struct {
 	DisableTelemetry              bool
 	WebhookPort                   int
 	WebhookCertDir                string
+	// KubeAPIQPS and KubeAPIBurst bound the manager's requests to the admin cluster on the
+	// client side (the apiserver's priority and fairness still applies).
+	KubeAPIQPS   float64
+	KubeAPIBurst int
 
 	Plugins []Plugin
 }
@@ -71,6 +75,12 @@ func (s *Settings) Validate() error {
 	}
 	if s.ControllerReconcileTimeout <= 0 {
 		return fmt.Errorf("controller-reconcile-timeout: must be positive, got %s", s.ControllerReconcileTimeout)
+	}
+	if s.KubeAPIQPS <= 0 {
+		return fmt.Errorf("kube-api-qps: must be positive, got %g", s.KubeAPIQPS)
+	}
+	if s.KubeAPIBurst < 1 {
+		return fmt.Errorf("kube-api-burst: must be at least 1, got %d", s.KubeAPIBurst)
 	}
 	if s.CacheResyncPeriod < 0 {
 		return fmt.Errorf("cache-resync-period: must not be negative, got %s", s.CacheResyncPeriod)

@@ -9,8 +9,8 @@ import (
 func valid() Settings {
 	return Settings{
 		MaxConcurrentTCPReconciles: 1, ControllerReconcileTimeout: 30 * time.Second,
-		CertificateExpirationDeadline: 24 * time.Hour,
-		Plugins:                       []Plugin{{Kind: KindDataStore, Name: "etcd", Path: "/bin/x", SHA256: strings.Repeat("a", 64), Drivers: []string{"etcd"}}},
+		CertificateExpirationDeadline: 24 * time.Hour, KubeAPIQPS: 100, KubeAPIBurst: 200,
+		Plugins: []Plugin{{Kind: KindDataStore, Name: "etcd", Path: "/bin/x", SHA256: strings.Repeat("a", 64), Drivers: []string{"etcd"}}},
 	}
 }
 
@@ -22,6 +22,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{func(s *Settings) {}, ""},
 		{func(s *Settings) { s.CertificateExpirationDeadline = time.Hour }, "certificate-expiration-deadline"},
 		{func(s *Settings) { s.MaxConcurrentTCPReconciles = 0 }, "max-concurrent-tcp-reconciles"},
+		{func(s *Settings) { s.KubeAPIQPS = 0 }, "kube-api-qps"},
+		{func(s *Settings) { s.KubeAPIBurst = 0 }, "kube-api-burst"},
 		{func(s *Settings) { s.Plugins[0].SHA256 = "abc" }, "plugins[0].sha256"},
 		{func(s *Settings) { s.Plugins[0].Kind = "storage" }, "plugins[0].kind"},
 		{func(s *Settings) { s.Plugins[0].Drivers = nil }, "plugins[0].drivers"},
