@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -65,6 +66,8 @@ type instance struct {
 	failures int
 	retryAt  time.Time
 	lastErr  *Error
+	// release frees the OS thread that forked the running client (see startOnOwnThread).
+	release chan struct{}
 }
 
 // New prepares a host for the configured plugins; nothing starts until first use.
@@ -148,6 +151,7 @@ func (h *Host) get(name, kind string, start func(settings.Plugin) (pluginClient,
 	if inst.client != nil {
 		// It died since the last call: count it as a failure and restart with backoff.
 		h.opts.Log.Info(kind+" plugin exited; restarting", "plugin", name)
+		close(inst.release)
 		inst.client = nil
 		inst.lastErr = &Error{Plugin: name, Reason: ReasonRestarting, Err: fmt.Errorf("the plugin process exited")}
 		h.fail(inst)
@@ -157,7 +161,8 @@ func (h *Host) get(name, kind string, start func(settings.Plugin) (pluginClient,
 		e.RetryAfter = inst.retryAt.Sub(now)
 		return nil, Status{}, &e
 	}
-	client, st, err := start(h.plugins[name])
+	release := make(chan struct{})
+	client, st, err := startOnOwnThread(start, h.plugins[name], release)
 	if err != nil {
 		inst.lastErr = err
 		h.fail(inst)
@@ -165,8 +170,33 @@ func (h *Host) get(name, kind string, start func(settings.Plugin) (pluginClient,
 		e.RetryAfter = inst.retryAt.Sub(h.opts.Now())
 		return nil, Status{}, &e
 	}
-	inst.client, inst.status, inst.failures, inst.lastErr = client, st, 0, nil
+	inst.client, inst.status, inst.failures, inst.lastErr, inst.release = client, st, 0, nil, release
 	return client, st, nil
+}
+
+// startOnOwnThread starts the plugin from an OS thread that stays locked and idle until
+// release is closed (the plugin exited or was closed). The kernel's parent-death signal
+// (Pdeathsig, see command) follows the thread that forked the child, not the manager process:
+// forked from a caller's thread, the plugin would be killed whenever that thread ends, as it
+// does when any goroutine exits while locked to it.
+func startOnOwnThread(start func(settings.Plugin) (pluginClient, Status, *Error), p settings.Plugin, release <-chan struct{}) (pluginClient, Status, *Error) {
+	type result struct {
+		client pluginClient
+		status Status
+		err    *Error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		c, st, err := start(p)
+		done <- result{c, st, err}
+		if err == nil {
+			<-release
+		}
+	}()
+	r := <-done
+	return r.client, r.status, r.err
 }
 
 func (h *Host) fail(inst *instance) {
@@ -275,6 +305,7 @@ func (h *Host) Close() {
 	for _, inst := range h.running {
 		if inst.client != nil {
 			_ = inst.client.Close()
+			close(inst.release)
 		}
 	}
 	h.running = map[string]*instance{}

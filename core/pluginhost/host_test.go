@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,4 +223,45 @@ func helperManager() {
 	}
 	fmt.Printf("PLUGIN_PID=%d\n", c.Pid())
 	select {} // wait to be killed
+}
+
+// The kernel's parent-death signal follows the thread that forked the plugin: a plugin first
+// asked for from a goroutine that ends while locked to its thread (Go then ends the thread)
+// must outlive that thread.
+func TestPluginOutlivesTheThreadThatAskedForIt(t *testing.T) {
+	path, sha := testPlugin(t)
+	h := New([]settings.Plugin{entry(path, sha)}, Options{})
+	t.Cleanup(h.Close)
+	var tid int
+	for tid == 0 {
+		tids, errs := make(chan int, 1), make(chan error, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+			if syscall.Gettid() == os.Getpid() {
+				// The main thread is never ended (Go parks it instead): try another.
+				runtime.UnlockOSThread()
+				tids <- 0
+				return
+			}
+			tids <- syscall.Gettid()
+			_, _, err := h.DataStore(context.Background(), "fake")
+			errs <- err
+		}()
+		if tid = <-tids; tid != 0 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	task := fmt.Sprintf("/proc/self/task/%d", tid)
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		_, err := os.Stat(task)
+		return os.IsNotExist(err), nil
+	}); err != nil {
+		t.Fatalf("thread %d did not end: %v", tid, err)
+	}
+	// Had the plugin been forked from that thread, SIGKILL is pending by now and it cannot answer.
+	if err := h.Probe(context.Background(), "fake"); err != nil {
+		t.Fatalf("the plugin died with the thread that first asked for it: %v", err)
+	}
 }
