@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -34,7 +35,7 @@ func (e *MissingSecretError) Unwrap() error { return e.Err }
 // Secrets are read with r, which should be an uncached reader: the admin cluster's Secrets are
 // not cached by the core.
 func Resolve(ctx context.Context, r client.Reader, ds *kamajiv1alpha1.DataStore) (datastore.Config, error) {
-	cfg := datastore.Config{Name: ds.Name, Driver: ds.Spec.Driver, Endpoints: ds.Spec.Endpoints}
+	cfg := datastore.Config{Name: ds.Name, Driver: ds.Spec.Driver, Endpoints: ds.Spec.Endpoints, Parameters: maps.Clone(ds.Spec.Parameters)}
 	read := func(field string, ref *kamajiv1alpha1.ContentRef) ([]byte, error) {
 		if ref == nil {
 			return nil, nil

@@ -95,6 +95,11 @@ type DataStoreSpec struct {
 	// This value is optional.
 	// +optional
 	TLSConfig *TLSConfig `json:"tlsConfig,omitempty"`
+	// Driver-specific settings, passed as they are to the plugin that serves the driver (for
+	// example kineImage or sslmode for the kine-based drivers); the plugin validates them, and
+	// one it refuses is named in the DataStore's ConfigValid condition. Not in Kamaji's API.
+	// +optional
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // PluginStatus records the plugin that serves a DataStore's driver.

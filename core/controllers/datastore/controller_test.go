@@ -255,3 +255,38 @@ func TestUnreachableDataStore(t *testing.T) {
 		return err == nil && c != nil && c.Reason == "DataStoreUnreachable", fmt.Errorf("%+v", c)
 	})
 }
+
+// spec.parameters reach the plugin as they are; one it refuses is named in ConfigValid.
+func TestParametersReachThePlugin(t *testing.T) {
+	t.Parallel()
+	e := testkit.StartEtcd(t)
+	ds := secretRefDataStore("parameters", e, "")
+	ds.Spec.TLSConfig.CertificateAuthority = kamajiv1alpha1.CertKeyPair{
+		Certificate: kamajiv1alpha1.ContentRef{Content: e.CACert}, PrivateKey: &kamajiv1alpha1.ContentRef{Content: e.CAKey}}
+	ds.Spec.TLSConfig.ClientCertificate = &kamajiv1alpha1.ClientCertificate{
+		Certificate: kamajiv1alpha1.ContentRef{Content: e.RootCert}, PrivateKey: kamajiv1alpha1.ContentRef{Content: e.RootKey}}
+	ds.Spec.Parameters = map[string]string{"sslmode": "require"}
+	if err := env.Client.Create(ctxT(t), ds); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ConfigValid=False ConfigInvalid naming parameters.sslmode", func(ctx context.Context) (bool, error) {
+		c, _, err := condition(ctx, "parameters", "ConfigValid")
+		return err == nil && c != nil && c.Status == metav1.ConditionFalse && c.Reason == "ConfigInvalid" && strings.Contains(c.Message, "parameters.sslmode"), fmt.Errorf("%+v", c)
+	})
+	// Without the parameter the etcd driver does not know, the same DataStore is valid.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		latest := &kamajiv1alpha1.DataStore{}
+		if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: "parameters"}, latest); err != nil {
+			return err
+		}
+		latest.Spec.Parameters = nil
+		return env.Client.Update(ctxT(t), latest)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ConfigValid=True", func(ctx context.Context) (bool, error) {
+		c, _, err := condition(ctx, "parameters", "ConfigValid")
+		return err == nil && c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("%+v", c)
+	})
+}

@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,6 +19,9 @@ import (
 // servers validates the configuration's fields and returns the endpoints as https URLs.
 // Field names in errors are the proto JSON names, which the core maps to DataStore fields.
 func servers(cfg datastore.Config) ([]string, error) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Parameters)) {
+		return nil, sdk.InvalidField("parameters."+k, "unknown parameter: the etcd driver takes none")
+	}
 	if len(cfg.Endpoints) == 0 {
 		return nil, sdk.InvalidField("endpoints", "at least one etcd endpoint is required")
 	}

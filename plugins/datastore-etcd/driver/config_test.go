@@ -45,6 +45,7 @@ func TestServersNamesTheField(t *testing.T) {
 		"clientKey":    func(c *datastore.Config) { c.ClientKey = nil },
 		"clientCert":   func(c *datastore.Config) { c.ClientCert, c.ClientKey = nil, nil },
 		"password":     func(c *datastore.Config) { c.ClientCert, c.ClientKey, c.Username = nil, nil, "root" },
+		"parameters.a": func(c *datastore.Config) { c.Parameters = map[string]string{"b": "2", "a": "1"} },
 	} {
 		cfg := validConfig(t)
 		mutate(&cfg)
