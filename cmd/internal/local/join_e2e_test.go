@@ -9,6 +9,7 @@ package local_test
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -43,17 +44,20 @@ func init() {
 	registerPlaneSubtest("a node joins with a kubeadm token and is reached through konnectivity", testJoin)
 }
 
-// The node's network: a namespace on a veth of its own, outside the pod network, that accepts
-// no incoming connection. The agents inside dial out (to the TCP's Service, through the host);
-// nothing outside can open a connection to the node.
+// The node's network: a namespace on a veth of its own, outside the pod network. The host
+// answers "host unreachable" to any connection from the pod network to it, and the namespace
+// accepts no incoming connection. The agents inside dial out, to the TCP's Service through the
+// host (kube-proxy masquerades traffic from outside the cluster CIDR).
 const (
-	joinTenant = "tenant-join"
-	joinNode   = "e2e-node-0"
-	joinNetNS  = "kamaji-e2e-node"
-	joinVethH  = "ke2enode-h"
-	joinVethN  = "ke2enode-n"
-	joinHostIP = "10.245.0.1"
-	joinNodeIP = "10.245.0.2"
+	joinTenant  = "tenant-join"
+	joinNode    = "e2e-node-0"
+	joinNetNS   = "kamaji-e2e-node"
+	joinVethH   = "ke2enode-h"
+	joinVethN   = "ke2enode-n"
+	joinHostIP  = "10.245.0.1"
+	joinNodeIP  = "10.245.0.2"
+	joinNodeNet = "10.245.0.0/30"
+	podNetwork  = "10.244.0.0/16"
 )
 
 func testJoin(t *testing.T, e *e2e) {
@@ -284,11 +288,17 @@ func testJoin(t *testing.T, e *e2e) {
 			t.Fatalf("pods %v", podSummary(pods))
 		}
 		netns, _ := node.SandboxNames(string(pods[0].UID))
-		for _, ns := range []string{netns, ""} {
-			if c, err := dialIn(ns, net.JoinHostPort(joinNodeIP, "10250"), 2*time.Second); err == nil {
+		// From the pod network the node is unreachable: the host says so at once.
+		if c, err := dialIn(netns, net.JoinHostPort(joinNodeIP, "10250"), 5*time.Second); !errors.Is(err, syscall.EHOSTUNREACH) {
+			if c != nil {
 				c.Close()
-				t.Errorf("connected to the node's kubelet port from netns %q", ns)
 			}
+			t.Errorf("from the control-plane pod's namespace: %v, want no route to host", err)
+		}
+		// The host has one, but the node accepts no connection.
+		if c, err := dialIn("", net.JoinHostPort(joinNodeIP, "10250"), 2*time.Second); err == nil {
+			c.Close()
+			t.Error("the host connected to the node's kubelet port")
 		}
 		// And the apiserver has no route either until an agent is connected.
 		if out, err := exec.Command(e.kubectl, "--kubeconfig", adminConf, "get", "--raw", proxyPath, "--request-timeout=20s").CombinedOutput(); err == nil {
@@ -426,8 +436,9 @@ func testJoin(t *testing.T, e *e2e) {
 }
 
 // setupNodeNetNS makes the node's namespace: a veth to the host on 10.245.0.0/30, a default
-// route through the host, and a firewall that drops every incoming connection (replies to the
-// node's own connections pass). The host forwards between the node and the pod network.
+// route through the host, a firewall that drops every incoming connection (replies to the
+// node's own connections pass), and on the host a rule that rejects, as unreachable, every
+// connection from the pod network to the node.
 func setupNodeNetNS(t *testing.T) {
 	t.Helper()
 	run := func(args ...string) {
@@ -436,7 +447,11 @@ func setupNodeNetNS(t *testing.T) {
 			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
+	// Not a routing rule: the replies to the node's connections also go from a pod to the node
+	// when the host routes them (de-NAT of their source comes after routing).
+	reject := []string{"FORWARD", "-s", podNetwork, "-d", joinNodeNet, "-m", "conntrack", "--ctstate", "NEW", "-j", "REJECT", "--reject-with", "icmp-host-unreachable"}
 	t.Cleanup(func() {
+		_ = exec.Command("iptables", append([]string{"-D"}, reject...)...).Run()
 		_ = exec.Command("iptables", "-D", "FORWARD", "-i", joinVethH, "-j", "ACCEPT").Run()
 		_ = exec.Command("iptables", "-D", "FORWARD", "-o", joinVethH, "-j", "ACCEPT").Run()
 		_ = exec.Command("ip", "link", "del", joinVethH).Run()
@@ -457,6 +472,7 @@ func setupNodeNetNS(t *testing.T) {
 	inNS("iptables", "-P", "INPUT", "DROP")
 	run("iptables", "-I", "FORWARD", "-i", joinVethH, "-j", "ACCEPT")
 	run("iptables", "-I", "FORWARD", "-o", joinVethH, "-j", "ACCEPT")
+	run(append([]string{"iptables", "-I"}, reject...)...)
 }
 
 // startInNetNS runs a program in the node's namespace, its output in logPath, until the test ends.
