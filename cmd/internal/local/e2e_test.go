@@ -2,9 +2,9 @@ package local_test
 
 // End-to-end tests on the local plane: `kamaji local up` as a user runs it (the real binary,
 // the real etcd plugin), then what a user would check with kubectl, then `kamaji local down`
-// and a comparison of the machine with its state before. Root on Linux only; skipped when a
-// plane already runs here (one per machine: the bridge, the ports and kube-proxy's chains are
-// the host's).
+// and a comparison of the machine with its state before. Root on Linux only (skipped
+// otherwise); failing when a plane already runs here (one per machine: the bridge, the ports
+// and kube-proxy's chains are the host's).
 
 import (
 	"bufio"
@@ -65,7 +65,7 @@ func TestLocalPlane(t *testing.T) {
 	if data, err := os.ReadFile(local.ActiveFile); err == nil {
 		if st := strings.TrimSpace(string(data)); st != "" {
 			if _, err := os.Stat(st); err == nil {
-				t.Skipf("a local plane runs on this machine (state in %s): `make down` first to run this test", st)
+				t.Fatalf("a local plane runs on this machine (state in %s), and only one fits: `make down` first to run this test", st)
 			}
 		}
 	}

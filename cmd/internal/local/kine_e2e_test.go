@@ -71,7 +71,7 @@ func TestLocalPlaneKine(t *testing.T) {
 	if data, err := os.ReadFile(local.ActiveFile); err == nil {
 		if st := strings.TrimSpace(string(data)); st != "" {
 			if _, err := os.Stat(st); err == nil {
-				t.Skipf("a local plane runs on this machine (state in %s): `make down` first to run this test", st)
+				t.Fatalf("a local plane runs on this machine (state in %s), and only one fits: `make down` first to run this test", st)
 			}
 		}
 	}
@@ -115,7 +115,7 @@ func TestLocalPlaneKine(t *testing.T) {
 	out, err := e.run(8*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "0", "--datastores", "all")
 	if err != nil && strings.Contains(out, "another local plane runs on this machine") {
 		downDone = true // not ours to take down
-		t.Skipf("a local plane started meanwhile: %s", out)
+		t.Fatalf("a local plane started meanwhile, and only one fits: %s", out)
 	}
 	if err != nil {
 		t.Fatalf("kamaji local up --datastores all: %v\n%s", err, out)

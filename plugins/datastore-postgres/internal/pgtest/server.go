@@ -33,7 +33,7 @@ func StartTLS(t testing.TB) datastore.Config {
 	if bin == "" {
 		m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 		if len(m) == 0 {
-			t.Skip("no initdb: install Debian's postgresql or set $KAMAJI_POSTGRES_BIN")
+			t.Fatal("no initdb: install Debian's postgresql (make test expects the machine's PostgreSQL) or set $KAMAJI_POSTGRES_BIN")
 		}
 		bin = filepath.Dir(m[len(m)-1])
 	}
@@ -47,7 +47,7 @@ func StartTLS(t testing.TB) datastore.Config {
 	case 0: // initdb refuses root
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("running as root without a postgres user to run PostgreSQL as")
+			t.Fatal("running as root without a postgres user to run PostgreSQL as (Debian's postgresql package creates it)")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
