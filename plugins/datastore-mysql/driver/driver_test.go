@@ -201,7 +201,7 @@ func TestCollisionsAreRefused(t *testing.T) {
 	if _, err := d.EnsureTenant(ctx, cfg, datastore.Tenant{Schema: "x", Username: "root"}); !isField(err, "tenant.username") {
 		t.Fatalf("EnsureTenant as root = %v, want INVALID_ARGUMENT naming tenant.username", err)
 	}
-	if n := d.pool.len(); n != 1 {
+	if n := d.pool.Len(); n != 1 {
 		t.Errorf("%d cached connection pools for one configuration, want 1", n)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/datastore/sqlpool"
 )
 
 // Version is the plugin release, set at build time with
@@ -44,7 +45,7 @@ type Options struct {
 // state is a cache of administrative connection pools.
 type Driver struct {
 	opts Options
-	pool *pool
+	pool *sqlpool.Pool
 }
 
 var _ datastore.Plugin = (*Driver)(nil)
@@ -54,11 +55,11 @@ func New(opts Options) *Driver {
 	if opts.KineImage == "" {
 		opts.KineImage = DefaultKineImage
 	}
-	return &Driver{opts: opts, pool: newPool(maxCachedPools)}
+	return &Driver{opts: opts, pool: sqlpool.New(sqlpool.DefaultMax)}
 }
 
 // Close closes the cached connections.
-func (d *Driver) Close() { d.pool.closeAll() }
+func (d *Driver) Close() { d.pool.Close() }
 
 func (d *Driver) GetPluginInfo(context.Context) (datastore.PluginInfo, error) {
 	return datastore.PluginInfo{Name: Name, VendorVersion: Version, Drivers: []string{"PostgreSQL"}}, nil
@@ -76,13 +77,13 @@ func (d *Driver) Capabilities(context.Context) ([]datastore.Capability, error) {
 // Probe is always ready: the driver holds no state that could go bad, and the health of a
 // server belongs to ValidateConfig, which knows which server.
 func (d *Driver) Probe(context.Context) (datastore.ProbeResult, error) {
-	return datastore.ProbeResult{Ready: true, Message: fmt.Sprintf("%d cached connection pools", d.pool.len())}, nil
+	return datastore.ProbeResult{Ready: true, Message: fmt.Sprintf("%d cached connection pools", d.pool.Len())}, nil
 }
 
 // admin returns the administrative pool for s, on its maintenance database.
 func (d *Driver) admin(s *settings) (*sql.DB, func(), error) {
-	key := poolKey([]byte(s.addr()), []byte(s.sslmode), []byte(s.adminDB), s.cfg.CACert, s.cfg.ClientCert, s.cfg.ClientKey, []byte(s.user), []byte(s.password))
-	return d.pool.get(key, func() (*sql.DB, error) {
+	key := sqlpool.NewKey([]byte(s.addr()), []byte(s.sslmode), []byte(s.adminDB), s.cfg.CACert, s.cfg.ClientCert, s.cfg.ClientKey, []byte(s.user), []byte(s.password))
+	return d.pool.Get(key, func() (*sql.DB, error) {
 		c, err := s.connConfig(s.user, s.password, s.adminDB)
 		if err != nil {
 			return nil, err

@@ -1,4 +1,8 @@
-package driver
+// Package sqlpool caches database/sql connection pools for datastore plugins: a plugin gets the
+// whole DataStore configuration on every call, and a TLS handshake plus authentication each
+// time would dominate a reconcile. Pools are keyed by a hash of what identifies a connection,
+// bounded in number, and an idle one is closed first when the bound is passed.
+package sqlpool
 
 import (
 	"crypto/sha256"
@@ -8,17 +12,18 @@ import (
 	"time"
 )
 
-// maxCachedPools bounds the administrative connection pools kept to distinct servers (or
-// credentials); a few DataStores per management cluster is the norm.
-const maxCachedPools = 16
+// DefaultMax bounds the pools kept to distinct servers (or credentials); a few DataStores per
+// management cluster is the norm.
+const DefaultMax = 16
 
-// pool caches one *sql.DB per connection-relevant configuration: plugins get the whole
-// configuration on every call, and a TLS handshake plus authentication each time would dominate
-// a reconcile.
-type pool struct {
+// Key identifies a connection: see NewKey.
+type Key [sha256.Size]byte
+
+// Pool caches one *sql.DB per Key. The zero value is not usable: call New.
+type Pool struct {
 	mu  sync.Mutex
 	max int
-	dbs map[[sha256.Size]byte]*pooled
+	dbs map[Key]*pooled
 }
 
 type pooled struct {
@@ -27,23 +32,25 @@ type pooled struct {
 	lastUsed time.Time
 }
 
-func newPool(max int) *pool { return &pool{max: max, dbs: map[[sha256.Size]byte]*pooled{}} }
+// New returns an empty cache of at most max idle pools (pools in use are never closed).
+func New(max int) *Pool { return &Pool{max: max, dbs: map[Key]*pooled{}} }
 
-// poolKey hashes what identifies a connection. Rotated credentials give a new key, so a stale
-// pool is never reused; it ages out instead.
-func poolKey(parts ...[]byte) [sha256.Size]byte {
+// NewKey hashes what identifies a connection (address, TLS material, credentials...), each part
+// length-prefixed. Rotated credentials give a new key, so a stale pool is never reused; it ages
+// out instead.
+func NewKey(parts ...[]byte) Key {
 	h := sha256.New()
 	for _, b := range parts {
 		_ = binary.Write(h, binary.BigEndian, uint64(len(b)))
 		h.Write(b)
 	}
-	var k [sha256.Size]byte
+	var k Key
 	h.Sum(k[:0])
 	return k
 }
 
-// get returns the pool for key, opening it with open, and a release func to call when done.
-func (p *pool) get(key [sha256.Size]byte, open func() (*sql.DB, error)) (*sql.DB, func(), error) {
+// Get returns the pool for key, opening it with open, and a release func to call when done.
+func (p *Pool) Get(key Key, open func() (*sql.DB, error)) (*sql.DB, func(), error) {
 	p.mu.Lock()
 	if e, ok := p.dbs[key]; ok {
 		e.users++
@@ -70,7 +77,7 @@ func (p *pool) get(key [sha256.Size]byte, open func() (*sql.DB, error)) (*sql.DB
 	return db, p.releaser(e), nil
 }
 
-func (p *pool) releaser(e *pooled) func() {
+func (p *Pool) releaser(e *pooled) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -83,9 +90,9 @@ func (p *pool) releaser(e *pooled) func() {
 
 // evictLocked closes the least recently used idle pools beyond max; a pool in use is never
 // closed under a caller's feet.
-func (p *pool) evictLocked() {
+func (p *Pool) evictLocked() {
 	for len(p.dbs) > p.max {
-		var oldest [sha256.Size]byte
+		var oldest Key
 		var found *pooled
 		for k, e := range p.dbs {
 			if e.users == 0 && (found == nil || e.lastUsed.Before(found.lastUsed)) {
@@ -100,13 +107,15 @@ func (p *pool) evictLocked() {
 	}
 }
 
-func (p *pool) len() int {
+// Len is the number of cached pools.
+func (p *Pool) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.dbs)
 }
 
-func (p *pool) closeAll() {
+// Close closes every cached pool.
+func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k, e := range p.dbs {
