@@ -66,7 +66,7 @@ const (
 
 // CoreDNSVersion is the CoreDNS image tag kubeadm uses for a Kubernetes version.
 func CoreDNSVersion(kubernetesVersion string) (string, error) {
-	minor, err := parseVersion(kubernetesVersion)
+	minor, err := addon.KubernetesMinor(kubernetesVersion)
 	if err != nil {
 		return "", err
 	}
@@ -144,7 +144,7 @@ func parse(req addon.RenderRequest) (input, error) {
 	for _, k := range keys {
 		switch k {
 		case ParamReplicas:
-			if in.replicas, err = intParam(req.Params[k], "params."+k, 1); err != nil {
+			if in.replicas, err = addon.IntParam(req.Params[k], "params."+k, 1); err != nil {
 				return input{}, err
 			}
 		default:
@@ -163,7 +163,7 @@ func (Plugin) Render(_ context.Context, req addon.RenderRequest) (addon.RenderRe
 	}
 	var out addon.RenderResult
 	for _, obj := range []any{serviceAccount(), clusterRole(), clusterRoleBinding(), configMap(in), deployment(in), service(in)} {
-		b, err := encode(obj)
+		b, err := addon.EncodeObject(obj)
 		if err != nil {
 			return addon.RenderResult{}, err
 		}

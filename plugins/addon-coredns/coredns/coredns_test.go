@@ -83,7 +83,7 @@ func TestObjects(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, o.APIVersion+" "+o.Kind+" "+o.Metadata.Namespace+"/"+o.Metadata.Name)
-		if o.Metadata.Labels[LabelManagedBy] != "kamaji" || o.Metadata.Labels[LabelAddon] != "coredns" {
+		if o.Metadata.Labels[addon.LabelManagedBy] != "kamaji" || o.Metadata.Labels[addon.LabelAddon] != "coredns" {
 			t.Errorf("%s %s: labels %v", o.Kind, o.Metadata.Name, o.Metadata.Labels)
 		}
 		if bytes.Contains(b, []byte(`"status"`)) || bytes.Contains(b, []byte("creationTimestamp")) {

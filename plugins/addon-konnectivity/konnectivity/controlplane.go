@@ -136,19 +136,19 @@ func controlPlane(in input) (*addon.ControlPlaneAdditions, error) {
 		Files:              []addon.File{{Path: EgressSelectorConfigPath, Content: EgressSelectorConfiguration()}},
 	}
 	for _, m := range APIServerVolumeMounts() {
-		b, err := encode(m)
+		b, err := addon.EncodeObject(m)
 		if err != nil {
 			return nil, err
 		}
 		cp.APIServerVolumeMounts = append(cp.APIServerVolumeMounts, b)
 	}
-	c, err := encode(serverContainer(in))
+	c, err := addon.EncodeObject(serverContainer(in))
 	if err != nil {
 		return nil, err
 	}
 	cp.Containers = [][]byte{c}
 	for _, v := range serverVolumes(in) {
-		b, err := encode(v)
+		b, err := addon.EncodeObject(v)
 		if err != nil {
 			return nil, err
 		}

@@ -77,7 +77,7 @@ func (Plugin) Render(_ context.Context, req addon.RenderRequest) (addon.RenderRe
 	}
 	var out addon.RenderResult
 	for _, obj := range []any{agentServiceAccount(), serverClusterRoleBinding(), workload} {
-		b, err := encode(obj)
+		b, err := addon.EncodeObject(obj)
 		if err != nil {
 			return addon.RenderResult{}, err
 		}

@@ -89,7 +89,7 @@ func kinds(t *testing.T, res addon.RenderResult) []string {
 		if err := json.Unmarshal(b, &o); err != nil {
 			t.Fatal(err)
 		}
-		if o.Metadata.Labels[LabelManagedBy] != "kamaji" || o.Metadata.Labels[LabelAddon] != "konnectivity" {
+		if o.Metadata.Labels[addon.LabelManagedBy] != "kamaji" || o.Metadata.Labels[addon.LabelAddon] != "konnectivity" {
 			t.Errorf("%s %s: labels %v", o.Kind, o.Metadata.Name, o.Metadata.Labels)
 		}
 		out = append(out, o.APIVersion+" "+o.Kind+" "+o.Metadata.Namespace+"/"+o.Metadata.Name)

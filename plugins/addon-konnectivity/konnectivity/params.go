@@ -92,7 +92,7 @@ func object(v any, path string) (map[string]any, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, sdk.InvalidField(path, "must be an object, not %s", describe(v))
+		return nil, sdk.InvalidField(path, "must be an object, not %s", addon.DescribeValue(v))
 	}
 	return m, nil
 }
@@ -104,7 +104,7 @@ func stringParam(m map[string]any, key, path, def string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", sdk.InvalidField(path+"."+key, "must be a string, not %s", describe(v))
+		return "", sdk.InvalidField(path+"."+key, "must be a string, not %s", addon.DescribeValue(v))
 	}
 	if s == "" {
 		return def, nil
@@ -136,13 +136,13 @@ func extraArgs(m map[string]any, key, path string) ([]string, error) {
 	}
 	list, ok := v.([]any)
 	if !ok {
-		return nil, sdk.InvalidField(path+"."+key, "must be a list of \"--flag=value\" strings, not %s", describe(v))
+		return nil, sdk.InvalidField(path+"."+key, "must be a list of \"--flag=value\" strings, not %s", addon.DescribeValue(v))
 	}
 	out := make([]string, 0, len(list))
 	for i, e := range list {
 		s, ok := e.(string)
 		if !ok || !strings.HasPrefix(s, "--") || len(s) < 3 || strings.HasPrefix(s, "---") {
-			return nil, sdk.InvalidField(path+"."+key+"["+strconv.Itoa(i)+"]", "must be \"--flag\" or \"--flag=value\", not %s", describe(e))
+			return nil, sdk.InvalidField(path+"."+key+"["+strconv.Itoa(i)+"]", "must be \"--flag\" or \"--flag=value\", not %s", addon.DescribeValue(e))
 		}
 		out = append(out, s)
 	}
@@ -203,7 +203,7 @@ func parseServer(in *input, m map[string]any, t addon.TenantParameters) error {
 	}
 	in.port = DefaultServerPort
 	if v, ok := m[ParamServerPort]; ok && v != nil {
-		p, err := intParam(v, path+"."+ParamServerPort, 1)
+		p, err := addon.IntParam(v, path+"."+ParamServerPort, 1)
 		if err != nil {
 			return err
 		}
@@ -261,7 +261,7 @@ func parseAgent(in *input, m map[string]any, t addon.TenantParameters) error {
 	if v, ok := m[ParamAgentHostNetwork]; ok && v != nil {
 		b, ok := v.(bool)
 		if !ok {
-			return sdk.InvalidField(path+"."+ParamAgentHostNetwork, "must be true or false, not %s", describe(v))
+			return sdk.InvalidField(path+"."+ParamAgentHostNetwork, "must be true or false, not %s", addon.DescribeValue(v))
 		}
 		in.hostNetwork = b
 	}
@@ -275,7 +275,7 @@ func parseAgent(in *input, m map[string]any, t addon.TenantParameters) error {
 	}
 	in.mode = mode
 	if v, ok := m[ParamAgentReplicas]; ok && v != nil {
-		if in.replicas, err = intParam(v, path+"."+ParamAgentReplicas, 0); err != nil {
+		if in.replicas, err = addon.IntParam(v, path+"."+ParamAgentReplicas, 0); err != nil {
 			return err
 		}
 	}

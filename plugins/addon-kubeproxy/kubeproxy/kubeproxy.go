@@ -92,7 +92,7 @@ func parse(req addon.RenderRequest) (input, error) {
 	if t.KubernetesVersion == "" {
 		return input{}, sdk.InvalidField("tenant.kubernetesVersion", "required")
 	}
-	if _, err := parseVersion(t.KubernetesVersion); err != nil {
+	if _, err := addon.KubernetesMinor(t.KubernetesVersion); err != nil {
 		return input{}, err
 	}
 	tag := ImageTag(t.KubernetesVersion)
@@ -139,7 +139,7 @@ func parse(req addon.RenderRequest) (input, error) {
 		case ParamMode:
 			m, ok := req.Params[k].(string)
 			if !ok || !slices.Contains(Modes, m) {
-				return input{}, sdk.InvalidField("params."+k, "must be one of %s, not %s", strings.Join(Modes, ", "), describe(req.Params[k]))
+				return input{}, sdk.InvalidField("params."+k, "must be one of %s, not %s", strings.Join(Modes, ", "), addon.DescribeValue(req.Params[k]))
 			}
 			in.mode = m
 		default:
@@ -158,7 +158,7 @@ func (Plugin) Render(_ context.Context, req addon.RenderRequest) (addon.RenderRe
 	}
 	var out addon.RenderResult
 	for _, obj := range []any{serviceAccount(), clusterRoleBinding(), role(), roleBinding(), configMap(in), daemonSet(in)} {
-		b, err := encode(obj)
+		b, err := addon.EncodeObject(obj)
 		if err != nil {
 			return addon.RenderResult{}, err
 		}
