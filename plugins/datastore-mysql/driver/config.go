@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -74,27 +73,8 @@ func parseConfig(cfg datastore.Config, defaultImage string) (*settings, error) {
 	}
 	s.host, s.addr = host, net.JoinHostPort(host, port)
 
-	switch {
-	case len(cfg.ClientCert) > 0 && len(cfg.ClientKey) == 0:
-		return nil, sdk.InvalidField("clientKey", "required with clientCert")
-	case len(cfg.ClientKey) > 0 && len(cfg.ClientCert) == 0:
-		return nil, sdk.InvalidField("clientCert", "required with clientKey")
-	case len(cfg.ClientCert) > 0 && len(cfg.CACert) == 0:
-		return nil, sdk.InvalidField("caCert", "required with a client certificate: TLS verifies the server")
-	}
-	if len(cfg.CACert) > 0 {
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(cfg.CACert) {
-			return nil, sdk.InvalidField("caCert", "no PEM certificate")
-		}
-		s.tls = &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}
-		if len(cfg.ClientCert) > 0 {
-			pair, err := tls.X509KeyPair(cfg.ClientCert, cfg.ClientKey)
-			if err != nil {
-				return nil, sdk.InvalidField("clientCert", "%v", err)
-			}
-			s.tls.Certificates = []tls.Certificate{pair}
-		}
+	if s.tls, err = cfg.ClientTLS(host); err != nil {
+		return nil, err
 	}
 
 	if cfg.Username == "" {

@@ -3,7 +3,6 @@ package driver
 import (
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -85,27 +84,9 @@ func parseConfig(cfg datastore.Config, mode AuthMode, defaultImage string) (*set
 		}
 		s.servers = append(s.servers, u)
 	}
-	switch {
-	case len(cfg.ClientCert) > 0 && len(cfg.ClientKey) == 0:
-		return nil, sdk.InvalidField("clientKey", "required with clientCert")
-	case len(cfg.ClientKey) > 0 && len(cfg.ClientCert) == 0:
-		return nil, sdk.InvalidField("clientCert", "required with clientKey")
-	case len(cfg.ClientCert) > 0 && len(cfg.CACert) == 0:
-		return nil, sdk.InvalidField("caCert", "required with a client certificate: TLS verifies the server")
-	}
-	if len(cfg.CACert) > 0 {
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(cfg.CACert) {
-			return nil, sdk.InvalidField("caCert", "no PEM certificate")
-		}
-		s.tls = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-		if len(cfg.ClientCert) > 0 {
-			pair, err := tls.X509KeyPair(cfg.ClientCert, cfg.ClientKey)
-			if err != nil {
-				return nil, sdk.InvalidField("clientCert", "%v", err)
-			}
-			s.tls.Certificates = []tls.Certificate{pair}
-		}
+	var err error
+	if s.tls, err = cfg.ClientTLS(""); err != nil {
+		return nil, err
 	}
 
 	switch mode {
