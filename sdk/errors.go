@@ -29,3 +29,25 @@ func (e *FieldError) Error() string {
 func InvalidField(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// OwnedError refuses a datastore slice (a schema or a user) that is recorded for another owner.
+// It crosses the wire as ALREADY_EXISTS; the host gets an *OwnedError back (with Field empty and
+// the plugin's message in Message, which names the owner).
+type OwnedError struct {
+	// Field is "tenant.schema" or "tenant.username".
+	Field string
+	// Message says what is taken and by whom, e.g. `etcd prefix "/t_a/" is owned by ns/a (uid 1234)`.
+	Message string
+}
+
+func (e *OwnedError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Owned returns an *OwnedError for field with a formatted message.
+func Owned(field, format string, args ...any) error {
+	return &OwnedError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

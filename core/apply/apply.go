@@ -82,6 +82,22 @@ func ApplyStatus(ctx context.Context, c client.Client, obj client.Object) error 
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
 }
 
+// ApplyStatusFields declares only the given status fields of obj (its name and kind are taken
+// from obj, nothing else) under another field manager: a writer that owns a few status fields
+// of an object whose status the core otherwise declares whole (the datastore usage on a TCP)
+// must neither take nor drop the core's fields.
+func ApplyStatusFields(ctx context.Context, c client.Client, obj client.Object, manager string, status map[string]any) error {
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
+	u.SetGroupVersionKind(gvk)
+	u.SetName(obj.GetName())
+	u.SetNamespace(obj.GetNamespace())
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(manager), client.ForceOwnership)
+}
+
 func toApplyConfiguration(obj client.Object, scheme *runtime.Scheme) (*unstructured.Unstructured, error) {
 	gvk, err := apiutil.GVKForObject(obj, scheme)
 	if err != nil {

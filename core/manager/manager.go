@@ -101,11 +101,13 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	host := pluginhost.New(s.Plugins, pluginhost.Options{Log: ctrl.Log.WithName("plugins")})
+	cache := &datastores.Cache{Reader: mgr.GetAPIReader(), TTL: 30 * time.Second}
 	webhooks.Register(mgr.GetWebhookServer(), mgr.GetAPIReader(), mgr.GetRESTMapper(), webhooks.Options{
 		DefaultDataStore: s.DataStore,
 		Drivers:          s.Drivers(),
+		Slices:           sliceValidator{host: host, dataStores: cache},
 	})
-	host := pluginhost.New(s.Plugins, pluginhost.Options{Log: ctrl.Log.WithName("plugins")})
 	// Plugins stop with the manager (and, through Pdeathsig, even if it is killed).
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
@@ -114,7 +116,6 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	})); err != nil {
 		return nil, err
 	}
-	cache := &datastores.Cache{Reader: mgr.GetAPIReader(), TTL: 30 * time.Second}
 	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
@@ -124,6 +125,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	}
 	if err := (&tcpcontroller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache, Tenants: tenants, Now: o.Now,
+		Recorder: mgr.GetEventRecorder("kamaji"),
 		Options: tcpcontroller.Options{
 			MaxConcurrentReconciles:       s.MaxConcurrentTCPReconciles,
 			ReconcileTimeout:              s.ControllerReconcileTimeout,

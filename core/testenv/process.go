@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -27,12 +28,26 @@ func startProcess(name, logPath, bin string, args ...string) (*process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	// Pdeathsig fires when the forking OS *thread* ends, not the process: a thread the Go
+	// runtime later hands to a goroutine that exits locked to it is destroyed, and the child
+	// dies silently with it. So the child is forked from a thread locked for its whole life.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
 	return p, nil
 }
 
@@ -89,7 +104,7 @@ func poll(ctx context.Context, p *process, what string, fn func() bool) error {
 			return nil
 		}
 		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited before %s; log %s:\n%s", p.name, what, p.log, p.tail())
+			return fmt.Errorf("%s exited (%v) before %s; log %s:\n%s", p.name, p.cmd.ProcessState, what, p.log, p.tail())
 		}
 		select {
 		case <-ctx.Done():

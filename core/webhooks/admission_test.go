@@ -153,9 +153,13 @@ func mustCreate(t *testing.T, obj client.Object) {
 
 // update re-reads the object, applies the change and updates it, retrying when the
 // controller wrote in between (a conflict is not the answer under test).
+// conflicts: the manager writes the TCPs' status and finalizers meanwhile (each failed attempt
+// to start the tests' missing plugins is a status change), so an update may need a few tries.
+var conflicts = wait.Backoff{Steps: 40, Duration: 20 * time.Millisecond, Factor: 1.2, Jitter: 0.2, Cap: time.Second}
+
 func update(t *testing.T, obj *kamajiv1alpha1.TenantControlPlane, change func(*kamajiv1alpha1.TenantControlPlane)) error {
 	t.Helper()
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return retry.RetryOnConflict(conflicts, func() error {
 		cur := &kamajiv1alpha1.TenantControlPlane{}
 		if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(obj), cur); err != nil {
 			return err
@@ -167,7 +171,7 @@ func update(t *testing.T, obj *kamajiv1alpha1.TenantControlPlane, change func(*k
 
 func updateDS(t *testing.T, name string, change func(*kamajiv1alpha1.DataStore)) error {
 	t.Helper()
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return retry.RetryOnConflict(conflicts, func() error {
 		cur := &kamajiv1alpha1.DataStore{}
 		if err := env.Client.Get(ctx(t), client.ObjectKey{Name: name}, cur); err != nil {
 			return err
@@ -267,9 +271,9 @@ func TestTenantControlPlaneCELRules(t *testing.T) {
 		o := tcp("cel-unset-ds")
 		mustCreate(t, o)
 		expectRejected(t, update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.DataStore = "" }), "unsetting the dataStore is not supported")
-		if err := update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.DataStore = "events" }); err != nil {
-			t.Errorf("changing the dataStore (a migration) must be accepted: %v", err)
-		}
+		// Until migration exists, a new DataStore would silently give the tenant an empty slice.
+		expectRejected(t, update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.DataStore = "events" }),
+			"spec.dataStore", `the tenant's data is on DataStore "default"`, "migration")
 	})
 	t.Run("dataStoreSchema and dataStoreUsername cannot be unset or changed", func(t *testing.T) {
 		o := tcp("cel-schema")

@@ -67,7 +67,7 @@ func ValidateDataStore(ds *kamajiv1alpha1.DataStore, drivers Drivers) field.Erro
 }
 
 // DataStoreUsers lists the TenantControlPlanes (namespace/name) that store data in the DataStore,
-// as their main store, the one their status records, or an override.
+// as their main store or an override, by spec or by what their status recorded.
 func DataStoreUsers(ctx context.Context, r client.Reader, name string) ([]string, error) {
 	var list kamajiv1alpha1.TenantControlPlaneList
 	if err := r.List(ctx, &list); err != nil {
@@ -75,11 +75,7 @@ func DataStoreUsers(ctx context.Context, r client.Reader, name string) ([]string
 	}
 	var users []string
 	for _, tcp := range list.Items {
-		uses := tcp.Spec.DataStore == name || tcp.Status.Storage.DataStoreName == name
-		for _, o := range tcp.Spec.DataStoreOverrides {
-			uses = uses || o.DataStore == name
-		}
-		if uses {
+		if slices.ContainsFunc(slicesOf(&tcp), func(s sliceRef) bool { return s.dataStore == name }) {
 			users = append(users, tcp.Namespace+"/"+tcp.Name)
 		}
 	}

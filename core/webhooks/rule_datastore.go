@@ -20,8 +20,20 @@ func ruleDataStore(ctx context.Context, rc *tcpRuleContext) field.ErrorList {
 	if name == "" {
 		return field.ErrorList{field.Required(path, "no DataStore given and the manager has no --datastore default")}
 	}
-	if rc.Old != nil && rc.Old.Spec.DataStore == name {
-		return nil // unchanged: a DataStore edited since must not lock the TCP
+	if rc.Old != nil {
+		// The data is where the old object (or, for a TCP created before spec.dataStore was
+		// defaulted, its status) says; a new name would give the tenant an empty slice elsewhere.
+		was := rc.Old.Spec.DataStore
+		if was == "" {
+			was = rc.Old.Status.Storage.DataStoreName
+		}
+		if was != "" && was != name {
+			return field.ErrorList{field.Forbidden(path, fmt.Sprintf(
+				"the tenant's data is on DataStore %q: moving it to %q needs a datastore migration, which is not available in this release", was, name))}
+		}
+		if rc.Old.Spec.DataStore == name {
+			return nil // unchanged: a DataStore edited since must not lock the TCP
+		}
 	}
 	return checkDataStore(ctx, rc.Reader, rc.Opts.Drivers, path, name)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -11,10 +12,27 @@ import (
 )
 
 // ruleDataStoreOverrides: each resource is overridden once, and to an existing etcd DataStore,
-// since kube-apiserver's --etcd-servers-overrides only speaks etcd.
+// since kube-apiserver's --etcd-servers-overrides only speaks etcd, with the main DataStore's
+// client certificate (so the main one is etcd too); and the overrides never change after
+// creation.
 func ruleDataStoreOverrides(ctx context.Context, rc *tcpRuleContext) field.ErrorList {
 	path := field.NewPath("spec", "dataStoreOverrides")
+	if rc.Old != nil {
+		if !equality.Semantic.DeepEqual(rc.Old.Spec.DataStoreOverrides, rc.New.Spec.DataStoreOverrides) {
+			// Moving a resource between DataStores would leave its objects behind.
+			return field.ErrorList{field.Forbidden(path, "cannot change once the TenantControlPlane exists: the overridden resources' data would stay on the old DataStore")}
+		}
+		return nil
+	}
+	if len(rc.New.Spec.DataStoreOverrides) == 0 {
+		return nil
+	}
 	var errs field.ErrorList
+	main := &kamajiv1alpha1.DataStore{}
+	if err := rc.Reader.Get(ctx, client.ObjectKey{Name: rc.New.Spec.DataStore}, main); err == nil && main.Spec.Driver != kamajiv1alpha1.DriverEtcd {
+		errs = append(errs, field.Invalid(path, len(rc.New.Spec.DataStoreOverrides), fmt.Sprintf(
+			"overrides need an etcd main DataStore (kube-apiserver's overrides share its etcd client certificate); %s uses %s", main.Name, main.Spec.Driver)))
+	}
 	seen := map[string]bool{}
 	for i, o := range rc.New.Spec.DataStoreOverrides {
 		p := path.Index(i)

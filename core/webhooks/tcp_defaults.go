@@ -43,7 +43,8 @@ func (d *tcpDefaulter) Handle(_ context.Context, req admission.Request) admissio
 }
 
 // DefaultTenantControlPlane fills what a user may leave out. On create it sets the DataStore
-// from the manager default, the portable schema and user names, replicas, the plural CIDR
+// from the manager default, the portable schema and user names (SliceNames: unique even for
+// generateName, whose name is not known yet), replicas, the plural CIDR
 // lists from the deprecated singular fields and the DNS service IP. On update it only fills
 // names that a TCP created before they existed lacks, from what the status recorded.
 func DefaultTenantControlPlane(tcp, old *kamajiv1alpha1.TenantControlPlane, defaultDataStore string) {
@@ -56,14 +57,15 @@ func DefaultTenantControlPlane(tcp, old *kamajiv1alpha1.TenantControlPlane, defa
 			spec.DataStore = old.Status.Storage.DataStoreName
 		}
 	}
+	schema, user := SliceNames(tcp.Namespace, tcp.Name, tcp.GenerateName)
 	if spec.DataStoreSchema == "" && (old == nil || old.Spec.DataStoreSchema == "") {
-		spec.DataStoreSchema = DataStoreName(tcp.Namespace, tcp.Name, maxSchemaLen)
+		spec.DataStoreSchema = schema
 		if old != nil && old.Status.Storage.Setup.Schema != "" {
 			spec.DataStoreSchema = old.Status.Storage.Setup.Schema
 		}
 	}
 	if spec.DataStoreUsername == "" && (old == nil || old.Spec.DataStoreUsername == "") {
-		spec.DataStoreUsername = DataStoreName(tcp.Namespace, tcp.Name, maxUsernameLen)
+		spec.DataStoreUsername = user
 		if old != nil && old.Status.Storage.Setup.User != "" {
 			spec.DataStoreUsername = old.Status.Storage.Setup.User
 		}

@@ -32,6 +32,7 @@ var tcpRules = []tcpRule{
 	ruleDNSServiceIPs,
 	ruleDataStore,
 	ruleDataStoreOverrides,
+	ruleSlice,
 	rulePreferredAddressTypes,
 	ruleGateway,
 }

@@ -44,6 +44,8 @@ type Options struct {
 	DefaultDataStore string
 	// Drivers served by the configured plugins.
 	Drivers Drivers
+	// Slices asks the drivers whether they accept a new tenant's names; nil skips that check.
+	Slices SliceValidator
 }
 
 // Register adds the handlers to the manager's webhook server.

@@ -31,8 +31,10 @@ type Backend interface {
 // Session is a tenant's view of the datastore. Keys are absolute, as the apiserver writes them:
 // Prefix plus a relative key.
 type Session interface {
-	// Prefix is the tenant's key prefix ("/schema/" for etcd; "/" when the whole backend
-	// namespace belongs to the tenant, as with kine).
+	// Prefix is the tenant's key prefix ("/schema/" for etcd). It must differ between tenants so
+	// that the kit can address another tenant's keys with a session: when the whole backend
+	// namespace belongs to the tenant, as with kine, the session maps "/<namespace>/" to it (see
+	// kine.Backend). Sessions that share a prefix cannot check isolation: the kit skips it.
 	Prefix() string
 	Put(ctx context.Context, key string, value []byte) error
 	// Get returns found=false for an absent key. A permission error is an error.

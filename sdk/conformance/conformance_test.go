@@ -3,9 +3,14 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/conformance"
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/internal/fake"
@@ -48,8 +53,9 @@ func (s *session) Get(_ context.Context, key string) ([]byte, bool, error) {
 
 var dsConfig = datastore.Config{Name: "fake", Driver: "fake", Endpoints: []string{"fake:2379"}}
 
-// The fake lacks USAGE: the kit must skip that check, naming the capability, and verify that
-// GetUsage answers UNIMPLEMENTED; everything else passes.
+// The fake lacks USAGE and VALIDATE_TENANT: the kit must skip those checks, naming the
+// capability, and verify that GetUsage and ValidateTenant answer UNIMPLEMENTED; everything else
+// passes.
 func TestVerifyInProcess(t *testing.T) {
 	p := fake.NewDatastore()
 	rep, err := conformance.Verify(t.Context(), conformance.Config{
@@ -65,17 +71,17 @@ func TestVerifyInProcess(t *testing.T) {
 	t.Log("\n" + out.String())
 	for _, r := range rep.Results {
 		want := conformance.Pass
-		if r.Name == "usage" {
+		if c, ok := map[string]string{"usage": "USAGE", "validate-tenant": "VALIDATE_TENANT"}[r.Name]; ok {
 			want = conformance.Skip
-			if !strings.Contains(r.Reason, "USAGE") {
-				t.Errorf("skip reason %q does not name the capability", r.Reason)
+			if !strings.Contains(r.Reason, c) {
+				t.Errorf("%s: skip reason %q does not name the capability %s", r.Name, r.Reason, c)
 			}
 		}
 		if r.Status != want {
 			t.Errorf("%s: %s (%s), want %s", r.Name, r.Status, r.Reason, want)
 		}
 	}
-	if !rep.Passed() || !strings.Contains(out.String(), "12 passed, 0 failed, 1 skipped") {
+	if !rep.Passed() || !strings.Contains(out.String(), "14 passed, 0 failed, 2 skipped") {
 		t.Errorf("summary wrong:\n%s", out.String())
 	}
 	if res := p.Store.Residue("", "/"); len(res) != 0 {
@@ -107,7 +113,7 @@ func TestVerifyCatchesLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rep.Results {
-		if r.Name == "isolation" && (r.Status != conformance.Fail || !strings.Contains(r.Reason, "read tenant B's key")) {
+		if r.Name == "isolation" && (r.Status != conformance.Fail || !strings.Contains(r.Reason, "read tenant ab's key")) {
 			t.Errorf("isolation: %s %s", r.Status, r.Reason)
 		}
 	}
@@ -125,4 +131,71 @@ func TestVerifyNeedsAPlugin(t *testing.T) {
 func TestRunDataStore(t *testing.T) {
 	p := fake.NewDatastore()
 	conformance.RunDataStore(t, conformance.Config{Plugin: p, DataStore: dsConfig, Backend: fakeBackend{p.Store}, ExportKeys: 5})
+}
+
+// statusErrors answers ownership refusals as gRPC statuses, as an in-process driver may: the kit
+// takes ALREADY_EXISTS for an *sdk.OwnedError.
+type statusErrors struct{ *fake.Datastore }
+
+func (d statusErrors) EnsureTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) (datastore.Connection, error) {
+	conn, err := d.Datastore.EnsureTenant(ctx, cfg, t)
+	var oe *sdk.OwnedError
+	if errors.As(err, &oe) {
+		return conn, status.Error(codes.AlreadyExists, oe.Error())
+	}
+	return conn, err
+}
+
+func TestVerifyInProcessStatusErrors(t *testing.T) {
+	p := fake.NewDatastore()
+	rep, err := conformance.Verify(t.Context(), conformance.Config{
+		Plugin: statusErrors{p}, DataStore: dsConfig, Backend: fakeBackend{p.Store}, ExportKeys: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Name == "ownership" && r.Status != conformance.Pass {
+			t.Errorf("ownership: %s %s", r.Status, r.Reason)
+		}
+	}
+}
+
+// lenient accepts any twin, as a plugin that records no owner does; it keeps the prefix of the
+// first tenant given a user, so the twin's connection reaches the owner's data.
+type lenient struct{ *fake.Datastore }
+
+func (d lenient) EnsureTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) (datastore.Connection, error) {
+	t.UID = "everyone"
+	return d.Datastore.EnsureTenant(ctx, cfg, t)
+}
+
+func (d lenient) DeleteTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) error {
+	t.UID = "everyone"
+	return d.Datastore.DeleteTenant(ctx, cfg, t)
+}
+
+func TestVerifyCatchesMissingOwnership(t *testing.T) {
+	p := fake.NewDatastore()
+	rep, err := conformance.Verify(t.Context(), conformance.Config{
+		Plugin: lenient{p}, DataStore: dsConfig, Backend: fakeBackend{p.Store}, ExportKeys: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		want := conformance.Pass
+		switch r.Name {
+		case "usage", "validate-tenant":
+			want = conformance.Skip
+		case "ownership":
+			want = conformance.Fail
+			if !strings.Contains(r.Reason, "succeeded; want ALREADY_EXISTS") || !strings.Contains(r.Reason, "the twin reads tenant o's key") {
+				t.Errorf("ownership: %s", r.Reason)
+			}
+		}
+		if r.Status != want {
+			t.Errorf("%s: %s (%s), want %s", r.Name, r.Status, r.Reason, want)
+		}
+	}
 }

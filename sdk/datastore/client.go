@@ -133,7 +133,14 @@ func (c *Client) ValidateConfig(ctx context.Context, cfg Config) error {
 	ctx, cancel := transport.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
 	_, err := c.rpc.datastore.ValidateConfig(ctx, &pb.ValidateConfigRequest{Config: configToPB(cfg)})
-	return transport.FromStatus("ValidateConfig", err)
+	return Redact(transport.FromStatus("ValidateConfig", err), cfg)
+}
+
+func (c *Client) ValidateTenant(ctx context.Context, cfg Config, t Tenant) error {
+	ctx, cancel := transport.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	_, err := c.rpc.datastore.ValidateTenant(ctx, &pb.ValidateTenantRequest{Config: configToPB(cfg), Tenant: tenantToPB(t)})
+	return Redact(transport.FromStatus("ValidateTenant", err), cfg)
 }
 
 func (c *Client) EnsureTenant(ctx context.Context, cfg Config, t Tenant) (Connection, error) {
@@ -141,7 +148,7 @@ func (c *Client) EnsureTenant(ctx context.Context, cfg Config, t Tenant) (Connec
 	defer cancel()
 	r, err := c.rpc.datastore.EnsureTenant(ctx, &pb.EnsureTenantRequest{Config: configToPB(cfg), Tenant: tenantToPB(t)})
 	if err != nil {
-		return Connection{}, transport.FromStatus("EnsureTenant", err)
+		return Connection{}, Redact(transport.FromStatus("EnsureTenant", err), cfg)
 	}
 	return connectionFromPB(r), nil
 }
@@ -150,7 +157,7 @@ func (c *Client) DeleteTenant(ctx context.Context, cfg Config, t Tenant) error {
 	ctx, cancel := transport.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
 	_, err := c.rpc.datastore.DeleteTenant(ctx, &pb.DeleteTenantRequest{Config: configToPB(cfg), Tenant: tenantToPB(t)})
-	return transport.FromStatus("DeleteTenant", err)
+	return Redact(transport.FromStatus("DeleteTenant", err), cfg)
 }
 
 func (c *Client) GetUsage(ctx context.Context, cfg Config, tenants []Tenant) (UsageReport, error) {
@@ -162,7 +169,7 @@ func (c *Client) GetUsage(ctx context.Context, cfg Config, tenants []Tenant) (Us
 	}
 	r, err := c.rpc.datastore.GetUsage(ctx, req)
 	if err != nil {
-		return UsageReport{}, transport.FromStatus("GetUsage", err)
+		return UsageReport{}, Redact(transport.FromStatus("GetUsage", err), cfg)
 	}
 	out := UsageReport{Total: usageFromPB(r.GetTotal())}
 	for _, tu := range r.GetTenants() {
@@ -179,7 +186,7 @@ func (c *Client) Export(ctx context.Context, cfg Config, t Tenant) iter.Seq2[[]K
 		defer cancel()
 		stream, err := c.rpc.datastore.Export(ctx, &pb.ExportRequest{Config: configToPB(cfg), Tenant: tenantToPB(t)})
 		if err != nil {
-			yield(nil, transport.FromStatus("Export", err))
+			yield(nil, Redact(transport.FromStatus("Export", err), cfg))
 			return
 		}
 		for {
@@ -188,7 +195,7 @@ func (c *Client) Export(ctx context.Context, cfg Config, t Tenant) iter.Seq2[[]K
 				return
 			}
 			if err != nil {
-				yield(nil, transport.FromStatus("Export", err))
+				yield(nil, Redact(transport.FromStatus("Export", err), cfg))
 				return
 			}
 			if !yield(chunkFromPB(chunk), nil) {
@@ -204,7 +211,7 @@ func (c *Client) Import(ctx context.Context, cfg Config, t Tenant, chunks iter.S
 	defer cancel()
 	stream, err := c.rpc.datastore.Import(ctx)
 	if err != nil {
-		return ImportResult{}, transport.FromStatus("Import", err)
+		return ImportResult{}, Redact(transport.FromStatus("Import", err), cfg)
 	}
 	first := &pb.ImportRequest{Config: configToPB(cfg), Tenant: tenantToPB(t)}
 	send := func(kvs []KeyValue) error {
@@ -223,17 +230,17 @@ func (c *Client) Import(ctx context.Context, cfg Config, t Tenant, chunks iter.S
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return ImportResult{}, transport.FromStatus("Import", err)
+			return ImportResult{}, Redact(transport.FromStatus("Import", err), cfg)
 		}
 	}
 	if first != nil {
 		if err := send(nil); err != nil && !errors.Is(err, io.EOF) {
-			return ImportResult{}, transport.FromStatus("Import", err)
+			return ImportResult{}, Redact(transport.FromStatus("Import", err), cfg)
 		}
 	}
 	r, err := stream.CloseAndRecv()
 	if err != nil {
-		return ImportResult{}, transport.FromStatus("Import", err)
+		return ImportResult{}, Redact(transport.FromStatus("Import", err), cfg)
 	}
 	return ImportResult{Keys: r.GetKeys(), Bytes: r.GetBytes()}, nil
 }

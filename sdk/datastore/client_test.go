@@ -287,3 +287,54 @@ func BenchmarkEnsureTenant(b *testing.B) {
 		})
 	}
 }
+
+// A plugin that quotes its DSN and keys in its errors must not publish them: the host scrubs
+// every secret value it sent, in every form a DSN gives it, and keeps the error's meaning.
+func TestErrorsAreScrubbedOfTheSecretsSent(t *testing.T) {
+	c := start(t, sdk.ClientConfig{Args: []string{"-echo-secrets"}})
+	cfg := datastore.Config{
+		Driver: "fake", Endpoints: []string{"db:5432"}, Username: "admin", Password: "s3cr3t/p@ss word+%",
+		ClientKey: []byte("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBeFy0u1oZ8cAmyCMLOeZLBOiSLRxU2pdz3Ykqlbd+cToAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"),
+	}
+	tenant := datastore.Tenant{Namespace: "ns", Name: "a", Schema: "t_a", Username: "t_a", UID: "u1"}
+	ctx := context.Background()
+	leaks := func(call string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: want the plugin's error", call)
+		}
+		msg := err.Error()
+		for _, secret := range []string{cfg.Password, "s3cr3t%2Fp%40ss+word%2B%25", "MHcCAQEEIBeFy0u1oZ8cAmyCMLOeZLBOiSLRxU2pdz3Ykqlbd+cToAoGCCqGSM49"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("%s: the error publishes a secret: %s", call, msg)
+			}
+		}
+		if !strings.Contains(msg, datastore.Redacted) || !strings.Contains(msg, "postgres://admin:") {
+			t.Errorf("%s: the rest of the message should stay readable: %s", call, msg)
+		}
+	}
+	err := c.ValidateConfig(ctx, cfg)
+	leaks("ValidateConfig", err)
+	var fe *sdk.FieldError
+	if !errors.As(err, &fe) || fe.Field != "endpoints" || strings.Contains(fe.Message, cfg.Password) {
+		t.Errorf("ValidateConfig: the field error is lost or still holds the password: %#v", fe)
+	}
+	_, err = c.EnsureTenant(ctx, cfg, tenant)
+	leaks("EnsureTenant", err)
+	err = c.DeleteTenant(ctx, cfg, tenant)
+	leaks("DeleteTenant", err)
+	var oe *sdk.OwnedError
+	if !errors.As(err, &oe) || !strings.Contains(oe.Message, "owned") {
+		t.Errorf("DeleteTenant: ALREADY_EXISTS should come back as an *sdk.OwnedError: %v", err)
+	}
+}
+
+func TestRedactLeavesShortValuesAndNilAlone(t *testing.T) {
+	if datastore.Redact(nil, datastore.Config{Password: "secret"}) != nil {
+		t.Error("nil must stay nil")
+	}
+	err := errors.New("user abc failed")
+	if got := datastore.Redact(err, datastore.Config{Password: "abc"}); got != err {
+		t.Errorf("a 3-character password must not blank every %q: %v", "abc", got)
+	}
+}

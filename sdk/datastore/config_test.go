@@ -102,6 +102,7 @@ func TestCapabilitiesMatchTheProto(t *testing.T) {
 	for c, name := range map[Capability]string{
 		CapabilityExportImport: "EXPORT_IMPORT", CapabilityUsage: "USAGE", CapabilityMultiTenant: "MULTI_TENANT",
 		CapabilityNeedsCAKey: "NEEDS_CA_KEY", CapabilityDirectEtcd: "DIRECT_ETCD", CapabilityKineSidecar: "KINE_SIDECAR",
+		CapabilityValidateTenant: "VALIDATE_TENANT",
 	} {
 		if pb.Capability_value["CAPABILITY_"+name] != int32(c) || c.String() != name {
 			t.Errorf("%s = %d (%s), proto says %d", name, c, c, pb.Capability_value["CAPABILITY_"+name])
@@ -110,7 +111,7 @@ func TestCapabilitiesMatchTheProto(t *testing.T) {
 	if got := Capability(99).String(); got != "CAPABILITY(99)" {
 		t.Errorf("unknown capability prints %q", got)
 	}
-	if len(pb.Capability_name) != 7 {
+	if len(pb.Capability_name) != 8 {
 		t.Errorf("the proto has %d capabilities; add the new ones here and to types.go", len(pb.Capability_name))
 	}
 }

@@ -24,11 +24,11 @@ func configFromPB(c *pb.DataStoreConfig) Config {
 }
 
 func tenantToPB(t Tenant) *pb.Tenant {
-	return &pb.Tenant{Namespace: t.Namespace, Name: t.Name, Schema: t.Schema, Username: t.Username}
+	return &pb.Tenant{Namespace: t.Namespace, Name: t.Name, Schema: t.Schema, Username: t.Username, Uid: t.UID}
 }
 
 func tenantFromPB(t *pb.Tenant) Tenant {
-	return Tenant{Namespace: t.GetNamespace(), Name: t.GetName(), Schema: t.GetSchema(), Username: t.GetUsername()}
+	return Tenant{Namespace: t.GetNamespace(), Name: t.GetName(), Schema: t.GetSchema(), Username: t.GetUsername(), UID: t.GetUid()}
 }
 
 func capsToPB(caps []Capability) []pb.Capability {

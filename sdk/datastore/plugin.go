@@ -30,10 +30,17 @@ type Plugin interface {
 
 	// ValidateConfig checks cfg's fields and that the datastore answers with it.
 	ValidateConfig(ctx context.Context, cfg Config) error
-	// EnsureTenant provisions t (user, role, grants, namespace) and says how its apiserver
-	// connects. Called again with the same input, it returns the same Connection.
+	// ValidateTenant checks, offline, that t's schema and username are names the driver can
+	// provision (CapabilityValidateTenant); refusals are sdk.InvalidField("tenant.schema"|
+	// "tenant.username", ...). The core calls it at admission.
+	ValidateTenant(ctx context.Context, cfg Config, t Tenant) error
+	// EnsureTenant provisions t (user, role, grants, namespace), records t.Owner() with the
+	// slice, and says how its apiserver connects. Called again with the same input, it returns
+	// the same Connection. A schema or user recorded for another owner is refused with
+	// sdk.Owned (ALREADY_EXISTS) naming that owner, and nothing is changed.
 	EnsureTenant(ctx context.Context, cfg Config, t Tenant) (Connection, error)
-	// DeleteTenant removes t's data, grants, role and user. An absent tenant is a success.
+	// DeleteTenant removes t's data, grants, role, user and owner record, only where t is the
+	// recorded owner (or none is recorded). An absent or half-provisioned tenant is a success.
 	DeleteTenant(ctx context.Context, cfg Config, t Tenant) error
 
 	// GetUsage reports the usage of tenants and of the whole datastore (CapabilityUsage).
@@ -47,8 +54,10 @@ type Plugin interface {
 }
 
 // Unimplemented answers ErrUnimplemented for the optional operations. Embed it in a driver
-// that supports neither usage nor export/import.
+// that supports neither usage, export/import nor tenant validation.
 type Unimplemented struct{}
+
+func (Unimplemented) ValidateTenant(context.Context, Config, Tenant) error { return ErrUnimplemented }
 
 func (Unimplemented) GetUsage(context.Context, Config, []Tenant) (UsageReport, error) {
 	return UsageReport{}, ErrUnimplemented

@@ -97,6 +97,13 @@ func (s *server) ValidateConfig(ctx context.Context, req *pb.ValidateConfigReque
 	return &pb.ValidateConfigResponse{}, nil
 }
 
+func (s *server) ValidateTenant(ctx context.Context, req *pb.ValidateTenantRequest) (*pb.ValidateTenantResponse, error) {
+	if err := s.impl.ValidateTenant(ctx, configFromPB(req.GetConfig()), tenantFromPB(req.GetTenant())); err != nil {
+		return nil, transport.ToStatus(err)
+	}
+	return &pb.ValidateTenantResponse{}, nil
+}
+
 func (s *server) EnsureTenant(ctx context.Context, req *pb.EnsureTenantRequest) (*pb.EnsureTenantResponse, error) {
 	conn, err := s.impl.EnsureTenant(ctx, configFromPB(req.GetConfig()), tenantFromPB(req.GetTenant()))
 	if err != nil {

@@ -19,6 +19,8 @@ const (
 	CapabilityNeedsCAKey   Capability = 4 // the core signs tenant client certificates with the DataStore CA key.
 	CapabilityDirectEtcd   Capability = 5 // EnsureTenant answers with an etcd connection.
 	CapabilityKineSidecar  Capability = 6 // EnsureTenant answers with a kine sidecar.
+	// CapabilityValidateTenant: ValidateTenant is implemented.
+	CapabilityValidateTenant Capability = 7
 )
 
 // String gives the enum name without its prefix, e.g. "EXPORT_IMPORT".
@@ -51,7 +53,27 @@ type Tenant struct {
 	Schema string
 	// Username is the tenant's datastore user, the certificate CN for certificate authentication.
 	Username string
+	// UID is the owning TenantControlPlane's metadata.uid. The plugin records Owner() with the
+	// slice and compares it on every EnsureTenant and DeleteTenant.
+	UID string
 }
+
+// Owner is who a slice belongs to: the TenantControlPlane's namespace, name and uid.
+type Owner struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+}
+
+// Owner is the owner record of t.
+func (t Tenant) Owner() Owner { return Owner{Namespace: t.Namespace, Name: t.Name, UID: t.UID} }
+
+// Same reports whether o and other are the same owner. The uid decides: a TenantControlPlane
+// deleted and created again under the same name is another owner.
+func (o Owner) Same(other Owner) bool { return o.UID == other.UID }
+
+// String names the owner in messages: "namespace/name (uid 1234)".
+func (o Owner) String() string { return o.Namespace + "/" + o.Name + " (uid " + o.UID + ")" }
 
 // Connection says how the tenant kube-apiserver reaches its data: exactly one field is set.
 type Connection struct {

@@ -70,11 +70,23 @@ func EtcdBinary() (string, error) {
 // StartEtcd starts etcd for the test and stops it, and removes its data, on t.Cleanup.
 func StartEtcd(t testing.TB) *Etcd {
 	t.Helper()
-	bin, err := EtcdBinary()
+	ca, err := pki.NewCA("testkit-etcd-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := pki.NewCA("testkit-etcd-ca")
+	return startEtcd(t, ca)
+}
+
+// StartEtcdSharingCA starts another etcd whose certificates come from other's CA, so that one
+// client certificate authenticates to both (as kube-apiserver's --etcd-servers-overrides need).
+func StartEtcdSharingCA(t testing.TB, other *Etcd) *Etcd {
+	t.Helper()
+	return startEtcd(t, pki.KeyPair{Cert: other.CACert, Key: other.CAKey})
+}
+
+func startEtcd(t testing.TB, ca pki.KeyPair) *Etcd {
+	t.Helper()
+	bin, err := EtcdBinary()
 	if err != nil {
 		t.Fatal(err)
 	}

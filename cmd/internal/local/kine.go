@@ -638,6 +638,13 @@ func mysqlDown(ctx context.Context, addr string, b *kineBackend, tenants []kineT
 				errs = append(errs, fmt.Errorf("MariaDB: %s: %w", stmt, err))
 			}
 		}
+		// The plugin's owner records (kamaji_registry, shared by the server's DataStores): left
+		// there, they would refuse the next plane's tenants of the same names (other uids).
+		_, err := db.ExecContext(ctx, "DELETE FROM `kamaji_registry`.`owners` WHERE (kind = 'schema' AND name = ?) OR (kind = 'user' AND name = ?)", t.schema, t.user)
+		var me *mysql.MySQLError
+		if err != nil && !(errors.As(err, &me) && (me.Number == 1049 || me.Number == 1146)) { // no registry yet
+			errs = append(errs, fmt.Errorf("MariaDB: owner records of %s: %w", t.schema, err))
+		}
 	}
 	if _, err := db.ExecContext(ctx, "DROP USER IF EXISTS "+quoteMySQL(b.Admin)+"@"+quoteMySQL(mysqlAdminHost)); err != nil {
 		errs = append(errs, fmt.Errorf("MariaDB: drop user %s: %w", b.Admin, err))
@@ -697,6 +704,24 @@ func postgresDown(ctx context.Context, addr string, b *kineBackend, tenants []ki
 	for r := range roles {
 		if _, err := db.ExecContext(ctx, "DROP ROLE IF EXISTS "+quotePG(r)); err != nil {
 			errs = append(errs, fmt.Errorf("PostgreSQL: drop role %s: %w", r, err))
+		}
+	}
+	// The plugin's owner registry is a database of the administrative role's own
+	// (kamaji_registry_<role>): it goes with the role, which cannot be dropped while it owns it.
+	owned, err := db.QueryContext(ctx, "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)", b.Admin)
+	if err == nil {
+		var names []string
+		for owned.Next() {
+			var d string
+			if owned.Scan(&d) == nil {
+				names = append(names, d)
+			}
+		}
+		owned.Close()
+		for _, d := range names {
+			if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quotePG(d)+" WITH (FORCE)"); err != nil {
+				errs = append(errs, fmt.Errorf("PostgreSQL: drop database %s: %w", d, err))
+			}
 		}
 	}
 	if _, err := db.ExecContext(ctx, "DROP ROLE IF EXISTS "+quotePG(b.Admin)); err != nil {

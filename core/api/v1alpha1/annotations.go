@@ -11,6 +11,11 @@ const (
 	CleanupPriorMigrationAnnotation = "kamaji.clastix.io/cleanup-prior-migration"
 	// KubeconfigSecretKeyAnnotation selects the key of the admin kubeconfig Secret used for the tenant (default super-admin.conf).
 	KubeconfigSecretKeyAnnotation = "kamaji.clastix.io/kubeconfig-secret-key"
+	// AbandonDataStoreSliceAnnotation, on a TenantControlPlane being deleted, releases it without
+	// deprovisioning its datastore slices (for a datastore that is gone for good): the slices
+	// are left as they are and recorded in a Warning Event on each DataStore. Not a Kamaji
+	// annotation; its value is ignored.
+	AbandonDataStoreSliceAnnotation = "kamaji.clastix.io/abandon-datastore-slice"
 	// RotateCertificatesAnnotation asks for the TenantControlPlane's certificates to be rotated now.
 	RotateCertificatesAnnotation = "certs.kamaji.clastix.io/rotate"
 

@@ -120,6 +120,11 @@ type DataStoreStatus struct {
 	// Plugin that serves this DataStore's driver.
 	// +optional
 	Plugin *PluginStatus `json:"plugin,omitempty"`
+	// Usage sums what the TenantControlPlanes of this DataStore store on it, as the driver last
+	// reported it (drivers with the USAGE capability, refreshed every few minutes); each TCP's
+	// share is in its status.storage.usage.
+	// +optional
+	Usage *DataStoreUsage `json:"usage,omitempty"`
 	// ObservedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -128,6 +133,13 @@ type DataStoreStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DataStoreUsage is the sum of the tenants' usage on a DataStore.
+type DataStoreUsage struct {
+	StorageUsage `json:",inline"`
+	// Tenants is how many tenants the sum covers.
+	Tenants int32 `json:"tenants"`
 }
 
 // DataStore is the Schema for the datastores API.

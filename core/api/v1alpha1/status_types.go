@@ -46,6 +46,37 @@ type StorageStatus struct {
 	Setup DataStoreSetupStatus `json:"setup,omitempty"`
 	// +optional
 	Certificate DataStoreCertificateStatus `json:"certificate,omitempty"`
+	// Overrides records the tenant's slice on each DataStore of spec.dataStoreOverrides. Like
+	// dataStoreName and setup, an entry is written before the slice is first provisioned, so
+	// deletion deprovisions every DataStore the tenant may have touched.
+	// +optional
+	// +listType=map
+	// +listMapKey=dataStoreName
+	Overrides []StorageOverrideStatus `json:"overrides,omitempty"`
+	// Usage is what the tenant stores on its DataStore, as the driver last reported it (drivers
+	// with the USAGE capability; refreshed every few minutes, not on every reconcile).
+	// +optional
+	Usage *StorageUsage `json:"usage,omitempty"`
+}
+
+// StorageOverrideStatus is the tenant's slice on an override DataStore.
+type StorageOverrideStatus struct {
+	DataStoreName string `json:"dataStoreName"`
+	Schema        string `json:"schema,omitempty"`
+	User          string `json:"user,omitempty"`
+}
+
+// StorageUsage is an amount of stored data.
+type StorageUsage struct {
+	// Bytes of keys and values as the backend counts them; absent when the driver does not say.
+	// +optional
+	Bytes *int64 `json:"bytes,omitempty"`
+	// Keys stored; absent when the driver does not say.
+	// +optional
+	Keys *int64 `json:"keys,omitempty"`
+	// LastUpdate is when the driver reported it.
+	// +optional
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
 }
 
 // DataStoreSetupStatus records the tenant's slice of the DataStore.

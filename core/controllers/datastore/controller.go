@@ -67,6 +67,8 @@ type Reconciler struct {
 	Now        func() time.Time
 	// CallTimeout bounds each plugin call made here.
 	CallTimeout time.Duration
+	// UsageInterval overrides how often the tenants' usage is refreshed (default UsageInterval).
+	UsageInterval time.Duration
 }
 
 // SetupWithManager watches DataStores, and TCPs only to keep usedBy current: a TCP event
@@ -108,6 +110,9 @@ func dataStoresOf(tcp *kamajiv1alpha1.TenantControlPlane) []string {
 	add(tcp.Status.Storage.DataStoreName)
 	for _, o := range tcp.Spec.DataStoreOverrides {
 		add(o.DataStore)
+	}
+	for _, o := range tcp.Status.Storage.Overrides {
+		add(o.DataStoreName)
 	}
 	slices.Sort(out)
 	return out
@@ -165,7 +170,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		cancel()
 		switch {
 		case err != nil:
-			_ = plugin.Close() // a failing probe means "restart me"
+			// A failing probe means "restart me": the host's own probe loop kills the process
+			// (a graceful Close here could block forever on a frozen one).
 			set(ConditionPluginReady, metav1.ConditionFalse, pluginhost.ReasonRestarting, "probe failed: "+err.Error())
 			requeue = time.Second
 		case !probe.Ready:
@@ -198,6 +204,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	if meta.IsStatusConditionTrue(status.Conditions, ConditionPluginReady) && meta.IsStatusConditionTrue(status.Conditions, ConditionConfigValid) {
+		status.Usage = r.refreshUsage(ctx, ds, cfg, plugin)
 		set(ConditionReady, metav1.ConditionTrue, ReasonReady, "ready to host tenants")
 	} else {
 		msg := "see the PluginReady and ConfigValid conditions"

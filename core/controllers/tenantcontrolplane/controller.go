@@ -16,12 +16,17 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -38,6 +43,7 @@ import (
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=tlsroutes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Finalizer guards the deprovisioning of the TCP's datastore slice.
 const Finalizer = "kamaji.clastix.io/finalizer"
@@ -58,8 +64,17 @@ type Reconciler struct {
 	// Tenants gives the clients of the tenant clusters; without it the tenant is not
 	// configured (no kubeadm phases, no addons applied).
 	Tenants *tenant.Clients
-	Options Options
-	Now     func() time.Time
+	// Recorder records Events on TCPs and DataStores; nil records none.
+	Recorder events.EventRecorder
+	Options  Options
+	Now      func() time.Time
+}
+
+// event records an Event regarding obj; note is a message, not a format.
+func (r *Reconciler) event(obj runtime.Object, eventType, reason, action, note string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, eventType, reason, action, "%s", note)
+	}
 }
 
 // Options are the manager settings the steps use.
@@ -80,6 +95,7 @@ type step struct {
 // server need the address the Service gives the tenant.
 var steps = []step{
 	{"datastore", stepDataStore},
+	{"datastore-overrides", stepDataStoreOverrides},
 	{"service", stepService},
 	{"exposure", stepExposure},
 	{"pki", stepPKI},
@@ -101,7 +117,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("tenantcontrolplane").
-		For(&kamajiv1alpha1.TenantControlPlane{}).
+		For(&kamajiv1alpha1.TenantControlPlane{}, builder.WithPredicates(notUsageOnly)).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.Secret{}).
@@ -120,6 +136,21 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return b.Complete(r)
 }
+
+// notUsageOnly drops the update events of a TCP whose only change is its datastore usage,
+// which the DataStore controller refreshes every few minutes: nothing to reconcile there.
+var notUsageOnly = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*kamajiv1alpha1.TenantControlPlane)
+	n, ok2 := e.ObjectNew.(*kamajiv1alpha1.TenantControlPlane)
+	if !ok1 || !ok2 || equality.Semantic.DeepEqual(o.Status.Storage.Usage, n.Status.Storage.Usage) {
+		return true
+	}
+	o, n = o.DeepCopy(), n.DeepCopy()
+	o.Status.Storage.Usage, n.Status.Storage.Usage = nil, nil
+	o.ResourceVersion, n.ResourceVersion = "", ""
+	o.ManagedFields, n.ManagedFields = nil, nil
+	return !equality.Semantic.DeepEqual(o, n)
+}}
 
 func (r *Reconciler) now() time.Time {
 	if r.Now != nil {
@@ -227,8 +258,10 @@ func (r *Reconciler) applyStatus(ctx context.Context, p *pass) error {
 	}
 	obj := &kamajiv1alpha1.TenantControlPlane{
 		ObjectMeta: metav1.ObjectMeta{Name: p.tcp.Name, Namespace: p.tcp.Namespace},
-		Status:     p.status,
+		Status:     *p.status.DeepCopy(),
 	}
+	// The usage belongs to the DataStore controller's field manager: never declared here.
+	obj.Status.Storage.Usage = nil
 	err := apply.ApplyStatus(ctx, r.Client, obj)
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -57,6 +57,8 @@ var (
 	// clock is the manager's clock; tests move it forward to reach renewal deadlines.
 	clockMu     sync.Mutex
 	clockOffset time.Duration
+	// etcdPlugin is the etcd datastore plugin the manager runs, for tests that call it directly.
+	etcdPlugin settings.Plugin
 )
 
 func now() time.Time {
@@ -91,6 +93,9 @@ func TestMain(m *testing.M) {
 		var plugin settings.Plugin
 		if plugin, err = testenv.BuildPlugin(dir, p.module, p.kind, p.serves); err == nil {
 			plugins = append(plugins, plugin)
+			if p.module == "datastore-etcd" {
+				etcdPlugin = plugin
+			}
 		}
 	}
 	if err == nil {

@@ -27,6 +27,8 @@ type pass struct {
 	dataStore *kamajiv1alpha1.DataStore
 	dsConfig  datastore.Config
 	conn      datastore.Connection
+	// overrideServers are the --etcd-servers-overrides entries of the provisioned overrides.
+	overrideServers []string
 	// storageSecret holds the datastore client certificate (etcd) or the kine configuration.
 	storageSecret string
 	// secrets are the data of every Secret the control-plane pod mounts, by Secret name: their

@@ -25,6 +25,11 @@ const (
 	ReasonProvisioningFailed     = "ProvisioningFailed"
 	ReasonUnsupportedConnection  = "UnsupportedConnection"
 	ReasonDataStoreReady         = "Provisioned"
+	// ReasonSliceOwned: the schema or user is recorded, in the datastore, for another TCP.
+	ReasonSliceOwned = "SliceOwnedByAnotherTenant"
+	// ReasonDataStoreChangeRefused: the spec names another DataStore (or other names) than the
+	// one holding the tenant's data; the core never switches silently.
+	ReasonDataStoreChangeRefused = "DataStoreChangeRefused"
 
 	// waitForObject: how long to wait for a missing DataStore or Secret to appear. No watch
 	// fans DataStore events out to every TCP, so a bounded poll picks them up.
@@ -32,64 +37,117 @@ const (
 )
 
 // stepDataStore provisions the tenant's slice of its DataStore through the driver's plugin
-// (idempotent EnsureTenant) and stores what the apiserver needs to connect.
+// (idempotent EnsureTenant) and stores what the apiserver needs to connect. The slice's
+// identity (DataStore, schema, user) is written to the status before the first EnsureTenant,
+// so that deletion knows what to deprovision even when provisioning failed half-way.
 func stepDataStore(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionDataStoreReady
 	name := p.tcp.Spec.DataStore
-	ds := &kamajiv1alpha1.DataStore{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ds); err != nil {
-		if apierrors.IsNotFound(err) {
-			e := failf(cond, ReasonDataStoreNotFound, "DataStore %q does not exist", name)
-			e.retryAfter = waitForObject
-			return e
-		}
-		return fail(cond, ReasonDataStoreNotFound, err)
-	}
-	p.dataStore = ds
-	cfg, err := r.DataStores.Get(ctx, ds)
-	if err != nil {
-		e := fail(cond, ReasonDataStoreSecretMissing, fmt.Errorf("DataStore %s: %w", name, err))
-		if datastores.IsMissingSecret(err) {
-			e.retryAfter = waitForObject
-		}
-		return e
-	}
-	p.dsConfig = cfg
-
-	plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
-	if err != nil {
-		return pluginFailure(cond, err)
-	}
 	tenant := Tenant(p.tcp)
+	st := &p.status.Storage
+	if err := refuseSwitch(st, name, tenant); err != nil {
+		return err
+	}
+	ds, cfg, plugin, err := r.dataStorePlugin(ctx, cond, name)
+	if err != nil {
+		return err
+	}
+	p.dataStore, p.dsConfig = ds, cfg
+
+	if st.DataStoreName != ds.Name || st.Setup.Schema != tenant.Schema || st.Setup.User != tenant.Username {
+		st.Driver, st.DataStoreName = ds.Spec.Driver, ds.Name
+		st.Setup.Schema, st.Setup.User = tenant.Schema, tenant.Username
+		st.Setup.LastUpdate = metav1.NewTime(p.now)
+		if err := r.recordStatus(ctx, p); err != nil {
+			return fail(cond, ReasonProvisioningFailed, fmt.Errorf("recording the slice before provisioning it: %w", err))
+		}
+	}
 	cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
 	conn, err := plugin.EnsureTenant(cctx, cfg, tenant)
 	cancel()
 	if err != nil {
-		var fe *sdk.FieldError
-		if errors.As(err, &fe) {
-			return fail(cond, ReasonDataStoreInvalid, fmt.Errorf("DataStore %s: %w", name, err))
-		}
-		return fail(cond, ReasonProvisioningFailed, fmt.Errorf("DataStore %s (driver %s): %w", name, ds.Spec.Driver, err))
+		return provisioningFailure(cond, ds, err)
 	}
 	p.conn = conn
 
 	if err := ensureStorageSecret(ctx, r, p); err != nil {
 		return err
 	}
-	st := &p.status.Storage
-	if st.Setup.Schema != tenant.Schema || st.Setup.User != tenant.Username || st.DataStoreName != ds.Name {
-		st.Setup.LastUpdate = metav1.NewTime(p.now)
-	}
-	st.Driver, st.DataStoreName = ds.Spec.Driver, ds.Name
-	st.Setup.Schema, st.Setup.User = tenant.Schema, tenant.Username
+	st.Driver = ds.Spec.Driver
 	p.setCondition(cond, metav1.ConditionTrue, ReasonDataStoreReady,
 		fmt.Sprintf("provisioned %q for user %q on DataStore %s", tenant.Schema, tenant.Username, ds.Name))
 	return nil
 }
 
-// Tenant is the TCP's slice as the datastore plugin sees it.
+// refuseSwitch stops a pass whose spec names another DataStore, schema or user than the status
+// recorded: the data is where the status says, and provisioning an empty slice elsewhere would
+// hide it. Admission refuses such changes; this guards against a manager whose webhook did not
+// run (or an object restored from a backup).
+func refuseSwitch(st *kamajiv1alpha1.StorageStatus, dataStore string, t datastore.Tenant) error {
+	const cond = kamajiv1alpha1.ConditionDataStoreReady
+	switch {
+	case st.DataStoreName != "" && st.DataStoreName != dataStore:
+		return failf(cond, ReasonDataStoreChangeRefused,
+			"spec.dataStore is %q but the tenant's data is on DataStore %q, and moving it between DataStores (migration) is not available in this release: set spec.dataStore back to %q",
+			dataStore, st.DataStoreName, st.DataStoreName)
+	case st.Setup.Schema != "" && (st.Setup.Schema != t.Schema || st.Setup.User != t.Username):
+		return failf(cond, ReasonDataStoreChangeRefused,
+			"spec.dataStoreSchema/dataStoreUsername (%q/%q) differ from the slice holding the tenant's data (%q/%q); they cannot change",
+			t.Schema, t.Username, st.Setup.Schema, st.Setup.User)
+	}
+	return nil
+}
+
+// dataStorePlugin reads a DataStore, resolves its Secrets and gets its driver's plugin.
+func (r *Reconciler) dataStorePlugin(ctx context.Context, cond, name string) (*kamajiv1alpha1.DataStore, datastore.Config, *datastore.Client, error) {
+	ds := &kamajiv1alpha1.DataStore{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ds); err != nil {
+		if apierrors.IsNotFound(err) {
+			e := failf(cond, ReasonDataStoreNotFound, "DataStore %q does not exist", name)
+			e.retryAfter = waitForObject
+			return nil, datastore.Config{}, nil, e
+		}
+		return nil, datastore.Config{}, nil, fail(cond, ReasonDataStoreNotFound, err)
+	}
+	cfg, err := r.DataStores.Get(ctx, ds)
+	if err != nil {
+		e := fail(cond, ReasonDataStoreSecretMissing, fmt.Errorf("DataStore %s: %w", name, err))
+		if datastores.IsMissingSecret(err) {
+			e.retryAfter = waitForObject
+		}
+		return nil, datastore.Config{}, nil, e
+	}
+	plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
+	if err != nil {
+		return nil, datastore.Config{}, nil, pluginFailure(cond, err)
+	}
+	return ds, cfg, plugin, nil
+}
+
+// provisioningFailure names why EnsureTenant failed. A slice owned by another TCP cannot heal
+// by itself: it is retried with the controller's growing backoff, never in a tight loop.
+func provisioningFailure(cond string, ds *kamajiv1alpha1.DataStore, err error) error {
+	var fe *sdk.FieldError
+	var oe *sdk.OwnedError
+	switch {
+	case errors.As(err, &oe):
+		return fail(cond, ReasonSliceOwned, fmt.Errorf("DataStore %s: %w", ds.Name, err))
+	case errors.As(err, &fe):
+		return fail(cond, ReasonDataStoreInvalid, fmt.Errorf("DataStore %s: %w", ds.Name, err))
+	}
+	return fail(cond, ReasonProvisioningFailed, fmt.Errorf("DataStore %s (driver %s): %w", ds.Name, ds.Spec.Driver, err))
+}
+
+// recordStatus writes the pass's status now, ahead of the end of the pass.
+func (r *Reconciler) recordStatus(ctx context.Context, p *pass) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
+	defer cancel()
+	return r.applyStatus(sctx, p)
+}
+
+// Tenant is the TCP's slice as the datastore plugin sees it, with the TCP as its owner.
 func Tenant(tcp *kamajiv1alpha1.TenantControlPlane) datastore.Tenant {
-	return datastore.Tenant{Namespace: tcp.Namespace, Name: tcp.Name, Schema: tcp.Spec.DataStoreSchema, Username: tcp.Spec.DataStoreUsername}
+	return datastore.Tenant{Namespace: tcp.Namespace, Name: tcp.Name, Schema: tcp.Spec.DataStoreSchema, Username: tcp.Spec.DataStoreUsername, UID: string(tcp.UID)}
 }
 
 // pluginFailure turns a plugin host error into a condition with its reason and backoff.

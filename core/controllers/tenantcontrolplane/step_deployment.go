@@ -2,13 +2,11 @@ package tenantcontrolplane
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
@@ -38,11 +36,7 @@ func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 	switch {
 	case p.conn.Etcd != nil:
 		in.Etcd = &controlplane.EtcdStorage{Servers: p.conn.Etcd.Servers, Prefix: p.conn.Etcd.Prefix, CertSecret: p.storageSecret}
-		overrides, err := r.etcdOverrides(ctx, p)
-		if err != nil {
-			return fail(cond, ReasonDeploymentFailed, err)
-		}
-		in.EtcdServersOverrides = overrides
+		in.EtcdServersOverrides = p.overrideServers
 	case p.conn.Kine != nil:
 		ks, err := kineStorage(r, p)
 		if err != nil {
@@ -85,30 +79,4 @@ func secretsChecksum(secrets map[string]map[string][]byte) string {
 		datas = append(datas, secrets[n])
 	}
 	return tenantpki.Checksum(datas...)
-}
-
-// etcdOverrides resolves spec.dataStoreOverrides to --etcd-servers-overrides entries. The
-// override DataStores must serve the tenant with the same client certificate, which holds when
-// they share the main DataStore's CA.
-func (r *Reconciler) etcdOverrides(ctx context.Context, p *pass) ([]string, error) {
-	var out []string
-	for _, o := range p.tcp.Spec.DataStoreOverrides {
-		ds := &kamajiv1alpha1.DataStore{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Name: o.DataStore}, ds); err != nil {
-			return nil, fmt.Errorf("spec.dataStoreOverrides: DataStore %s: %w", o.DataStore, err)
-		}
-		servers := make([]string, 0, len(ds.Spec.Endpoints))
-		for _, e := range ds.Spec.Endpoints {
-			if !strings.Contains(e, "://") {
-				e = "https://" + e
-			}
-			servers = append(servers, e)
-		}
-		resource := strings.TrimPrefix(o.Resource, "/")
-		if !strings.Contains(resource, "/") {
-			resource = "/" + resource // core group: "/events"
-		}
-		out = append(out, resource+"#"+strings.Join(servers, ";"))
-	}
-	return out, nil
 }

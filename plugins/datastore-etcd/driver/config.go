@@ -100,19 +100,3 @@ func parseCert(b []byte) (*x509.Certificate, error) {
 	}
 	return x509.ParseCertificate(block.Bytes)
 }
-
-// tenantPrefix validates t and returns its key prefix, "/<schema>/".
-func tenantPrefix(t datastore.Tenant) (string, error) {
-	switch {
-	case t.Schema == "":
-		return "", sdk.InvalidField("tenant.schema", "required")
-	case strings.ContainsAny(t.Schema, "/\x00"):
-		// One path segment: "/a/b/" would sit inside tenant "a"'s range.
-		return "", sdk.InvalidField("tenant.schema", "must not contain '/' or NUL, got %q", t.Schema)
-	case t.Username == "":
-		return "", sdk.InvalidField("tenant.username", "required")
-	case t.Username == "root":
-		return "", sdk.InvalidField("tenant.username", "must not be root")
-	}
-	return "/" + t.Schema + "/", nil
-}

@@ -1,6 +1,6 @@
 // Package driver is the etcd datastore driver: many tenants share one etcd cluster, each
 // confined by etcd's RBAC to its own key prefix and authenticated by a client certificate whose
-// CN is the tenant's etcd user.
+// CN is the tenant's etcd user. Who owns each prefix and user is recorded in etcd (owner.go).
 package driver
 
 import (
@@ -42,6 +42,7 @@ func (d *Driver) Capabilities(context.Context) ([]datastore.Capability, error) {
 		datastore.CapabilityNeedsCAKey,
 		datastore.CapabilityUsage,
 		datastore.CapabilityExportImport,
+		datastore.CapabilityValidateTenant,
 	}, nil
 }
 

@@ -21,14 +21,13 @@ func TestUsernameCollisionIsRefused(t *testing.T) {
 	t.Cleanup(d.Close)
 	ctx := t.Context()
 	cfg := etcd.Config()
-	owner := datastore.Tenant{Namespace: "ns", Name: "a", Schema: "ns_a", Username: "shared"}
-	intruder := datastore.Tenant{Namespace: "ns", Name: "b", Schema: "ns_b", Username: "shared"}
+	owner := datastore.Tenant{Namespace: "ns", Name: "a", UID: "uid-a", Schema: "ns_a", Username: "shared"}
+	intruder := datastore.Tenant{Namespace: "ns", Name: "b", UID: "uid-b", Schema: "ns_b", Username: "shared"}
 	if _, err := d.EnsureTenant(ctx, cfg, owner); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.EnsureTenant(ctx, cfg, intruder); status.Code(err) != codes.AlreadyExists {
-		t.Fatalf("EnsureTenant with a taken username = %v, want AlreadyExists", err)
-	}
+	_, err := d.EnsureTenant(ctx, cfg, intruder)
+	wantOwned(t, err, "tenant.username", owner.Owner().String())
 	// Cleaning up the refused tenant must not take the owner's user or grant with it.
 	if err := d.DeleteTenant(ctx, cfg, intruder); err != nil {
 		t.Fatal(err)
@@ -60,7 +59,7 @@ func TestValidateConfigReportsTheCause(t *testing.T) {
 		t.Errorf("unreachable etcd: %v, want Unavailable", err)
 	}
 
-	tenant := datastore.Tenant{Namespace: "ns", Name: "a", Schema: "ns_a", Username: "ns_a"}
+	tenant := datastore.Tenant{Namespace: "ns", Name: "a", UID: "uid-a", Schema: "ns_a", Username: "ns_a"}
 	if _, err := d.EnsureTenant(ctx, etcd.Config(), tenant); err != nil {
 		t.Fatal(err)
 	}

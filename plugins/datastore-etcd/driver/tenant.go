@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
@@ -58,24 +59,32 @@ func grant(prefix string) *authpb.Permission {
 	}
 }
 
-// EnsureTenant creates, in this order so that a user never holds more than intended, a role
-// named after the tenant's user with read-write on "/<schema>/", the user (certificate
+// claimAttempts bounds the read-check-claim rounds of EnsureTenant; a round is lost only when
+// another call changes the same owner keys in between.
+const claimAttempts = 3
+
+// EnsureTenant first makes t the recorded owner of its schema and user (or says who is, and
+// changes nothing), then creates, in this order so that a user never holds more than intended,
+// a role named after the tenant's user with read-write on "/<schema>/", the user (certificate
 // authentication only, no password) and the role binding. Each step tolerates "already exists".
 func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) (datastore.Connection, error) {
 	srv, err := servers(cfg)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
-	prefix, err := tenantPrefix(t)
+	prefix, err := checkTenant(cfg, t)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
-	cli, release, err := d.pool.get(cfg, srv)
+	cli, done, err := d.pool.get(cfg, srv)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
-	defer release()
+	defer done()
 
+	if err := claimTenant(ctx, cli, t, prefix); err != nil {
+		return datastore.Connection{}, err
+	}
 	role, want := t.Username, grant(prefix)
 	if _, err := cli.RoleAdd(ctx, role); err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
 		return datastore.Connection{}, fmt.Errorf("add role %q: %w", role, err)
@@ -86,7 +95,7 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 	}
 	if !onlyGrants(r.Perm, want) {
 		if len(r.Perm) > 0 {
-			return datastore.Connection{}, collision(t, "role %q grants other keys", role)
+			return datastore.Connection{}, sdk.Owned("tenant.username", "etcd role %q grants %s, not only %q; it is left as it is", role, describe(r.Perm), prefix)
 		}
 		if _, err := cli.RoleGrantPermission(ctx, role, prefix, string(want.RangeEnd), clientv3.PermissionType(want.PermType)); err != nil {
 			return datastore.Connection{}, fmt.Errorf("grant %q to role %q: %w", prefix, role, err)
@@ -102,7 +111,7 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 	}
 	for _, other := range u.Roles {
 		if other != role {
-			return datastore.Connection{}, collision(t, "user %q also holds role %q", t.Username, other)
+			return datastore.Connection{}, sdk.Owned("tenant.username", "etcd user %q also holds role %q; it is left as it is", t.Username, other)
 		}
 	}
 	if len(u.Roles) == 0 {
@@ -117,11 +126,45 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 	}}, nil
 }
 
-// collision refuses to touch an etcd user or role that belongs to something else: widening it
-// would break isolation, narrowing it would break its owner.
-func collision(t datastore.Tenant, format string, args ...any) error {
-	return status.Errorf(codes.AlreadyExists, "tenant.username: %s; the etcd user %q is taken, choose another username",
-		fmt.Sprintf(format, args...), t.Username)
+// claimTenant records t's owner on its schema and user, or returns the sdk.Owned error naming
+// who holds them. A slice without records is adopted only when nothing but t's own role and
+// user reach it (see unrecorded).
+func claimTenant(ctx context.Context, cli *clientv3.Client, t datastore.Tenant, prefix string) error {
+	for range claimAttempts {
+		schema, user, err := readRecords(ctx, cli, t)
+		if err != nil {
+			return err
+		}
+		if err := refuse(t, prefix, schema); err != nil {
+			return err
+		}
+		if err := refuse(t, prefix, user); err != nil {
+			return err
+		}
+		if schema.absent() || user.absent() {
+			u, err := inspect(ctx, cli, t, prefix, schema.absent())
+			if err != nil {
+				return err
+			}
+			// The user first: a role of the tenant's own name that is not the tenant's is
+			// reported on the username, which is what to change.
+			if user.absent() {
+				if err := u.userErr(t); err != nil {
+					return err
+				}
+			}
+			if schema.absent() {
+				if err := u.schemaErr(t); err != nil {
+					return err
+				}
+			}
+		}
+		ok, err := claim(ctx, cli, t, schema, user)
+		if err != nil || ok {
+			return err
+		}
+	}
+	return status.Errorf(codes.Aborted, "the owner records of %q and user %q keep changing; retry", prefix, t.Username)
 }
 
 func onlyGrants(perms []*authpb.Permission, want *authpb.Permission) bool {
@@ -129,43 +172,55 @@ func onlyGrants(perms []*authpb.Permission, want *authpb.Permission) bool {
 		bytes.Equal(perms[0].Key, want.Key) && bytes.Equal(perms[0].RangeEnd, want.RangeEnd)
 }
 
-// DeleteTenant revokes access first (user, then role) and then deletes the keys, so the tenant
-// cannot write while its data goes away. A role that grants something else is not the tenant's
-// and is left alone, with its user; the tenant's keys are deleted regardless.
+// DeleteTenant removes only what t owns: the user and role where t owns the user record, the
+// keys where it owns the schema record (without records, where the legacy checks of
+// EnsureTenant would adopt them). Access goes first (user, then role), so the tenant cannot
+// write while its data goes away, and the records last, so a retry after a failure finds them
+// and finishes.
 func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) error {
 	srv, err := servers(cfg)
 	if err != nil {
 		return err
 	}
-	prefix, err := tenantPrefix(t)
+	prefix, err := checkTenant(cfg, t)
 	if err != nil {
 		return err
 	}
-	cli, release, err := d.pool.get(cfg, srv)
+	cli, done, err := d.pool.get(cfg, srv)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer done()
 
-	role := t.Username
-	owned := true
-	switch r, err := cli.RoleGet(ctx, role); {
-	case errors.Is(err, rpctypes.ErrRoleNotFound):
-	case err != nil:
-		return fmt.Errorf("get role %q: %w", role, err)
-	default:
-		owned = len(r.Perm) == 0 || onlyGrants(r.Perm, grant(prefix))
+	schema, user, err := readRecords(ctx, cli, t)
+	if err != nil {
+		return err
 	}
-	if owned {
+	schemaMine, userMine := schema.mine(t), user.mine(t)
+	if schema.absent() || user.absent() {
+		u, err := inspect(ctx, cli, t, prefix, schema.absent())
+		if err != nil {
+			return err
+		}
+		if schema.absent() {
+			schemaMine = u.schemaErr(t) == nil
+		}
+		if user.absent() {
+			userMine = u.userErr(t) == nil
+		}
+	}
+	if userMine {
 		if _, err := cli.UserDelete(ctx, t.Username); err != nil && !errors.Is(err, rpctypes.ErrUserNotFound) {
 			return fmt.Errorf("delete user %q: %w", t.Username, err)
 		}
-		if _, err := cli.RoleDelete(ctx, role); err != nil && !errors.Is(err, rpctypes.ErrRoleNotFound) {
-			return fmt.Errorf("delete role %q: %w", role, err)
+		if _, err := cli.RoleDelete(ctx, t.Username); err != nil && !errors.Is(err, rpctypes.ErrRoleNotFound) {
+			return fmt.Errorf("delete role %q: %w", t.Username, err)
 		}
 	}
-	if _, err := cli.Delete(ctx, prefix, clientv3.WithPrefix()); err != nil {
-		return fmt.Errorf("delete keys under %q: %w", prefix, err)
+	if schemaMine {
+		if _, err := cli.Delete(ctx, prefix, clientv3.WithPrefix()); err != nil {
+			return fmt.Errorf("delete keys under %q: %w", prefix, err)
+		}
 	}
-	return nil
+	return release(ctx, cli, t, schema, user)
 }

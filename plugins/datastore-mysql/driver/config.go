@@ -155,9 +155,11 @@ type names struct {
 	user string
 }
 
-// tenantNames validates t for MySQL: every identifier is quoted when used, so any character
-// MySQL stores is accepted, except what MySQL itself refuses or what would be ambiguous.
-func tenantNames(t datastore.Tenant) (names, error) {
+// tenantNames validates t for MySQL, on a DataStore whose administrative user is admin: every
+// identifier is quoted when used, so any character MySQL stores is accepted, except what MySQL
+// itself refuses, what would be ambiguous, and the names of the server, of the administrative
+// user and of the owner registry.
+func tenantNames(t datastore.Tenant, admin string) (names, error) {
 	if err := checkIdent("tenant.schema", t.Schema, maxDatabaseChars); err != nil {
 		return names{}, err
 	}
@@ -169,12 +171,17 @@ func tenantNames(t datastore.Tenant) (names, error) {
 		return names{}, sdk.InvalidField("tenant.username", "must not contain ':' (kine's DSN splits user and password on it), got %q", t.Username)
 	}
 	switch strings.ToLower(t.Username) {
-	case "root", "mysql", "mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema":
+	case "root", "mysql", "mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema", "public":
 		return names{}, sdk.InvalidField("tenant.username", "%q is a system account", t.Username)
+	}
+	if admin != "" && strings.EqualFold(t.Username, admin) {
+		return names{}, sdk.InvalidField("tenant.username", "%q is the DataStore's administrative user", t.Username)
 	}
 	switch strings.ToLower(t.Schema) {
 	case "mysql", "information_schema", "performance_schema", "sys":
 		return names{}, sdk.InvalidField("tenant.schema", "%q is a system database", t.Schema)
+	case registryDB:
+		return names{}, sdk.InvalidField("tenant.schema", "%q is the plugin's owner registry", t.Schema)
 	}
 	return names{db: t.Schema, user: t.Username}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -45,10 +46,12 @@ type Options struct {
 }
 
 // Driver implements datastore.Plugin for MySQL and MariaDB. It is safe for concurrent use; its
-// only state is a cache of administrative connection pools.
+// only state is a cache of administrative connection pools, and which servers it has already
+// made sure have the owner registry.
 type Driver struct {
-	opts Options
-	pool *sqlpool.Pool
+	opts  Options
+	pool  *sqlpool.Pool
+	ready sync.Map // sqlpool.Key of an administrative pool -> true
 }
 
 var _ datastore.Plugin = (*Driver)(nil)
@@ -74,6 +77,7 @@ func (d *Driver) Capabilities(context.Context) ([]datastore.Capability, error) {
 		datastore.CapabilityKineSidecar,
 		datastore.CapabilityUsage,
 		datastore.CapabilityExportImport,
+		datastore.CapabilityValidateTenant,
 	}, nil
 }
 
@@ -85,8 +89,7 @@ func (d *Driver) Probe(context.Context) (datastore.ProbeResult, error) {
 
 // admin returns the administrative pool for s.
 func (d *Driver) admin(s *settings) (*sql.DB, func(), error) {
-	key := sqlpool.NewKey([]byte(s.addr), s.cfg.CACert, s.cfg.ClientCert, s.cfg.ClientKey, []byte(s.user), []byte(s.password))
-	return d.pool.Get(key, func() (*sql.DB, error) {
+	return d.pool.Get(s.poolKey(), func() (*sql.DB, error) {
 		c, err := mysql.NewConnector(s.mysqlConfig(s.user, s.password, ""))
 		if err != nil {
 			return nil, err
@@ -108,6 +111,14 @@ func (s *settings) mysqlConfig(user, password, db string) *mysql.Config {
 	c.Timeout = validateTimeout
 	c.AllowNativePasswords = true
 	return c
+}
+
+// ValidateTenant checks t's names offline, as EnsureTenant and DeleteTenant do. Of cfg only the
+// administrative user is read, so that a DataStore with another problem does not make every
+// tenant look invalid.
+func (d *Driver) ValidateTenant(_ context.Context, cfg datastore.Config, t datastore.Tenant) error {
+	_, err := tenantNames(t, cfg.Username)
+	return err
 }
 
 func (d *Driver) ValidateConfig(ctx context.Context, cfg datastore.Config) error {

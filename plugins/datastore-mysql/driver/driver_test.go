@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestHostileNames(t *testing.T) {
 		"sl/ash?@:x(y)",
 	} {
 		t.Run(name, func(t *testing.T) {
-			tn := datastore.Tenant{Namespace: "ns", Name: "hostile", Schema: name, Username: strings.ReplaceAll(name, ":", "-") + "_u"}
+			tn := newTenant("hostile", name, strings.ReplaceAll(name, ":", "-")+"_u")
 			conn := ensure(t, d, cfg, tn)
 			s, err := backend.Open(ctx, cfg, tn, conn)
 			if err != nil {
@@ -86,8 +87,8 @@ func TestHostileNames(t *testing.T) {
 func TestGrantWildcardsAreEscaped(t *testing.T) {
 	d, cfg := newDriver(t), mysqltest.DataStore(t)
 	ctx := t.Context()
-	a := datastore.Tenant{Namespace: "ns", Name: "a", Schema: "kamaji_wc_a", Username: "kamaji_wc_a"}
-	b := datastore.Tenant{Namespace: "ns", Name: "b", Schema: "kamajiXwcXa", Username: "kamaji_wc_b"}
+	a := newTenant("a", "kamaji_wc_a", "kamaji_wc_a")
+	b := newTenant("b", "kamajiXwcXa", "kamaji_wc_b")
 	connA, connB := ensure(t, d, cfg, a), ensure(t, d, cfg, b)
 	backend := kine.Backend{}
 	sa, err := backend.Open(ctx, cfg, a, connA)
@@ -111,7 +112,7 @@ func TestGrantWildcardsAreEscaped(t *testing.T) {
 func TestPasswordIsNotRewritten(t *testing.T) {
 	d, cfg := newDriver(t), mysqltest.DataStore(t)
 	ctx := t.Context()
-	tn := datastore.Tenant{Namespace: "ns", Name: "pw", Schema: "kamaji_pw", Username: "kamaji_pw"}
+	tn := newTenant("pw", "kamaji_pw", "kamaji_pw")
 	first := ensure(t, d, cfg, tn)
 	changed := func() string {
 		var v sql.NullString
@@ -145,7 +146,7 @@ func TestPasswordIsNotRewritten(t *testing.T) {
 func TestPasswordFollowsDataStoreSecret(t *testing.T) {
 	d, cfg := newDriver(t), mysqltest.DataStore(t)
 	ctx := t.Context()
-	tn := datastore.Tenant{Namespace: "ns", Name: "rot", Schema: "kamaji_rot", Username: "kamaji_rot"}
+	tn := newTenant("rot", "kamaji_rot", "kamaji_rot")
 	old := ensure(t, d, cfg, tn)
 	root := mysqltest.Root(t)
 	if _, err := root.ExecContext(ctx, "ALTER USER `"+cfg.Username+"`@`%` IDENTIFIED BY 'rotated-0123'"); err != nil {
@@ -171,13 +172,12 @@ func TestPasswordFollowsDataStoreSecret(t *testing.T) {
 func TestCollisionsAreRefused(t *testing.T) {
 	d, cfg := newDriver(t), mysqltest.DataStore(t)
 	ctx := t.Context()
-	owner := datastore.Tenant{Namespace: "ns", Name: "a", Schema: "kamaji_col_a", Username: "kamaji_col_shared"}
+	owner := newTenant("a", "kamaji_col_a", "kamaji_col_shared")
 	ensure(t, d, cfg, owner)
 
-	intruder := datastore.Tenant{Namespace: "ns", Name: "b", Schema: "kamaji_col_b", Username: "kamaji_col_shared"}
-	if _, err := d.EnsureTenant(ctx, cfg, intruder); status.Code(err) != codes.AlreadyExists {
-		t.Fatalf("EnsureTenant with a taken username = %v, want AlreadyExists", err)
-	}
+	intruder := newTenant("b", "kamaji_col_b", "kamaji_col_shared")
+	_, err := d.EnsureTenant(ctx, cfg, intruder)
+	ownedBy(t, err, "tenant.username", owner.Owner())
 	// Cleaning up the refused tenant must not take the owner's account with it.
 	if err := d.DeleteTenant(ctx, cfg, intruder); err != nil {
 		t.Fatal(err)
@@ -187,16 +187,36 @@ func TestCollisionsAreRefused(t *testing.T) {
 		t.Fatalf("owner's grant after the intruder's cleanup: %d %v", n, err)
 	}
 
-	squatter := datastore.Tenant{Namespace: "ns", Name: "c", Schema: "kamaji_col_a", Username: "kamaji_col_c"}
-	if _, err := d.EnsureTenant(ctx, cfg, squatter); status.Code(err) != codes.AlreadyExists {
-		t.Fatalf("EnsureTenant with a taken schema = %v, want AlreadyExists", err)
-	}
+	squatter := newTenant("c", "kamaji_col_a", "kamaji_col_c")
+	_, err = d.EnsureTenant(ctx, cfg, squatter)
+	ownedBy(t, err, "tenant.schema", owner.Owner())
 	// Cleaning up the refused tenant must not drop the owner's database.
 	if err := d.DeleteTenant(ctx, cfg, squatter); err != nil {
 		t.Fatal(err)
 	}
 	if err := mysqltest.Root(t).QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE schema_name = 'kamaji_col_a'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("owner's database after the squatter's cleanup: %d %v", n, err)
+	}
+
+	// An account that is not a tenant's, with no owner record, is refused too, and left alone.
+	root := mysqltest.Root(t)
+	if _, err := root.ExecContext(ctx, "CREATE USER `kamaji_col_app`@`%`"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = root.Exec("DROP USER IF EXISTS `kamaji_col_app`@`%`") })
+	if _, err := root.ExecContext(ctx, "GRANT SELECT ON `mysql`.* TO `kamaji_col_app`@`%`"); err != nil {
+		t.Fatal(err)
+	}
+	app := newTenant("d", "kamaji_col_d", "kamaji_col_app")
+	var oe *sdk.OwnedError
+	if _, err := d.EnsureTenant(ctx, cfg, app); !errors.As(err, &oe) || oe.Field != "tenant.username" {
+		t.Fatalf("EnsureTenant with an account granted the mysql database = %v, want ALREADY_EXISTS on tenant.username", err)
+	}
+	if err := d.DeleteTenant(ctx, cfg, app); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.user WHERE User = 'kamaji_col_app'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the account after the refused tenant's cleanup: %d %v", n, err)
 	}
 	if _, err := d.EnsureTenant(ctx, cfg, datastore.Tenant{Schema: "x", Username: "root"}); !isField(err, "tenant.username") {
 		t.Fatalf("EnsureTenant as root = %v, want INVALID_ARGUMENT naming tenant.username", err)

@@ -9,9 +9,8 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
@@ -19,17 +18,19 @@ import (
 // no GRANT OPTION, nothing outside the database.
 var tenantPrivileges = []string{"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "INDEX", "ALTER"}
 
-// EnsureTenant creates, each step tolerating what already exists: the database, the account
-// (with its derived password) and the grant on that database only. An account or database that
-// belongs to something else is refused (ALREADY_EXISTS), never widened. The password is set
-// when the account is created and only rewritten when it no longer matches (the DataStore's
-// secret was rotated).
+// EnsureTenant claims the tenant's database and user names in the owner registry first, so
+// that of two owners asking for the same name only one goes on, and refuses (ALREADY_EXISTS) a
+// name recorded for another owner, an account holding privileges outside the tenant's database
+// or a database another account is granted; nothing is created or changed then. It then
+// creates, each step tolerating what already exists: the database, the account (with its
+// derived password) and the grant on that database only. The password is set when the account
+// is created and only rewritten when it no longer matches (the DataStore's secret was rotated).
 func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) (datastore.Connection, error) {
 	s, err := parseConfig(cfg, d.opts.KineImage)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
-	n, err := tenantNames(t)
+	n, err := tenantNames(t, s.user)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
@@ -40,21 +41,29 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 	defer release()
 
 	acct := account(n.user, s.tenantHost)
-	u, err := s.userState(ctx, db, n)
+	var u userInfo
+	err = d.withClaims(ctx, s, db, func(tx *sql.Tx) error {
+		schema, user, err := claimTenant(ctx, tx, n, t.Owner())
+		if err != nil {
+			return err
+		}
+		switch {
+		case schema.state == claimOther:
+			return sdk.Owned("tenant.schema", "the MySQL database %s is owned by %s", quoteIdent(n.db), schema.owner)
+		case user.state == claimOther:
+			return sdk.Owned("tenant.username", "the MySQL account %s is owned by %s", acct, user.owner)
+		}
+		if u, err = s.userState(ctx, tx, n); err != nil {
+			return err
+		}
+		others, err := s.otherGrantees(ctx, tx, n, true)
+		if err != nil {
+			return err
+		}
+		return refusal(n, acct, u, others)
+	})
 	if err != nil {
 		return datastore.Connection{}, err
-	}
-	if u.foreign != "" {
-		return datastore.Connection{}, status.Errorf(codes.AlreadyExists,
-			"tenant.username: the MySQL account %s already holds %s; choose another username", acct, u.foreign)
-	}
-	others, err := s.otherGrantees(ctx, db, n)
-	if err != nil {
-		return datastore.Connection{}, err
-	}
-	if len(others) > 0 {
-		return datastore.Connection{}, status.Errorf(codes.AlreadyExists,
-			"tenant.schema: the MySQL database %s is already granted to %s; choose another schema", quoteIdent(n.db), strings.Join(others, ", "))
 	}
 
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(n.db)+" CHARACTER SET utf8mb4"); err != nil {
@@ -124,17 +133,22 @@ type userInfo struct {
 	foreign string // a privilege outside the tenant's database, when it holds one
 }
 
-func (s *settings) userState(ctx context.Context, db *sql.DB, n names) (userInfo, error) {
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *settings) userState(ctx context.Context, q querier, n names) (userInfo, error) {
 	var u userInfo
 	var count int
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?", n.user, s.tenantHost).Scan(&count); err != nil {
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?", n.user, s.tenantHost).Scan(&count); err != nil {
 		return u, fmt.Errorf("look up account %s: %w", account(n.user, s.tenantHost), err)
 	}
 	if count == 0 {
 		return u, nil
 	}
 	u.exists = true
-	grants, err := queryStrings(ctx, db, "SHOW GRANTS FOR "+account(n.user, s.tenantHost))
+	grants, err := queryStrings(ctx, q, "SHOW GRANTS FOR "+account(n.user, s.tenantHost))
 	if err != nil {
 		return u, fmt.Errorf("grants of %s: %w", account(n.user, s.tenantHost), err)
 	}
@@ -159,10 +173,12 @@ func (s *settings) userState(ctx context.Context, db *sql.DB, n names) (userInfo
 	return u, nil
 }
 
-// otherGrantees lists the accounts, other than the tenant's, with privileges on the tenant's
-// database.
-func (s *settings) otherGrantees(ctx context.Context, db *sql.DB, n names) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "SELECT User, Host FROM mysql.db WHERE Db = ?", grantPattern(n.db))
+// otherGrantees lists the accounts with privileges on the tenant's database, through a
+// database grant (its pattern matching the name: a wildcard grant counts) or a table grant,
+// other than the administrative user and, with withTenant, the tenant's account.
+func (s *settings) otherGrantees(ctx context.Context, q querier, n names, withTenant bool) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT User, Host FROM mysql.db WHERE Db = ? OR ? LIKE Db
+		UNION SELECT User, Host FROM mysql.tables_priv WHERE Db = ?`, grantPattern(n.db), n.db, n.db)
 	if err != nil {
 		return nil, fmt.Errorf("look up grants on %s: %w", quoteIdent(n.db), err)
 	}
@@ -173,11 +189,33 @@ func (s *settings) otherGrantees(ctx context.Context, db *sql.DB, n names) ([]st
 		if err := rows.Scan(&user, &host); err != nil {
 			return nil, err
 		}
-		if user != n.user || host != s.tenantHost {
-			out = append(out, account(user, host))
+		if user == s.user || withTenant && user == n.user && host == s.tenantHost {
+			continue
 		}
+		out = append(out, account(user, host))
 	}
 	return out, rows.Err()
+}
+
+// refusal is why a tenant must not take the account and database as they are, recorded for it
+// or not: the account holds privileges elsewhere, or another account reaches the database.
+func refusal(n names, acct string, u userInfo, others []string) error {
+	switch {
+	case u.foreign != "":
+		return sdk.Owned("tenant.username", "the MySQL account %s already holds %s; choose another username", acct, u.foreign)
+	case len(others) > 0:
+		return sdk.Owned("tenant.schema", "the MySQL database %s is already granted to %s; choose another schema", quoteIdent(n.db), strings.Join(others, ", "))
+	}
+	return nil
+}
+
+// databaseExists says whether the tenant's database exists.
+func databaseExists(ctx context.Context, q querier, n names) (bool, error) {
+	var count int
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", n.db).Scan(&count); err != nil {
+		return false, fmt.Errorf("look up database %s: %w", quoteIdent(n.db), err)
+	}
+	return count > 0, nil
 }
 
 // passwordWorks logs in as the tenant: the only check that works whatever the server's
@@ -203,16 +241,19 @@ func (s *settings) passwordWorks(ctx context.Context, n names, password string) 
 	}
 }
 
-// DeleteTenant revokes access first (the account, then its open sessions) and then drops the
-// database, so the tenant cannot write while its data goes away. An account holding privileges
-// outside the tenant's database is not the tenant's and is left alone, and so is a database
-// another account is granted (a tenant refused by EnsureTenant deletes nothing of the owner's).
+// DeleteTenant removes only what the caller owns: what the registry records for it, or records
+// for nobody and EnsureTenant would adopt (an account holding privileges outside the tenant's
+// database is not a tenant's, nor a database another account is granted). It revokes access
+// first (the account, then its open sessions), then drops the database, so the tenant cannot
+// write while its data goes away, and removes the owner records last, so that a retry after a
+// failure finds them and finishes. A name recorded for another owner is left alone, and the
+// call succeeds.
 func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) error {
 	s, err := parseConfig(cfg, d.opts.KineImage)
 	if err != nil {
 		return err
 	}
-	n, err := tenantNames(t)
+	n, err := tenantNames(t, s.user)
 	if err != nil {
 		return err
 	}
@@ -222,26 +263,72 @@ func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datas
 	}
 	defer release()
 
-	u, err := s.userState(ctx, db, n)
+	o := t.Owner()
+	var schema, user part
+	var userOurs, dbOurs bool
+	err = d.withClaims(ctx, s, db, func(tx *sql.Tx) error {
+		// Claiming what nobody records keeps a concurrent EnsureTenant of another owner from
+		// adopting it while it goes away.
+		if schema, user, err = claimTenant(ctx, tx, n, o); err != nil {
+			return err
+		}
+		u, err := s.userState(ctx, tx, n)
+		if err != nil {
+			return err
+		}
+		others, err := s.otherGrantees(ctx, tx, n, true)
+		if err != nil {
+			return err
+		}
+		exists, err := databaseExists(ctx, tx, n)
+		if err != nil {
+			return err
+		}
+		// What nobody records is the caller's if EnsureTenant would adopt all of it.
+		adopt := refusal(n, "", u, others) == nil
+		userOurs = u.exists && u.foreign == "" && (user.state == claimMine || user.state == claimFresh && adopt)
+		if !userOurs {
+			// The tenant's account is not ours: its grant on the database counts as another's.
+			if others, err = s.otherGrantees(ctx, tx, n, false); err != nil {
+				return err
+			}
+		}
+		dbOurs = exists && len(others) == 0 && (schema.state == claimMine || schema.state == claimFresh && adopt)
+		// What was claimed just now and is not ours to remove is given back at once.
+		for _, p := range []struct {
+			part
+			ours bool
+		}{{schema, dbOurs}, {user, userOurs}} {
+			if p.state == claimFresh && !p.ours {
+				if err := unclaim(ctx, tx, p.part, o); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if u.exists && u.foreign == "" {
+
+	if userOurs {
 		acct := account(n.user, s.tenantHost)
 		if _, err := db.ExecContext(ctx, "DROP USER IF EXISTS "+acct); err != nil {
 			return fmt.Errorf("drop user %s: %w", acct, err)
 		}
 		s.killSessions(ctx, db, n.user)
 	}
-	others, err := s.otherGrantees(ctx, db, n)
-	if err != nil {
-		return err
+	if dbOurs {
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(n.db)); err != nil {
+			return fmt.Errorf("drop database %s: %w", quoteIdent(n.db), err)
+		}
 	}
-	if len(others) > 0 {
-		return nil // another account's database (EnsureTenant refused this tenant): not ours to drop
-	}
-	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(n.db)); err != nil {
-		return fmt.Errorf("drop database %s: %w", quoteIdent(n.db), err)
+	for _, p := range []part{schema, user} {
+		if p.state != claimOther {
+			if err := unclaim(ctx, db, p, o); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

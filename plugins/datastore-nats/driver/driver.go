@@ -93,7 +93,7 @@ func (d *Driver) GetPluginInfo(context.Context) (datastore.PluginInfo, error) {
 // Capabilities announce MULTI_TENANT only in jwt mode: with plain credentials every tenant of a
 // DataStore would share one identity, so each DataStore serves a single tenant.
 func (d *Driver) Capabilities(context.Context) ([]datastore.Capability, error) {
-	caps := []datastore.Capability{datastore.CapabilityKineSidecar, datastore.CapabilityUsage, datastore.CapabilityExportImport}
+	caps := []datastore.Capability{datastore.CapabilityKineSidecar, datastore.CapabilityUsage, datastore.CapabilityExportImport, datastore.CapabilityValidateTenant}
 	if d.opts.AuthMode == AuthJWT {
 		caps = append([]datastore.Capability{datastore.CapabilityMultiTenant}, caps...)
 	}

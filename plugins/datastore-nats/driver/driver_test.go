@@ -46,8 +46,8 @@ func TestBasicModeServesOneTenant(t *testing.T) {
 	if err := d.ValidateConfig(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	first := datastore.Tenant{Namespace: "team-a", Name: "first", Schema: "team-a_first", Username: "team-a_first"}
-	second := datastore.Tenant{Namespace: "team-b", Name: "second", Schema: "team-b_second", Username: "team-b_second"}
+	first := datastore.Tenant{Namespace: "team-a", Name: "first", Schema: "team-a_first", Username: "team-a_first", UID: "uid-first"}
+	second := datastore.Tenant{Namespace: "team-b", Name: "second", Schema: "team-b_second", Username: "team-b_second", UID: "uid-second"}
 	conn, err := d.EnsureTenant(ctx, cfg, first)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +62,15 @@ func TestBasicModeServesOneTenant(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), cfg.Password) {
 		t.Fatal("the error shows the password")
+	}
+	// A twin of the first (its bucket, another uid) passes the one-tenant rule: the owner
+	// registry refuses it, and its DeleteTenant leaves the first tenant's bucket.
+	twin := first
+	twin.UID = "uid-twin"
+	_, err = d.EnsureTenant(ctx, cfg, twin)
+	wantOwned(t, err, "tenant.schema", first.Owner())
+	if err := d.DeleteTenant(ctx, cfg, twin); err != nil {
+		t.Fatal(err)
 	}
 	// The sidecar's context reaches the bucket with the DataStore's credentials.
 	s, err := kine.Backend{}.Open(ctx, cfg, first, conn)
@@ -191,7 +200,7 @@ func TestHostileNames(t *testing.T) {
 	d, cfg := newDriver(t, AuthJWT), srv.DataStore()
 	ctx := t.Context()
 	for _, name := range []string{"q'uo\"te`s", "semi;colon; --", "tëst 日本語", "dollar$(HOME)$$x", "sl/ash?@:x(y)#frag*>"} {
-		tn := datastore.Tenant{Namespace: "ns", Name: "hostile", Schema: name, Username: name}
+		tn := datastore.Tenant{Namespace: "ns", Name: "hostile", Schema: name, Username: name, UID: "uid-" + name}
 		conn, err := d.EnsureTenant(ctx, cfg, tn)
 		if err != nil {
 			t.Fatalf("%q: %v", name, err)

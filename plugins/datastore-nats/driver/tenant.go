@@ -13,16 +13,20 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
 // markerKey is a kine "meta" key (no leading '/', so never an apiserver key) recording which
-// tenant a bucket belongs to, for operators and for the single-tenant refusal's message.
+// tenant a bucket belongs to, for operators and for the single-tenant refusal's message. The
+// tenant can write it, so ownership is decided by the registry (registry.go), never by it,
+// except to refuse adopting a bucket of an earlier release that names another tenant.
 const markerKey = "kamaji.io/tenant"
 
 type marker struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
+	UID       string `json:"uid,omitempty"`
 	Schema    string `json:"schema"`
 	Username  string `json:"username"`
 }
@@ -37,15 +41,17 @@ func (s *settings) kvConfig(bucket string) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{Bucket: bucket, Description: kineDescription, History: uint8(s.revHistory), Replicas: s.replicas}
 }
 
-// EnsureTenant creates the tenant's bucket (as kine would) and records the tenant in it. In
-// jwt mode it returns credentials of a user restricted to that bucket; in basic mode it refuses
-// a tenant when the DataStore already serves another one (FAILED_PRECONDITION naming it).
+// EnsureTenant claims the tenant's schema and username in the owner registry, then creates its
+// bucket (as kine would) and records the tenant in it. In jwt mode it returns credentials of a
+// user restricted to that bucket; in basic mode it refuses a tenant when the DataStore already
+// serves another one (FAILED_PRECONDITION naming it). A schema or username recorded for another
+// owner is refused (ALREADY_EXISTS naming it) before anything is created.
 func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) (datastore.Connection, error) {
 	s, err := d.settings(cfg)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
-	bucket, err := bucketName(t)
+	bucket, err := tenantBucket(cfg, t)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
@@ -53,8 +59,36 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 	if err != nil {
 		return datastore.Connection{}, err
 	}
+	reg, err := openRegistry(ctx, js, s, true)
+	if err != nil {
+		return datastore.Connection{}, err
+	}
+	want, claims := recordOf(t), claimsOf(t)
+	// Read first, so that a refused twin writes nothing at all.
+	for _, c := range claims {
+		if err := reg.read(ctx, c); err != nil {
+			return datastore.Connection{}, err
+		}
+		if err := c.check(want); err != nil {
+			return datastore.Connection{}, err
+		}
+	}
+	if claims[0].rec == nil {
+		// No record: a bucket already there is an earlier release's (or hand-made), adopted.
+		if err := adoptable(ctx, js, bucket, t); err != nil {
+			return datastore.Connection{}, err
+		}
+	}
 	if s.mode == AuthBasic {
 		if err := s.refuseSecondTenant(ctx, js, bucket, cfg); err != nil {
+			return datastore.Connection{}, err
+		}
+	}
+	// Schema first, then username, in every call: of two callers wanting a key, the first
+	// Create wins and the other is refused, with its own claims undone.
+	for _, c := range claims {
+		if err := reg.take(ctx, c, want); err != nil {
+			reg.undo(ctx, claims)
 			return datastore.Connection{}, err
 		}
 	}
@@ -66,6 +100,7 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 			"bucket %q exists with another configuration than kine's (history %d, replicas %d): %v", bucket, s.revHistory, s.replicas, err)
 	}
 	if err != nil {
+		// The claims stay: a retry resumes, DeleteTenant removes them.
 		return datastore.Connection{}, fmt.Errorf("create bucket %q: %w", bucket, err)
 	}
 	if s.mode == AuthBasic && created {
@@ -73,6 +108,7 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 		// bucket last backs off.
 		if err := s.refuseSecondTenant(ctx, js, bucket, cfg); err != nil {
 			_ = js.DeleteKeyValue(ctx, bucket)
+			reg.undo(ctx, claims)
 			return datastore.Connection{}, err
 		}
 	}
@@ -84,6 +120,28 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 		return datastore.Connection{}, err
 	}
 	return datastore.Connection{Kine: k}, nil
+}
+
+// adoptable refuses an unrecorded bucket whose marker names another tenant: an earlier release
+// let two TenantControlPlanes with the same schema and username share one bucket, and only the
+// one its marker names may take it. A bucket without a marker is adopted.
+func adoptable(ctx context.Context, js jetstream.JetStream, bucket string, t datastore.Tenant) error {
+	kv, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bucket %q: %w", bucket, err)
+	}
+	m, ok := readMarker(ctx, kv)
+	if !ok || m.Namespace == t.Namespace && m.Name == t.Name && (m.UID == "" || m.UID == t.UID) {
+		return nil
+	}
+	owner := fmt.Sprintf("%s/%s", m.Namespace, m.Name)
+	if m.UID != "" {
+		owner = datastore.Owner{Namespace: m.Namespace, Name: m.Name, UID: m.UID}.String()
+	}
+	return sdk.Owned("tenant.schema", "schema %q: bucket %q, which no owner record covers, is owned by %s according to its marker", t.Schema, bucket, owner)
 }
 
 // refuseSecondTenant fails when a bucket of another tenant exists: with plain credentials every
@@ -123,7 +181,7 @@ func kamajiBuckets(ctx context.Context, js jetstream.JetStream) ([]string, error
 }
 
 func writeMarker(ctx context.Context, kv jetstream.KeyValue, t datastore.Tenant) error {
-	want := marker{Namespace: t.Namespace, Name: t.Name, Schema: t.Schema, Username: t.Username}
+	want := marker{Namespace: t.Namespace, Name: t.Name, UID: t.UID, Schema: t.Schema, Username: t.Username}
 	if m, ok := readMarker(ctx, kv); ok && m == want {
 		return nil
 	}
@@ -206,16 +264,17 @@ func (s *settings) sidecar(bucket string, t datastore.Tenant) (*datastore.KineSi
 	}, nil
 }
 
-// DeleteTenant deletes the tenant's bucket, with its data. In jwt mode the tenant's user cannot
-// be deleted (decentralized users live in no server registry): its permissions name only this
-// bucket, whose name is bound to the tenant's schema and username, so it reaches nothing once
-// the bucket is gone, and nothing of a later tenant with another username.
+// DeleteTenant deletes the tenant's bucket, with its data, then its registry keys (last, so
+// that a retry after a failure still knows the tenant's), and only what the tenant owns: a
+// schema recorded for another owner leaves everything as it is. In jwt mode the tenant's user
+// cannot be deleted (decentralized users live in no server registry): its permissions name only
+// this bucket, whose name is bound to the tenant's schema and username.
 func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datastore.Tenant) error {
 	s, err := d.settings(cfg)
 	if err != nil {
 		return err
 	}
-	bucket, err := bucketName(t)
+	bucket, err := tenantBucket(cfg, t)
 	if err != nil {
 		return err
 	}
@@ -223,9 +282,39 @@ func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datas
 	if err != nil {
 		return err
 	}
+	reg, err := openRegistry(ctx, js, s, false)
+	if err != nil {
+		return err
+	}
+	want, claims := recordOf(t), claimsOf(t)
+	for _, c := range claims {
+		if err := reg.read(ctx, c); err != nil {
+			return err
+		}
+	}
+	schema, user := claims[0], claims[1]
+	switch {
+	case schema.rec != nil && !schema.rec.Owner.Same(want.Owner):
+		return nil // the bucket of this schema and username, if any, is the owner's
+	case schema.rec == nil:
+		var owned *sdk.OwnedError
+		if err := adoptable(ctx, js, bucket, t); errors.As(err, &owned) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 	err = js.DeleteKeyValue(ctx, bucket)
 	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete bucket %q: %w", bucket, err)
+	}
+	// A key recording this owner with another pairing belongs to another of its buckets.
+	for _, c := range []*claim{user, schema} {
+		if c.exact(want) {
+			if err := reg.release(ctx, c); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -192,7 +192,10 @@ type names struct {
 	role string
 }
 
-func tenantNames(t datastore.Tenant) (names, error) {
+// tenantNames validates t for a DataStore whose administrative role is admin, connecting to
+// adminDB: the names PostgreSQL can hold, and none that is the server's, the administrative
+// role's or the owner registry's.
+func tenantNames(t datastore.Tenant, admin, adminDB string) (names, error) {
 	if err := checkIdent("tenant.schema", t.Schema); err != nil {
 		return names{}, err
 	}
@@ -203,9 +206,13 @@ func tenantNames(t datastore.Tenant) (names, error) {
 		// kine lowercases the database name of its PostgreSQL endpoint.
 		return names{}, sdk.InvalidField("tenant.schema", "must be lower case: kine folds PostgreSQL database names to lower case, got %q", t.Schema)
 	}
-	switch t.Schema {
-	case "postgres", "template0", "template1":
+	switch {
+	case t.Schema == "postgres", t.Schema == "template0", t.Schema == "template1":
 		return names{}, sdk.InvalidField("tenant.schema", "%q is a system database", t.Schema)
+	case t.Schema == adminDB:
+		return names{}, sdk.InvalidField("tenant.schema", "%q is the DataStore's administrative database (parameters.adminDatabase)", t.Schema)
+	case strings.HasPrefix(t.Schema, registryPrefix):
+		return names{}, sdk.InvalidField("tenant.schema", "the %s prefix is reserved for the plugin's owner registry, got %q", registryPrefix, t.Schema)
 	}
 	switch strings.ToLower(t.Username) {
 	case "public", "none", "current_user", "current_role", "session_user", "postgres":
@@ -213,6 +220,9 @@ func tenantNames(t datastore.Tenant) (names, error) {
 	}
 	if strings.HasPrefix(strings.ToLower(t.Username), "pg_") {
 		return names{}, sdk.InvalidField("tenant.username", "the pg_ prefix is reserved for system roles, got %q", t.Username)
+	}
+	if admin != "" && strings.EqualFold(t.Username, admin) {
+		return names{}, sdk.InvalidField("tenant.username", "%q is the DataStore's administrative role", t.Username)
 	}
 	return names{db: t.Schema, role: t.Username}, nil
 }

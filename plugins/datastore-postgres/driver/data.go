@@ -77,7 +77,7 @@ func (d *Driver) GetUsage(ctx context.Context, cfg datastore.Config, tenants []d
 	}
 	all := make([]names, len(tenants))
 	for i, t := range tenants {
-		if all[i], err = tenantNames(t); err != nil {
+		if all[i], err = tenantNames(t, s.user, s.adminDB); err != nil {
 			return datastore.UsageReport{}, err
 		}
 	}
@@ -134,7 +134,7 @@ func (d *Driver) Export(ctx context.Context, cfg datastore.Config, t datastore.T
 			yield(nil, err)
 			return
 		}
-		n, err := tenantNames(t)
+		n, err := tenantNames(t, s.user, s.adminDB)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -200,7 +200,7 @@ func (d *Driver) Import(ctx context.Context, cfg datastore.Config, t datastore.T
 	if err != nil {
 		return res, err
 	}
-	n, err := tenantNames(t)
+	n, err := tenantNames(t, s.user, s.adminDB)
 	if err != nil {
 		return res, err
 	}

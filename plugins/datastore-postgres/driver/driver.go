@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,10 +43,13 @@ type Options struct {
 }
 
 // Driver implements datastore.Plugin for PostgreSQL. It is safe for concurrent use; its only
-// state is a cache of administrative connection pools.
+// state is a cache of administrative connection pools, and which owner registries it has
+// already made sure of.
 type Driver struct {
-	opts Options
-	pool *sqlpool.Pool
+	opts     Options
+	pool     *sqlpool.Pool
+	ready    sync.Map // sqlpool.Key of a registry pool -> true
+	creating sync.Mutex
 }
 
 var _ datastore.Plugin = (*Driver)(nil)
@@ -71,6 +75,7 @@ func (d *Driver) Capabilities(context.Context) ([]datastore.Capability, error) {
 		datastore.CapabilityKineSidecar,
 		datastore.CapabilityUsage,
 		datastore.CapabilityExportImport,
+		datastore.CapabilityValidateTenant,
 	}, nil
 }
 
@@ -81,10 +86,12 @@ func (d *Driver) Probe(context.Context) (datastore.ProbeResult, error) {
 }
 
 // admin returns the administrative pool for s, on its maintenance database.
-func (d *Driver) admin(s *settings) (*sql.DB, func(), error) {
-	key := sqlpool.NewKey([]byte(s.addr()), []byte(s.sslmode), []byte(s.adminDB), s.cfg.CACert, s.cfg.ClientCert, s.cfg.ClientKey, []byte(s.user), []byte(s.password))
-	return d.pool.Get(key, func() (*sql.DB, error) {
-		c, err := s.connConfig(s.user, s.password, s.adminDB)
+func (d *Driver) admin(s *settings) (*sql.DB, func(), error) { return d.adminOn(s, s.adminDB) }
+
+// adminOn returns the administrative pool for s on database dbName.
+func (d *Driver) adminOn(s *settings, dbName string) (*sql.DB, func(), error) {
+	return d.pool.Get(s.poolKey(dbName), func() (*sql.DB, error) {
+		c, err := s.connConfig(s.user, s.password, dbName)
 		if err != nil {
 			return nil, err
 		}
@@ -108,6 +115,18 @@ func (s *settings) tenantDB(n names) (*sql.DB, error) {
 	return db, nil
 }
 
+// ValidateTenant checks t's names offline, as EnsureTenant and DeleteTenant do. Only the
+// fields the names depend on are read from cfg (the administrative role and database), so that
+// a DataStore with another problem does not make every tenant look invalid.
+func (d *Driver) ValidateTenant(_ context.Context, cfg datastore.Config, t datastore.Tenant) error {
+	adminDB := cfg.Parameters[ParamAdminDatabase]
+	if adminDB == "" {
+		adminDB = "postgres"
+	}
+	_, err := tenantNames(t, cfg.Username, adminDB)
+	return err
+}
+
 func (d *Driver) ValidateConfig(ctx context.Context, cfg datastore.Config) error {
 	s, err := parseConfig(cfg, d.opts.KineImage)
 	if err != nil {
@@ -123,12 +142,16 @@ func (d *Driver) ValidateConfig(ctx context.Context, cfg datastore.Config) error
 	if err := db.PingContext(ctx); err != nil {
 		return connectError(s, err)
 	}
-	var super, createRole, createDB bool
-	if err := db.QueryRowContext(ctx, "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user").Scan(&super, &createRole, &createDB); err != nil {
+	var super, createRole, createDB, inherit bool
+	if err := db.QueryRowContext(ctx, "SELECT rolsuper, rolcreaterole, rolcreatedb, rolinherit FROM pg_roles WHERE rolname = current_user").Scan(&super, &createRole, &createDB, &inherit); err != nil {
 		return status.Errorf(codes.Unavailable, "endpoints: PostgreSQL at %s: %v", s.addr(), err)
 	}
 	if !super && (!createRole || !createDB) {
 		return status.Errorf(codes.PermissionDenied, "username: role %q cannot create roles and databases: it needs CREATEROLE and CREATEDB (or SUPERUSER)", s.user)
+	}
+	if !super && !inherit {
+		// It drops a tenant's database with the privileges of the tenant role, its owner.
+		return status.Errorf(codes.PermissionDenied, "username: role %q is NOINHERIT: it needs INHERIT to use its membership in the tenant roles (or SUPERUSER)", s.user)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func TestHostileNames(t *testing.T) {
 		"sl/ash?@:x(y)#frag",
 	} {
 		t.Run(name, func(t *testing.T) {
-			tn := datastore.Tenant{Namespace: "ns", Name: "hostile", Schema: name, Username: "U" + name}
+			tn := newTenant("hostile", name, "U"+name)
 			conn := ensure(t, d, cfg, tn)
 			s, err := backend.Open(ctx, cfg, tn, conn)
 			if err != nil {
@@ -91,7 +92,7 @@ func TestHostileNames(t *testing.T) {
 func TestPasswordIsNotRewritten(t *testing.T) {
 	d, cfg := newDriver(t), pgtest.DataStore(t)
 	ctx := t.Context()
-	tn := datastore.Tenant{Namespace: "ns", Name: "pw", Schema: "kamaji_pw", Username: "kamaji_pw"}
+	tn := newTenant("pw", "kamaji_pw", "kamaji_pw")
 	first := ensure(t, d, cfg, tn)
 	verifier := func() string {
 		var v sql.NullString
@@ -126,7 +127,7 @@ func TestPasswordIsNotRewritten(t *testing.T) {
 // checked by the TLS test, on a server of its own with SCRAM authentication.)
 func TestPasswordFollowsDataStoreSecret(t *testing.T) {
 	d, cfg := newDriver(t), pgtest.DataStore(t)
-	tn := datastore.Tenant{Namespace: "ns", Name: "rot", Schema: "kamaji_rot", Username: "kamaji_rot"}
+	tn := newTenant("rot", "kamaji_rot", "kamaji_rot")
 	old := ensure(t, d, cfg, tn)
 	rotated := cfg
 	rotated.Password = "rotated-0123"
@@ -139,13 +140,12 @@ func TestPasswordFollowsDataStoreSecret(t *testing.T) {
 func TestCollisionsAreRefused(t *testing.T) {
 	d, cfg := newDriver(t), pgtest.DataStore(t)
 	ctx := t.Context()
-	owner := datastore.Tenant{Namespace: "ns", Name: "a", Schema: "kamaji_col_a", Username: "kamaji_col_shared"}
+	owner := newTenant("a", "kamaji_col_a", "kamaji_col_shared")
 	ensure(t, d, cfg, owner)
 
-	intruder := datastore.Tenant{Namespace: "ns", Name: "b", Schema: "kamaji_col_b", Username: "kamaji_col_shared"}
-	if _, err := d.EnsureTenant(ctx, cfg, intruder); status.Code(err) != codes.AlreadyExists {
-		t.Fatalf("EnsureTenant with a taken username = %v, want AlreadyExists", err)
-	}
+	intruder := newTenant("b", "kamaji_col_b", "kamaji_col_shared")
+	_, err := d.EnsureTenant(ctx, cfg, intruder)
+	ownedBy(t, err, "tenant.username", owner.Owner())
 	// Cleaning up the refused tenant must not take the owner's account with it.
 	if err := d.DeleteTenant(ctx, cfg, intruder); err != nil {
 		t.Fatal(err)
@@ -155,10 +155,9 @@ func TestCollisionsAreRefused(t *testing.T) {
 		t.Fatalf("owner's database after the intruder's cleanup: %d %v", n, err)
 	}
 
-	squatter := datastore.Tenant{Namespace: "ns", Name: "c", Schema: "kamaji_col_a", Username: "kamaji_col_c"}
-	if _, err := d.EnsureTenant(ctx, cfg, squatter); status.Code(err) != codes.AlreadyExists {
-		t.Fatalf("EnsureTenant with a taken schema = %v, want AlreadyExists", err)
-	}
+	squatter := newTenant("c", "kamaji_col_a", "kamaji_col_c")
+	_, err = d.EnsureTenant(ctx, cfg, squatter)
+	ownedBy(t, err, "tenant.schema", owner.Owner())
 	// Cleaning up the refused tenant must not drop the owner's database.
 	if err := d.DeleteTenant(ctx, cfg, squatter); err != nil {
 		t.Fatal(err)
@@ -166,11 +165,31 @@ func TestCollisionsAreRefused(t *testing.T) {
 	if err := pgtest.Root(t).QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_database WHERE datname = 'kamaji_col_a'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("owner's database after the squatter's cleanup: %d %v", n, err)
 	}
+
+	// A role that is not a tenant's, with no owner record, is refused too, and left alone.
+	if _, err := pgtest.Root(t).ExecContext(ctx, "CREATE ROLE kamaji_col_admin LOGIN CREATEDB"); err != nil {
+		t.Fatal(err)
+	}
+	root := pgtest.Root(t)
+	t.Cleanup(func() { _, _ = root.Exec("DROP ROLE IF EXISTS kamaji_col_admin") })
+	powerful := newTenant("d", "kamaji_col_d", "kamaji_col_admin")
+	var oe *sdk.OwnedError
+	if _, err := d.EnsureTenant(ctx, cfg, powerful); !errors.As(err, &oe) || oe.Field != "tenant.username" {
+		t.Fatalf("EnsureTenant with a role that has CREATEDB = %v, want ALREADY_EXISTS on tenant.username", err)
+	}
+	if err := d.DeleteTenant(ctx, cfg, powerful); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgtest.Root(t).QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_roles WHERE rolname = 'kamaji_col_admin' AND rolcanlogin").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the role after the refused tenant's cleanup: %d %v", n, err)
+	}
+
 	if _, err := d.EnsureTenant(ctx, cfg, datastore.Tenant{Schema: "x", Username: "pg_monitor"}); !isField(err, "tenant.username") {
 		t.Fatalf("EnsureTenant as pg_monitor = %v, want INVALID_ARGUMENT naming tenant.username", err)
 	}
-	if n := d.pool.Len(); n != 1 {
-		t.Errorf("%d cached connection pools for one configuration, want 1", n)
+	// One pool on the administrative database, one on the owner registry.
+	if n := d.pool.Len(); n != 2 {
+		t.Errorf("%d cached connection pools for one configuration, want 2", n)
 	}
 }
 
@@ -279,8 +298,8 @@ func TestPasswordsOnAScramServer(t *testing.T) {
 		defer conn.Close()
 		return conn.PingContext(ctx)
 	}
-	a := datastore.Tenant{Namespace: "ns", Name: "a", Schema: "kamaji_a", Username: "kamaji_a"}
-	b := datastore.Tenant{Namespace: "ns", Name: "b", Schema: "kamaji_b", Username: "kamaji_b"}
+	a := newTenant("a", "kamaji_a", "kamaji_a")
+	b := newTenant("b", "kamaji_b", "kamaji_b")
 	ca, cb := ensure(t, d, cfg, a), ensure(t, d, cfg, b)
 	pwA, pwB := ca.Kine.Env[0].Value, cb.Kine.Env[0].Value
 	if err := login("kamaji_a", pwA, "kamaji_a"); err != nil {

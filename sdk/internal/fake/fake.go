@@ -20,14 +20,18 @@ import (
 // ErrPermissionDenied is what a Store answers a user outside its prefix.
 var ErrPermissionDenied = errors.New("permission denied")
 
-// Store is the fake backend: absolute keys, and users confined to a prefix.
+// Store is the fake backend: absolute keys, users confined to a prefix, and the owner of each
+// schema and user.
 type Store struct {
-	mu    sync.Mutex
-	data  map[string][]byte
-	users map[string]string // user -> prefix
+	mu     sync.Mutex
+	data   map[string][]byte
+	users  map[string]string          // user -> prefix
+	owners map[string]datastore.Owner // "schema/<schema>" or "user/<user>" -> owner
 }
 
-func NewStore() *Store { return &Store{data: map[string][]byte{}, users: map[string]string{}} }
+func NewStore() *Store {
+	return &Store{data: map[string][]byte{}, users: map[string]string{}, owners: map[string]datastore.Owner{}}
+}
 
 // Access checks that user may touch key.
 func (s *Store) Access(user, key string) error {
@@ -112,32 +116,54 @@ func prefix(t datastore.Tenant) (string, error) {
 	return "/" + t.Schema + "/", nil
 }
 
+// EnsureTenant refuses a schema or user recorded for another owner, or a user that already
+// holds another prefix, before changing anything.
 func (d *Datastore) EnsureTenant(_ context.Context, _ datastore.Config, t datastore.Tenant) (datastore.Connection, error) {
 	p, err := prefix(t)
 	if err != nil {
 		return datastore.Connection{}, err
 	}
-	d.Store.mu.Lock()
-	d.Store.users[t.Username] = p
-	d.Store.mu.Unlock()
+	s := d.Store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.owners["schema/"+t.Schema]; ok && !o.Same(t.Owner()) {
+		return datastore.Connection{}, sdk.Owned("tenant.schema", "prefix %q is owned by %s", p, o)
+	}
+	if o, ok := s.owners["user/"+t.Username]; ok && !o.Same(t.Owner()) {
+		return datastore.Connection{}, sdk.Owned("tenant.username", "user %q is owned by %s", t.Username, o)
+	}
+	if held, ok := s.users[t.Username]; ok && held != p {
+		return datastore.Connection{}, sdk.Owned("tenant.username", "user %q already holds %q", t.Username, held)
+	}
+	s.owners["schema/"+t.Schema] = t.Owner()
+	s.owners["user/"+t.Username] = t.Owner()
+	s.users[t.Username] = p
 	return datastore.Connection{Etcd: &datastore.EtcdConnection{
 		Servers: []string{"https://fake:2379"}, Prefix: p,
 		ClientCertificate: datastore.CertificateRequest{CommonName: t.Username},
 	}}, nil
 }
 
+// DeleteTenant removes the user and the keys that t owns (or that nobody does).
 func (d *Datastore) DeleteTenant(_ context.Context, _ datastore.Config, t datastore.Tenant) error {
 	p, err := prefix(t)
 	if err != nil {
 		return err
 	}
-	d.Store.mu.Lock()
-	defer d.Store.mu.Unlock()
-	delete(d.Store.users, t.Username)
-	for k := range d.Store.data {
-		if strings.HasPrefix(k, p) {
-			delete(d.Store.data, k)
+	s := d.Store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.owners["user/"+t.Username]; !ok || o.Same(t.Owner()) {
+		delete(s.users, t.Username)
+		delete(s.owners, "user/"+t.Username)
+	}
+	if o, ok := s.owners["schema/"+t.Schema]; !ok || o.Same(t.Owner()) {
+		for k := range s.data {
+			if strings.HasPrefix(k, p) {
+				delete(s.data, k)
+			}
 		}
+		delete(s.owners, "schema/"+t.Schema)
 	}
 	return nil
 }

@@ -4,9 +4,12 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/addon"
@@ -18,6 +21,7 @@ import (
 func main() {
 	kind := flag.String("kind", datastore.PluginName, "contract to serve: datastore or addon")
 	protocol := flag.Int("protocol", sdk.ProtocolVersion, "transport protocol version to serve")
+	echo := flag.Bool("echo-secrets", false, "answer every datastore call with an error quoting the DSN and keys it was sent")
 	flag.Parse()
 	opts := transport.ServeOptions{ProtocolVersion: *protocol}
 	switch *kind {
@@ -27,6 +31,30 @@ func main() {
 		d := fake.NewDatastore()
 		// go-plugin hands the host's certificate to the plugin in this variable when AutoMTLS is on.
 		d.ProbeMessage = fmt.Sprintf("mtls=%t", os.Getenv("PLUGIN_CLIENT_CERT") != "")
-		transport.Serve(datastore.PluginName, datastore.NewGRPCPlugin(d), opts)
+		var impl datastore.Plugin = d
+		if *echo {
+			impl = echoSecrets{d}
+		}
+		transport.Serve(datastore.PluginName, datastore.NewGRPCPlugin(impl), opts)
 	}
+}
+
+// echoSecrets is the careless third-party plugin the host must not trust: its errors quote
+// the connection string and key material it was given.
+type echoSecrets struct{ *fake.Datastore }
+
+func dsn(cfg datastore.Config) string {
+	return "postgres://" + cfg.Username + ":" + url.QueryEscape(cfg.Password) + "@" + strings.Join(cfg.Endpoints, ",") + "/kamaji"
+}
+
+func (echoSecrets) ValidateConfig(_ context.Context, cfg datastore.Config) error {
+	return sdk.InvalidField("endpoints", "cannot parse %s (password %s)", dsn(cfg), cfg.Password)
+}
+
+func (echoSecrets) EnsureTenant(_ context.Context, cfg datastore.Config, _ datastore.Tenant) (datastore.Connection, error) {
+	return datastore.Connection{}, fmt.Errorf("dial %s: connection refused; client key %q", dsn(cfg), cfg.ClientKey)
+}
+
+func (echoSecrets) DeleteTenant(_ context.Context, cfg datastore.Config, t datastore.Tenant) error {
+	return sdk.Owned("tenant.schema", "%s is owned by someone else according to %s", t.Schema, dsn(cfg))
 }

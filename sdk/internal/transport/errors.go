@@ -19,7 +19,10 @@ func ToStatus(err error) error {
 		return nil
 	}
 	var fe *sdk.FieldError
+	var oe *sdk.OwnedError
 	switch {
+	case errors.As(err, &oe):
+		return status.Error(codes.AlreadyExists, oe.Error())
 	case errors.As(err, &fe):
 		st := status.New(codes.InvalidArgument, fe.Error())
 		if d, derr := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
@@ -43,8 +46,8 @@ func ToStatus(err error) error {
 	return status.Error(codes.Unknown, err.Error())
 }
 
-// FromStatus is the client side: UNIMPLEMENTED becomes sdk.ErrUnimplemented and
-// INVALID_ARGUMENT a *sdk.FieldError; any other status is wrapped, so status.FromError and
+// FromStatus is the client side: UNIMPLEMENTED becomes sdk.ErrUnimplemented,
+// INVALID_ARGUMENT a *sdk.FieldError and ALREADY_EXISTS an *sdk.OwnedError; any other status is wrapped, so status.FromError and
 // status.Code still see it.
 func FromStatus(method string, err error) error {
 	if err == nil {
@@ -55,6 +58,8 @@ func FromStatus(method string, err error) error {
 		return fmt.Errorf("%s: %w", method, err)
 	}
 	switch st.Code() {
+	case codes.AlreadyExists:
+		return fmt.Errorf("%s: %w", method, &sdk.OwnedError{Message: st.Message()})
 	case codes.Unimplemented:
 		return fmt.Errorf("%s: %w: %s", method, sdk.ErrUnimplemented, st.Message())
 	case codes.InvalidArgument:

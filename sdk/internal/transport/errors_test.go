@@ -29,7 +29,7 @@ func TestErrorRoundTrip(t *testing.T) {
 			t.Errorf("ToStatus(%v) = %v, want %v", tc.in, status.Code(st), tc.code)
 		}
 		back := FromStatus("Call", st)
-		if status.Code(back) != tc.code && tc.code != codes.InvalidArgument && tc.code != codes.Unimplemented {
+		if status.Code(back) != tc.code && tc.code != codes.InvalidArgument && tc.code != codes.Unimplemented && tc.code != codes.AlreadyExists {
 			t.Errorf("FromStatus lost the code of %v: %v", tc.in, back)
 		}
 		if tc.is != nil && !errors.Is(back, tc.is) {
@@ -43,6 +43,18 @@ func TestErrorRoundTrip(t *testing.T) {
 	}
 	if back.Error() != "ValidateConfig: endpoints[0]: bad port" {
 		t.Errorf("message %q", back)
+	}
+	// ALREADY_EXISTS, from sdk.Owned or a plugin's own status, comes back as an *sdk.OwnedError.
+	for _, in := range []error{sdk.Owned("tenant.schema", "owned by ns/a (uid 1)"), status.Error(codes.AlreadyExists, "tenant.schema: owned by ns/a (uid 1)")} {
+		st := ToStatus(in)
+		if status.Code(st) != codes.AlreadyExists {
+			t.Errorf("ToStatus(%v) = %v, want AlreadyExists", in, status.Code(st))
+		}
+		var oe *sdk.OwnedError
+		back := FromStatus("EnsureTenant", st)
+		if !errors.As(back, &oe) || back.Error() != "EnsureTenant: tenant.schema: owned by ns/a (uid 1)" {
+			t.Errorf("OwnedError did not survive: %#v (%v)", back, back)
+		}
 	}
 }
 

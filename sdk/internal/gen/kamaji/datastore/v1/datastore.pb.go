@@ -52,6 +52,8 @@ const (
 	Capability_CAPABILITY_DIRECT_ETCD Capability = 5
 	// EnsureTenant answers with a kine sidecar.
 	Capability_CAPABILITY_KINE_SIDECAR Capability = 6
+	// ValidateTenant is implemented.
+	Capability_CAPABILITY_VALIDATE_TENANT Capability = 7
 )
 
 // Enum value maps for Capability.
@@ -64,15 +66,17 @@ var (
 		4: "CAPABILITY_NEEDS_CA_KEY",
 		5: "CAPABILITY_DIRECT_ETCD",
 		6: "CAPABILITY_KINE_SIDECAR",
+		7: "CAPABILITY_VALIDATE_TENANT",
 	}
 	Capability_value = map[string]int32{
-		"CAPABILITY_UNSPECIFIED":   0,
-		"CAPABILITY_EXPORT_IMPORT": 1,
-		"CAPABILITY_USAGE":         2,
-		"CAPABILITY_MULTI_TENANT":  3,
-		"CAPABILITY_NEEDS_CA_KEY":  4,
-		"CAPABILITY_DIRECT_ETCD":   5,
-		"CAPABILITY_KINE_SIDECAR":  6,
+		"CAPABILITY_UNSPECIFIED":     0,
+		"CAPABILITY_EXPORT_IMPORT":   1,
+		"CAPABILITY_USAGE":           2,
+		"CAPABILITY_MULTI_TENANT":    3,
+		"CAPABILITY_NEEDS_CA_KEY":    4,
+		"CAPABILITY_DIRECT_ETCD":     5,
+		"CAPABILITY_KINE_SIDECAR":    6,
+		"CAPABILITY_VALIDATE_TENANT": 7,
 	}
 )
 
@@ -498,7 +502,10 @@ type Tenant struct {
 	// schema is the tenant's namespace inside the datastore (etcd prefix, database name...).
 	Schema string `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"`
 	// username is the tenant's datastore user; for certificate authentication it is the CN.
-	Username      string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	Username string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	// uid is the owning TenantControlPlane's metadata.uid. With namespace and name it is the
+	// owner the plugin records with the slice and compares on every EnsureTenant and DeleteTenant.
+	Uid           string `protobuf:"bytes,5,opt,name=uid,proto3" json:"uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -561,6 +568,101 @@ func (x *Tenant) GetUsername() string {
 	return ""
 }
 
+func (x *Tenant) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+type ValidateTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *DataStoreConfig       `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Tenant        *Tenant                `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateTenantRequest) Reset() {
+	*x = ValidateTenantRequest{}
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateTenantRequest) ProtoMessage() {}
+
+func (x *ValidateTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateTenantRequest.ProtoReflect.Descriptor instead.
+func (*ValidateTenantRequest) Descriptor() ([]byte, []int) {
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ValidateTenantRequest) GetConfig() *DataStoreConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ValidateTenantRequest) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+type ValidateTenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateTenantResponse) Reset() {
+	*x = ValidateTenantResponse{}
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateTenantResponse) ProtoMessage() {}
+
+func (x *ValidateTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateTenantResponse.ProtoReflect.Descriptor instead.
+func (*ValidateTenantResponse) Descriptor() ([]byte, []int) {
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{9}
+}
+
 type ValidateConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        *DataStoreConfig       `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
@@ -570,7 +672,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[8]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +684,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[8]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +697,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{8}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ValidateConfigRequest) GetConfig() *DataStoreConfig {
@@ -613,7 +715,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[9]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +727,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[9]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +740,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{9}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{11}
 }
 
 type EnsureTenantRequest struct {
@@ -651,7 +753,7 @@ type EnsureTenantRequest struct {
 
 func (x *EnsureTenantRequest) Reset() {
 	*x = EnsureTenantRequest{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[10]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +765,7 @@ func (x *EnsureTenantRequest) String() string {
 func (*EnsureTenantRequest) ProtoMessage() {}
 
 func (x *EnsureTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[10]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +778,7 @@ func (x *EnsureTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureTenantRequest.ProtoReflect.Descriptor instead.
 func (*EnsureTenantRequest) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{10}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EnsureTenantRequest) GetConfig() *DataStoreConfig {
@@ -708,7 +810,7 @@ type EnsureTenantResponse struct {
 
 func (x *EnsureTenantResponse) Reset() {
 	*x = EnsureTenantResponse{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[11]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +822,7 @@ func (x *EnsureTenantResponse) String() string {
 func (*EnsureTenantResponse) ProtoMessage() {}
 
 func (x *EnsureTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[11]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +835,7 @@ func (x *EnsureTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureTenantResponse.ProtoReflect.Descriptor instead.
 func (*EnsureTenantResponse) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{11}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EnsureTenantResponse) GetConnection() isEnsureTenantResponse_Connection {
@@ -792,7 +894,7 @@ type EtcdConnection struct {
 
 func (x *EtcdConnection) Reset() {
 	*x = EtcdConnection{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[12]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +906,7 @@ func (x *EtcdConnection) String() string {
 func (*EtcdConnection) ProtoMessage() {}
 
 func (x *EtcdConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[12]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +919,7 @@ func (x *EtcdConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdConnection.ProtoReflect.Descriptor instead.
 func (*EtcdConnection) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{12}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EtcdConnection) GetServers() []string {
@@ -851,7 +953,7 @@ type CertificateRequest struct {
 
 func (x *CertificateRequest) Reset() {
 	*x = CertificateRequest{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[13]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +965,7 @@ func (x *CertificateRequest) String() string {
 func (*CertificateRequest) ProtoMessage() {}
 
 func (x *CertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[13]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +978,7 @@ func (x *CertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateRequest.ProtoReflect.Descriptor instead.
 func (*CertificateRequest) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{13}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CertificateRequest) GetCommonName() string {
@@ -909,7 +1011,7 @@ type KineSidecar struct {
 
 func (x *KineSidecar) Reset() {
 	*x = KineSidecar{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[14]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1023,7 @@ func (x *KineSidecar) String() string {
 func (*KineSidecar) ProtoMessage() {}
 
 func (x *KineSidecar) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[14]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1036,7 @@ func (x *KineSidecar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KineSidecar.ProtoReflect.Descriptor instead.
 func (*KineSidecar) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{14}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KineSidecar) GetImage() string {
@@ -984,7 +1086,7 @@ type EnvVar struct {
 
 func (x *EnvVar) Reset() {
 	*x = EnvVar{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[15]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1098,7 @@ func (x *EnvVar) String() string {
 func (*EnvVar) ProtoMessage() {}
 
 func (x *EnvVar) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[15]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1111,7 @@ func (x *EnvVar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvVar.ProtoReflect.Descriptor instead.
 func (*EnvVar) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{15}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EnvVar) GetName() string {
@@ -1047,7 +1149,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[16]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1161,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[16]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1174,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{16}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *File) GetPath() string {
@@ -1113,7 +1215,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[17]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1227,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[17]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1240,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{17}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteTenantRequest) GetConfig() *DataStoreConfig {
@@ -1163,7 +1265,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[18]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1277,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[18]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1290,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{18}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{20}
 }
 
 type GetUsageRequest struct {
@@ -1202,7 +1304,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[19]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1316,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[19]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1329,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{19}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetUsageRequest) GetConfig() *DataStoreConfig {
@@ -1254,7 +1356,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[20]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1368,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[20]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1381,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{20}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetUsageResponse) GetTenants() []*TenantUsage {
@@ -1306,7 +1408,7 @@ type TenantUsage struct {
 
 func (x *TenantUsage) Reset() {
 	*x = TenantUsage{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[21]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1420,7 @@ func (x *TenantUsage) String() string {
 func (*TenantUsage) ProtoMessage() {}
 
 func (x *TenantUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[21]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1433,7 @@ func (x *TenantUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantUsage.ProtoReflect.Descriptor instead.
 func (*TenantUsage) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{21}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TenantUsage) GetTenant() *Tenant {
@@ -1360,7 +1462,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[22]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1474,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[22]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1487,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{22}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Usage) GetBytes() int64 {
@@ -1412,7 +1514,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[23]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1526,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[23]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1539,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{23}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExportRequest) GetConfig() *DataStoreConfig {
@@ -1464,7 +1566,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[24]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1578,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[24]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1591,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{24}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Chunk) GetKvs() []*KeyValue {
@@ -1510,7 +1612,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[25]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1624,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[25]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1637,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{25}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -1564,7 +1666,7 @@ type ImportRequest struct {
 
 func (x *ImportRequest) Reset() {
 	*x = ImportRequest{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[26]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1678,7 @@ func (x *ImportRequest) String() string {
 func (*ImportRequest) ProtoMessage() {}
 
 func (x *ImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[26]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1691,7 @@ func (x *ImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRequest.ProtoReflect.Descriptor instead.
 func (*ImportRequest) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{26}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ImportRequest) GetConfig() *DataStoreConfig {
@@ -1623,7 +1725,7 @@ type ImportResponse struct {
 
 func (x *ImportResponse) Reset() {
 	*x = ImportResponse{}
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[27]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1737,7 @@ func (x *ImportResponse) String() string {
 func (*ImportResponse) ProtoMessage() {}
 
 func (x *ImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[27]
+	mi := &file_kamaji_datastore_v1_datastore_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1750,7 @@ func (x *ImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
 func (*ImportResponse) Descriptor() ([]byte, []int) {
-	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{27}
+	return file_kamaji_datastore_v1_datastore_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ImportResponse) GetKeys() int64 {
@@ -1700,12 +1802,17 @@ const file_kamaji_datastore_v1_datastore_proto_rawDesc = "" +
 	"parameters\x1a=\n" +
 	"\x0fParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
 	"\x06Tenant\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
 	"\x06schema\x18\x03 \x01(\tR\x06schema\x12\x1a\n" +
-	"\busername\x18\x04 \x01(\tR\busername\"U\n" +
+	"\busername\x18\x04 \x01(\tR\busername\x12\x10\n" +
+	"\x03uid\x18\x05 \x01(\tR\x03uid\"\x8a\x01\n" +
+	"\x15ValidateTenantRequest\x12<\n" +
+	"\x06config\x18\x01 \x01(\v2$.kamaji.datastore.v1.DataStoreConfigR\x06config\x123\n" +
+	"\x06tenant\x18\x02 \x01(\v2\x1b.kamaji.datastore.v1.TenantR\x06tenant\"\x18\n" +
+	"\x16ValidateTenantResponse\"U\n" +
 	"\x15ValidateConfigRequest\x12<\n" +
 	"\x06config\x18\x01 \x01(\v2$.kamaji.datastore.v1.DataStoreConfigR\x06config\"\x18\n" +
 	"\x16ValidateConfigResponse\"\x88\x01\n" +
@@ -1770,7 +1877,7 @@ const file_kamaji_datastore_v1_datastore_proto_rawDesc = "" +
 	"\x05chunk\x18\x03 \x01(\v2\x1a.kamaji.datastore.v1.ChunkR\x05chunk\":\n" +
 	"\x0eImportResponse\x12\x12\n" +
 	"\x04keys\x18\x01 \x01(\x03R\x04keys\x12\x14\n" +
-	"\x05bytes\x18\x02 \x01(\x03R\x05bytes*\xcf\x01\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes*\xef\x01\n" +
 	"\n" +
 	"Capability\x12\x1a\n" +
 	"\x16CAPABILITY_UNSPECIFIED\x10\x00\x12\x1c\n" +
@@ -1779,13 +1886,15 @@ const file_kamaji_datastore_v1_datastore_proto_rawDesc = "" +
 	"\x17CAPABILITY_MULTI_TENANT\x10\x03\x12\x1b\n" +
 	"\x17CAPABILITY_NEEDS_CA_KEY\x10\x04\x12\x1a\n" +
 	"\x16CAPABILITY_DIRECT_ETCD\x10\x05\x12\x1b\n" +
-	"\x17CAPABILITY_KINE_SIDECAR\x10\x062\xb0\x02\n" +
+	"\x17CAPABILITY_KINE_SIDECAR\x10\x06\x12\x1e\n" +
+	"\x1aCAPABILITY_VALIDATE_TENANT\x10\a2\xb0\x02\n" +
 	"\bIdentity\x12f\n" +
 	"\rGetPluginInfo\x12).kamaji.datastore.v1.GetPluginInfoRequest\x1a*.kamaji.datastore.v1.GetPluginInfoResponse\x12l\n" +
 	"\x0fGetCapabilities\x12+.kamaji.datastore.v1.GetCapabilitiesRequest\x1a,.kamaji.datastore.v1.GetCapabilitiesResponse\x12N\n" +
-	"\x05Probe\x12!.kamaji.datastore.v1.ProbeRequest\x1a\".kamaji.datastore.v1.ProbeResponse2\xba\x04\n" +
+	"\x05Probe\x12!.kamaji.datastore.v1.ProbeRequest\x1a\".kamaji.datastore.v1.ProbeResponse2\xa5\x05\n" +
 	"\tDataStore\x12i\n" +
-	"\x0eValidateConfig\x12*.kamaji.datastore.v1.ValidateConfigRequest\x1a+.kamaji.datastore.v1.ValidateConfigResponse\x12c\n" +
+	"\x0eValidateConfig\x12*.kamaji.datastore.v1.ValidateConfigRequest\x1a+.kamaji.datastore.v1.ValidateConfigResponse\x12i\n" +
+	"\x0eValidateTenant\x12*.kamaji.datastore.v1.ValidateTenantRequest\x1a+.kamaji.datastore.v1.ValidateTenantResponse\x12c\n" +
 	"\fEnsureTenant\x12(.kamaji.datastore.v1.EnsureTenantRequest\x1a).kamaji.datastore.v1.EnsureTenantResponse\x12c\n" +
 	"\fDeleteTenant\x12(.kamaji.datastore.v1.DeleteTenantRequest\x1a).kamaji.datastore.v1.DeleteTenantResponse\x12W\n" +
 	"\bGetUsage\x12$.kamaji.datastore.v1.GetUsageRequest\x1a%.kamaji.datastore.v1.GetUsageResponse\x12J\n" +
@@ -1805,7 +1914,7 @@ func file_kamaji_datastore_v1_datastore_proto_rawDescGZIP() []byte {
 }
 
 var file_kamaji_datastore_v1_datastore_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kamaji_datastore_v1_datastore_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_kamaji_datastore_v1_datastore_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_kamaji_datastore_v1_datastore_proto_goTypes = []any{
 	(Capability)(0),                 // 0: kamaji.datastore.v1.Capability
 	(*GetPluginInfoRequest)(nil),    // 1: kamaji.datastore.v1.GetPluginInfoRequest
@@ -1816,76 +1925,82 @@ var file_kamaji_datastore_v1_datastore_proto_goTypes = []any{
 	(*ProbeResponse)(nil),           // 6: kamaji.datastore.v1.ProbeResponse
 	(*DataStoreConfig)(nil),         // 7: kamaji.datastore.v1.DataStoreConfig
 	(*Tenant)(nil),                  // 8: kamaji.datastore.v1.Tenant
-	(*ValidateConfigRequest)(nil),   // 9: kamaji.datastore.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil),  // 10: kamaji.datastore.v1.ValidateConfigResponse
-	(*EnsureTenantRequest)(nil),     // 11: kamaji.datastore.v1.EnsureTenantRequest
-	(*EnsureTenantResponse)(nil),    // 12: kamaji.datastore.v1.EnsureTenantResponse
-	(*EtcdConnection)(nil),          // 13: kamaji.datastore.v1.EtcdConnection
-	(*CertificateRequest)(nil),      // 14: kamaji.datastore.v1.CertificateRequest
-	(*KineSidecar)(nil),             // 15: kamaji.datastore.v1.KineSidecar
-	(*EnvVar)(nil),                  // 16: kamaji.datastore.v1.EnvVar
-	(*File)(nil),                    // 17: kamaji.datastore.v1.File
-	(*DeleteTenantRequest)(nil),     // 18: kamaji.datastore.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),    // 19: kamaji.datastore.v1.DeleteTenantResponse
-	(*GetUsageRequest)(nil),         // 20: kamaji.datastore.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),        // 21: kamaji.datastore.v1.GetUsageResponse
-	(*TenantUsage)(nil),             // 22: kamaji.datastore.v1.TenantUsage
-	(*Usage)(nil),                   // 23: kamaji.datastore.v1.Usage
-	(*ExportRequest)(nil),           // 24: kamaji.datastore.v1.ExportRequest
-	(*Chunk)(nil),                   // 25: kamaji.datastore.v1.Chunk
-	(*KeyValue)(nil),                // 26: kamaji.datastore.v1.KeyValue
-	(*ImportRequest)(nil),           // 27: kamaji.datastore.v1.ImportRequest
-	(*ImportResponse)(nil),          // 28: kamaji.datastore.v1.ImportResponse
-	nil,                             // 29: kamaji.datastore.v1.DataStoreConfig.ParametersEntry
+	(*ValidateTenantRequest)(nil),   // 9: kamaji.datastore.v1.ValidateTenantRequest
+	(*ValidateTenantResponse)(nil),  // 10: kamaji.datastore.v1.ValidateTenantResponse
+	(*ValidateConfigRequest)(nil),   // 11: kamaji.datastore.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil),  // 12: kamaji.datastore.v1.ValidateConfigResponse
+	(*EnsureTenantRequest)(nil),     // 13: kamaji.datastore.v1.EnsureTenantRequest
+	(*EnsureTenantResponse)(nil),    // 14: kamaji.datastore.v1.EnsureTenantResponse
+	(*EtcdConnection)(nil),          // 15: kamaji.datastore.v1.EtcdConnection
+	(*CertificateRequest)(nil),      // 16: kamaji.datastore.v1.CertificateRequest
+	(*KineSidecar)(nil),             // 17: kamaji.datastore.v1.KineSidecar
+	(*EnvVar)(nil),                  // 18: kamaji.datastore.v1.EnvVar
+	(*File)(nil),                    // 19: kamaji.datastore.v1.File
+	(*DeleteTenantRequest)(nil),     // 20: kamaji.datastore.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),    // 21: kamaji.datastore.v1.DeleteTenantResponse
+	(*GetUsageRequest)(nil),         // 22: kamaji.datastore.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),        // 23: kamaji.datastore.v1.GetUsageResponse
+	(*TenantUsage)(nil),             // 24: kamaji.datastore.v1.TenantUsage
+	(*Usage)(nil),                   // 25: kamaji.datastore.v1.Usage
+	(*ExportRequest)(nil),           // 26: kamaji.datastore.v1.ExportRequest
+	(*Chunk)(nil),                   // 27: kamaji.datastore.v1.Chunk
+	(*KeyValue)(nil),                // 28: kamaji.datastore.v1.KeyValue
+	(*ImportRequest)(nil),           // 29: kamaji.datastore.v1.ImportRequest
+	(*ImportResponse)(nil),          // 30: kamaji.datastore.v1.ImportResponse
+	nil,                             // 31: kamaji.datastore.v1.DataStoreConfig.ParametersEntry
 }
 var file_kamaji_datastore_v1_datastore_proto_depIdxs = []int32{
 	0,  // 0: kamaji.datastore.v1.GetCapabilitiesResponse.capabilities:type_name -> kamaji.datastore.v1.Capability
-	29, // 1: kamaji.datastore.v1.DataStoreConfig.parameters:type_name -> kamaji.datastore.v1.DataStoreConfig.ParametersEntry
-	7,  // 2: kamaji.datastore.v1.ValidateConfigRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
-	7,  // 3: kamaji.datastore.v1.EnsureTenantRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
-	8,  // 4: kamaji.datastore.v1.EnsureTenantRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
-	13, // 5: kamaji.datastore.v1.EnsureTenantResponse.etcd:type_name -> kamaji.datastore.v1.EtcdConnection
-	15, // 6: kamaji.datastore.v1.EnsureTenantResponse.kine:type_name -> kamaji.datastore.v1.KineSidecar
-	14, // 7: kamaji.datastore.v1.EtcdConnection.client_certificate:type_name -> kamaji.datastore.v1.CertificateRequest
-	16, // 8: kamaji.datastore.v1.KineSidecar.env:type_name -> kamaji.datastore.v1.EnvVar
-	17, // 9: kamaji.datastore.v1.KineSidecar.files:type_name -> kamaji.datastore.v1.File
-	7,  // 10: kamaji.datastore.v1.DeleteTenantRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
-	8,  // 11: kamaji.datastore.v1.DeleteTenantRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
-	7,  // 12: kamaji.datastore.v1.GetUsageRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
-	8,  // 13: kamaji.datastore.v1.GetUsageRequest.tenants:type_name -> kamaji.datastore.v1.Tenant
-	22, // 14: kamaji.datastore.v1.GetUsageResponse.tenants:type_name -> kamaji.datastore.v1.TenantUsage
-	23, // 15: kamaji.datastore.v1.GetUsageResponse.total:type_name -> kamaji.datastore.v1.Usage
-	8,  // 16: kamaji.datastore.v1.TenantUsage.tenant:type_name -> kamaji.datastore.v1.Tenant
-	23, // 17: kamaji.datastore.v1.TenantUsage.usage:type_name -> kamaji.datastore.v1.Usage
-	7,  // 18: kamaji.datastore.v1.ExportRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
-	8,  // 19: kamaji.datastore.v1.ExportRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
-	26, // 20: kamaji.datastore.v1.Chunk.kvs:type_name -> kamaji.datastore.v1.KeyValue
-	7,  // 21: kamaji.datastore.v1.ImportRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
-	8,  // 22: kamaji.datastore.v1.ImportRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
-	25, // 23: kamaji.datastore.v1.ImportRequest.chunk:type_name -> kamaji.datastore.v1.Chunk
-	1,  // 24: kamaji.datastore.v1.Identity.GetPluginInfo:input_type -> kamaji.datastore.v1.GetPluginInfoRequest
-	3,  // 25: kamaji.datastore.v1.Identity.GetCapabilities:input_type -> kamaji.datastore.v1.GetCapabilitiesRequest
-	5,  // 26: kamaji.datastore.v1.Identity.Probe:input_type -> kamaji.datastore.v1.ProbeRequest
-	9,  // 27: kamaji.datastore.v1.DataStore.ValidateConfig:input_type -> kamaji.datastore.v1.ValidateConfigRequest
-	11, // 28: kamaji.datastore.v1.DataStore.EnsureTenant:input_type -> kamaji.datastore.v1.EnsureTenantRequest
-	18, // 29: kamaji.datastore.v1.DataStore.DeleteTenant:input_type -> kamaji.datastore.v1.DeleteTenantRequest
-	20, // 30: kamaji.datastore.v1.DataStore.GetUsage:input_type -> kamaji.datastore.v1.GetUsageRequest
-	24, // 31: kamaji.datastore.v1.DataStore.Export:input_type -> kamaji.datastore.v1.ExportRequest
-	27, // 32: kamaji.datastore.v1.DataStore.Import:input_type -> kamaji.datastore.v1.ImportRequest
-	2,  // 33: kamaji.datastore.v1.Identity.GetPluginInfo:output_type -> kamaji.datastore.v1.GetPluginInfoResponse
-	4,  // 34: kamaji.datastore.v1.Identity.GetCapabilities:output_type -> kamaji.datastore.v1.GetCapabilitiesResponse
-	6,  // 35: kamaji.datastore.v1.Identity.Probe:output_type -> kamaji.datastore.v1.ProbeResponse
-	10, // 36: kamaji.datastore.v1.DataStore.ValidateConfig:output_type -> kamaji.datastore.v1.ValidateConfigResponse
-	12, // 37: kamaji.datastore.v1.DataStore.EnsureTenant:output_type -> kamaji.datastore.v1.EnsureTenantResponse
-	19, // 38: kamaji.datastore.v1.DataStore.DeleteTenant:output_type -> kamaji.datastore.v1.DeleteTenantResponse
-	21, // 39: kamaji.datastore.v1.DataStore.GetUsage:output_type -> kamaji.datastore.v1.GetUsageResponse
-	25, // 40: kamaji.datastore.v1.DataStore.Export:output_type -> kamaji.datastore.v1.Chunk
-	28, // 41: kamaji.datastore.v1.DataStore.Import:output_type -> kamaji.datastore.v1.ImportResponse
-	33, // [33:42] is the sub-list for method output_type
-	24, // [24:33] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	31, // 1: kamaji.datastore.v1.DataStoreConfig.parameters:type_name -> kamaji.datastore.v1.DataStoreConfig.ParametersEntry
+	7,  // 2: kamaji.datastore.v1.ValidateTenantRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
+	8,  // 3: kamaji.datastore.v1.ValidateTenantRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
+	7,  // 4: kamaji.datastore.v1.ValidateConfigRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
+	7,  // 5: kamaji.datastore.v1.EnsureTenantRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
+	8,  // 6: kamaji.datastore.v1.EnsureTenantRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
+	15, // 7: kamaji.datastore.v1.EnsureTenantResponse.etcd:type_name -> kamaji.datastore.v1.EtcdConnection
+	17, // 8: kamaji.datastore.v1.EnsureTenantResponse.kine:type_name -> kamaji.datastore.v1.KineSidecar
+	16, // 9: kamaji.datastore.v1.EtcdConnection.client_certificate:type_name -> kamaji.datastore.v1.CertificateRequest
+	18, // 10: kamaji.datastore.v1.KineSidecar.env:type_name -> kamaji.datastore.v1.EnvVar
+	19, // 11: kamaji.datastore.v1.KineSidecar.files:type_name -> kamaji.datastore.v1.File
+	7,  // 12: kamaji.datastore.v1.DeleteTenantRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
+	8,  // 13: kamaji.datastore.v1.DeleteTenantRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
+	7,  // 14: kamaji.datastore.v1.GetUsageRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
+	8,  // 15: kamaji.datastore.v1.GetUsageRequest.tenants:type_name -> kamaji.datastore.v1.Tenant
+	24, // 16: kamaji.datastore.v1.GetUsageResponse.tenants:type_name -> kamaji.datastore.v1.TenantUsage
+	25, // 17: kamaji.datastore.v1.GetUsageResponse.total:type_name -> kamaji.datastore.v1.Usage
+	8,  // 18: kamaji.datastore.v1.TenantUsage.tenant:type_name -> kamaji.datastore.v1.Tenant
+	25, // 19: kamaji.datastore.v1.TenantUsage.usage:type_name -> kamaji.datastore.v1.Usage
+	7,  // 20: kamaji.datastore.v1.ExportRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
+	8,  // 21: kamaji.datastore.v1.ExportRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
+	28, // 22: kamaji.datastore.v1.Chunk.kvs:type_name -> kamaji.datastore.v1.KeyValue
+	7,  // 23: kamaji.datastore.v1.ImportRequest.config:type_name -> kamaji.datastore.v1.DataStoreConfig
+	8,  // 24: kamaji.datastore.v1.ImportRequest.tenant:type_name -> kamaji.datastore.v1.Tenant
+	27, // 25: kamaji.datastore.v1.ImportRequest.chunk:type_name -> kamaji.datastore.v1.Chunk
+	1,  // 26: kamaji.datastore.v1.Identity.GetPluginInfo:input_type -> kamaji.datastore.v1.GetPluginInfoRequest
+	3,  // 27: kamaji.datastore.v1.Identity.GetCapabilities:input_type -> kamaji.datastore.v1.GetCapabilitiesRequest
+	5,  // 28: kamaji.datastore.v1.Identity.Probe:input_type -> kamaji.datastore.v1.ProbeRequest
+	11, // 29: kamaji.datastore.v1.DataStore.ValidateConfig:input_type -> kamaji.datastore.v1.ValidateConfigRequest
+	9,  // 30: kamaji.datastore.v1.DataStore.ValidateTenant:input_type -> kamaji.datastore.v1.ValidateTenantRequest
+	13, // 31: kamaji.datastore.v1.DataStore.EnsureTenant:input_type -> kamaji.datastore.v1.EnsureTenantRequest
+	20, // 32: kamaji.datastore.v1.DataStore.DeleteTenant:input_type -> kamaji.datastore.v1.DeleteTenantRequest
+	22, // 33: kamaji.datastore.v1.DataStore.GetUsage:input_type -> kamaji.datastore.v1.GetUsageRequest
+	26, // 34: kamaji.datastore.v1.DataStore.Export:input_type -> kamaji.datastore.v1.ExportRequest
+	29, // 35: kamaji.datastore.v1.DataStore.Import:input_type -> kamaji.datastore.v1.ImportRequest
+	2,  // 36: kamaji.datastore.v1.Identity.GetPluginInfo:output_type -> kamaji.datastore.v1.GetPluginInfoResponse
+	4,  // 37: kamaji.datastore.v1.Identity.GetCapabilities:output_type -> kamaji.datastore.v1.GetCapabilitiesResponse
+	6,  // 38: kamaji.datastore.v1.Identity.Probe:output_type -> kamaji.datastore.v1.ProbeResponse
+	12, // 39: kamaji.datastore.v1.DataStore.ValidateConfig:output_type -> kamaji.datastore.v1.ValidateConfigResponse
+	10, // 40: kamaji.datastore.v1.DataStore.ValidateTenant:output_type -> kamaji.datastore.v1.ValidateTenantResponse
+	14, // 41: kamaji.datastore.v1.DataStore.EnsureTenant:output_type -> kamaji.datastore.v1.EnsureTenantResponse
+	21, // 42: kamaji.datastore.v1.DataStore.DeleteTenant:output_type -> kamaji.datastore.v1.DeleteTenantResponse
+	23, // 43: kamaji.datastore.v1.DataStore.GetUsage:output_type -> kamaji.datastore.v1.GetUsageResponse
+	27, // 44: kamaji.datastore.v1.DataStore.Export:output_type -> kamaji.datastore.v1.Chunk
+	30, // 45: kamaji.datastore.v1.DataStore.Import:output_type -> kamaji.datastore.v1.ImportResponse
+	36, // [36:46] is the sub-list for method output_type
+	26, // [26:36] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_kamaji_datastore_v1_datastore_proto_init() }
@@ -1893,7 +2008,7 @@ func file_kamaji_datastore_v1_datastore_proto_init() {
 	if File_kamaji_datastore_v1_datastore_proto != nil {
 		return
 	}
-	file_kamaji_datastore_v1_datastore_proto_msgTypes[11].OneofWrappers = []any{
+	file_kamaji_datastore_v1_datastore_proto_msgTypes[13].OneofWrappers = []any{
 		(*EnsureTenantResponse_Etcd)(nil),
 		(*EnsureTenantResponse_Kine)(nil),
 	}
@@ -1903,7 +2018,7 @@ func file_kamaji_datastore_v1_datastore_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kamaji_datastore_v1_datastore_proto_rawDesc), len(file_kamaji_datastore_v1_datastore_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

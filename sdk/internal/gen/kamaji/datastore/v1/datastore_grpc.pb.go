@@ -219,6 +219,7 @@ var Identity_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	DataStore_ValidateConfig_FullMethodName = "/kamaji.datastore.v1.DataStore/ValidateConfig"
+	DataStore_ValidateTenant_FullMethodName = "/kamaji.datastore.v1.DataStore/ValidateTenant"
 	DataStore_EnsureTenant_FullMethodName   = "/kamaji.datastore.v1.DataStore/EnsureTenant"
 	DataStore_DeleteTenant_FullMethodName   = "/kamaji.datastore.v1.DataStore/DeleteTenant"
 	DataStore_GetUsage_FullMethodName       = "/kamaji.datastore.v1.DataStore/GetUsage"
@@ -234,11 +235,25 @@ const (
 type DataStoreClient interface {
 	// ValidateConfig checks the configuration fields and that the datastore is reachable with it.
 	ValidateConfig(ctx context.Context, in *ValidateConfigRequest, opts ...grpc.CallOption) (*ValidateConfigResponse, error)
-	// EnsureTenant creates the tenant's user, role, grants and namespace (prefix, database...).
+	// ValidateTenant checks, without contacting the datastore, that the tenant's schema and
+	// username are names the driver can provision (length, characters, reserved names such as the
+	// DataStore's own admin user). Answers INVALID_ARGUMENT naming "tenant.schema" or
+	// "tenant.username". The core calls it at admission. Optional (CAPABILITY_VALIDATE_TENANT).
+	ValidateTenant(ctx context.Context, in *ValidateTenantRequest, opts ...grpc.CallOption) (*ValidateTenantResponse, error)
+	// EnsureTenant creates the tenant's user, role, grants and namespace (prefix, database...) and
+	// records the tenant's owner (namespace, name, uid) with the slice, in the datastore itself.
 	// Idempotent: calling it again with the same input returns the same connection.
+	//
+	// Ownership: a schema or a username recorded for another owner (another uid) answers
+	// ALREADY_EXISTS with a message that names that owner ("tenant.schema: ... owned by
+	// <namespace>/<name> (uid <uid>)"); nothing is created, widened or changed. A user that exists
+	// is never granted anything beyond its own slice. A slice found without an owner record (made
+	// by a plugin release that recorded none) is adopted by the caller.
 	EnsureTenant(ctx context.Context, in *EnsureTenantRequest, opts ...grpc.CallOption) (*EnsureTenantResponse, error)
-	// DeleteTenant removes the tenant's data, grants, role and user. Idempotent: an absent tenant
-	// is a success.
+	// DeleteTenant removes the tenant's data, grants, role, user and owner record, and only what
+	// the caller owns: a schema or user recorded for another owner is left untouched (and the call
+	// succeeds: the caller holds nothing there). Idempotent: an absent tenant is a success, and so
+	// is a half-provisioned one (whatever part exists is removed).
 	DeleteTenant(ctx context.Context, in *DeleteTenantRequest, opts ...grpc.CallOption) (*DeleteTenantResponse, error)
 	// GetUsage reports per-tenant and datastore-wide usage. Optional (CAPABILITY_USAGE).
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
@@ -261,6 +276,16 @@ func (c *dataStoreClient) ValidateConfig(ctx context.Context, in *ValidateConfig
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ValidateConfigResponse)
 	err := c.cc.Invoke(ctx, DataStore_ValidateConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *dataStoreClient) ValidateTenant(ctx context.Context, in *ValidateTenantRequest, opts ...grpc.CallOption) (*ValidateTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateTenantResponse)
+	err := c.cc.Invoke(ctx, DataStore_ValidateTenant_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -337,11 +362,25 @@ type DataStore_ImportClient = grpc.ClientStreamingClient[ImportRequest, ImportRe
 type DataStoreServer interface {
 	// ValidateConfig checks the configuration fields and that the datastore is reachable with it.
 	ValidateConfig(context.Context, *ValidateConfigRequest) (*ValidateConfigResponse, error)
-	// EnsureTenant creates the tenant's user, role, grants and namespace (prefix, database...).
+	// ValidateTenant checks, without contacting the datastore, that the tenant's schema and
+	// username are names the driver can provision (length, characters, reserved names such as the
+	// DataStore's own admin user). Answers INVALID_ARGUMENT naming "tenant.schema" or
+	// "tenant.username". The core calls it at admission. Optional (CAPABILITY_VALIDATE_TENANT).
+	ValidateTenant(context.Context, *ValidateTenantRequest) (*ValidateTenantResponse, error)
+	// EnsureTenant creates the tenant's user, role, grants and namespace (prefix, database...) and
+	// records the tenant's owner (namespace, name, uid) with the slice, in the datastore itself.
 	// Idempotent: calling it again with the same input returns the same connection.
+	//
+	// Ownership: a schema or a username recorded for another owner (another uid) answers
+	// ALREADY_EXISTS with a message that names that owner ("tenant.schema: ... owned by
+	// <namespace>/<name> (uid <uid>)"); nothing is created, widened or changed. A user that exists
+	// is never granted anything beyond its own slice. A slice found without an owner record (made
+	// by a plugin release that recorded none) is adopted by the caller.
 	EnsureTenant(context.Context, *EnsureTenantRequest) (*EnsureTenantResponse, error)
-	// DeleteTenant removes the tenant's data, grants, role and user. Idempotent: an absent tenant
-	// is a success.
+	// DeleteTenant removes the tenant's data, grants, role, user and owner record, and only what
+	// the caller owns: a schema or user recorded for another owner is left untouched (and the call
+	// succeeds: the caller holds nothing there). Idempotent: an absent tenant is a success, and so
+	// is a half-provisioned one (whatever part exists is removed).
 	DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error)
 	// GetUsage reports per-tenant and datastore-wide usage. Optional (CAPABILITY_USAGE).
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
@@ -362,6 +401,9 @@ type UnimplementedDataStoreServer struct{}
 
 func (UnimplementedDataStoreServer) ValidateConfig(context.Context, *ValidateConfigRequest) (*ValidateConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateConfig not implemented")
+}
+func (UnimplementedDataStoreServer) ValidateTenant(context.Context, *ValidateTenantRequest) (*ValidateTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateTenant not implemented")
 }
 func (UnimplementedDataStoreServer) EnsureTenant(context.Context, *EnsureTenantRequest) (*EnsureTenantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EnsureTenant not implemented")
@@ -413,6 +455,24 @@ func _DataStore_ValidateConfig_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DataStoreServer).ValidateConfig(ctx, req.(*ValidateConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DataStore_ValidateTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataStoreServer).ValidateTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataStore_ValidateTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataStoreServer).ValidateTenant(ctx, req.(*ValidateTenantRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -499,6 +559,10 @@ var DataStore_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ValidateConfig",
 			Handler:    _DataStore_ValidateConfig_Handler,
+		},
+		{
+			MethodName: "ValidateTenant",
+			Handler:    _DataStore_ValidateTenant_Handler,
 		},
 		{
 			MethodName: "EnsureTenant",
