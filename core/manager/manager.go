@@ -25,6 +25,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	dscontroller "github.com/openhcp/kamaji/core/controllers/datastore"
+	kcgcontroller "github.com/openhcp/kamaji/core/controllers/kubeconfiggenerator"
 	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
@@ -132,6 +133,12 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 			CertificateExpirationDeadline: s.CertificateExpirationDeadline,
 			KineImage:                     s.KineImage,
 		},
+	}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&kcgcontroller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Now: o.Now,
+		Options: kcgcontroller.Options{CertificateExpirationDeadline: s.CertificateExpirationDeadline},
 	}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
