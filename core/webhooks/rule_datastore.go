@@ -28,8 +28,7 @@ func ruleDataStore(ctx context.Context, rc *tcpRuleContext) field.ErrorList {
 			was = rc.Old.Status.Storage.DataStoreName
 		}
 		if was != "" && was != name {
-			return field.ErrorList{field.Forbidden(path, fmt.Sprintf(
-				"the tenant's data is on DataStore %q: moving it to %q needs a datastore migration, which is not available in this release", was, name))}
+			return ruleMigration(ctx, rc, path, was, name)
 		}
 		if rc.Old.Spec.DataStore == name {
 			return nil // unchanged: a DataStore edited since must not lock the TCP
@@ -51,4 +50,21 @@ func checkDataStore(ctx context.Context, r client.Reader, drivers Drivers, path 
 			"DataStore %s uses driver %q, which no configured plugin serves (served: %s)", name, ds.Spec.Driver, strings.Join(drivers.Names(), ", ")))}
 	}
 	return nil
+}
+
+// ruleMigration: a new spec.dataStore starts a migration of the tenant's data (see
+// docs/migration.md). One at a time; not for a tenant with dataStoreOverrides (they would stay
+// behind); the target must exist, be served, and hold no slice of another TCP under these names.
+func ruleMigration(ctx context.Context, rc *tcpRuleContext, path *field.Path, from, to string) field.ErrorList {
+	if m := rc.Old.Status.Storage.Migration; m != nil && m.Phase != kamajiv1alpha1.MigrationFailed {
+		return field.ErrorList{field.Forbidden(path, fmt.Sprintf(
+			"a migration from DataStore %s to %s is in progress (phase %s): wait until it ends before changing spec.dataStore", m.Source, m.Target, m.Phase))}
+	}
+	if len(rc.New.Spec.DataStoreOverrides) > 0 {
+		return field.ErrorList{field.Forbidden(path, "a TenantControlPlane with spec.dataStoreOverrides cannot be migrated to another DataStore")}
+	}
+	if errs := checkDataStore(ctx, rc.Reader, rc.Opts.Drivers, path, to); len(errs) > 0 {
+		return errs
+	}
+	return sliceTaken(ctx, rc, []string{to})
 }

@@ -41,6 +41,13 @@ func ruleSlice(ctx context.Context, rc *tcpRuleContext) field.ErrorList {
 	for _, o := range tcp.Spec.DataStoreOverrides {
 		stores = append(stores, o.DataStore)
 	}
+	return sliceTaken(ctx, rc, stores)
+}
+
+// sliceTaken checks the tenant's names on the given DataStores against every other TCP, then
+// asks each DataStore's driver whether it accepts them.
+func sliceTaken(ctx context.Context, rc *tcpRuleContext, stores []string) field.ErrorList {
+	tcp := rc.New
 	var errs field.ErrorList
 	schemaPath, userPath := field.NewPath("spec", "dataStoreSchema"), field.NewPath("spec", "dataStoreUsername")
 	var list kamajiv1alpha1.TenantControlPlaneList
@@ -115,6 +122,11 @@ func slicesOf(tcp *kamajiv1alpha1.TenantControlPlane) []sliceRef {
 	}
 	if st := tcp.Status.Storage; st.DataStoreName != "" {
 		out = append(out, sliceRef{st.DataStoreName, st.Setup.Schema, st.Setup.User})
+	}
+	if m := tcp.Status.Storage.Migration; m != nil && m.Phase != kamajiv1alpha1.MigrationFailed {
+		for _, ds := range []string{m.Source, m.Target} {
+			out = append(out, sliceRef{ds, tcp.Status.Storage.Setup.Schema, tcp.Status.Storage.Setup.User})
+		}
 	}
 	for _, o := range tcp.Status.Storage.Overrides {
 		out = append(out, sliceRef{o.DataStoreName, o.Schema, o.User})

@@ -5,10 +5,15 @@ const (
 	// PausedAnnotation stops the reconciliation of the annotated TenantControlPlane, DataStore or
 	// Secret while present; its value is ignored.
 	PausedAnnotation = "kamaji.clastix.io/paused"
-	// MigrationTimeoutAnnotation overrides the time allowed for a datastore migration.
+	// MigrationTimeoutAnnotation overrides the time allowed for a datastore migration (a Go
+	// duration such as "10m"; default 5m): a migration not switched by then is rolled back.
 	MigrationTimeoutAnnotation = "kamaji.clastix.io/migration-timeout"
-	// CleanupPriorMigrationAnnotation drops the tenant's data on the target DataStore before a migration.
+	// CleanupPriorMigrationAnnotation ("true") drops the tenant's data on the target DataStore
+	// before a migration; without it a migration to a slice that holds keys is rolled back.
 	CleanupPriorMigrationAnnotation = "kamaji.clastix.io/cleanup-prior-migration"
+	// MigrationKeepSourceAnnotation ("true") keeps the tenant's slice on the source DataStore
+	// after a migration instead of deprovisioning it. Not a Kamaji annotation.
+	MigrationKeepSourceAnnotation = "kamaji.clastix.io/migration-keep-source"
 	// KubeconfigSecretKeyAnnotation selects the key of the admin kubeconfig Secret used for the tenant (default super-admin.conf).
 	KubeconfigSecretKeyAnnotation = "kamaji.clastix.io/kubeconfig-secret-key"
 	// AbandonDataStoreSliceAnnotation, on a TenantControlPlane being deleted, releases it without

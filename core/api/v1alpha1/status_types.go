@@ -57,6 +57,50 @@ type StorageStatus struct {
 	// with the USAGE capability; refreshed every few minutes, not on every reconcile).
 	// +optional
 	Usage *StorageUsage `json:"usage,omitempty"`
+	// Migration is the move of the tenant's data to the DataStore spec.dataStore names, while
+	// it runs, and after it failed (until spec.dataStore changes again).
+	// +optional
+	Migration *StorageMigrationStatus `json:"migration,omitempty"`
+}
+
+// MigrationPhase is where a datastore migration stands.
+// +kubebuilder:validation:Enum=Provisioning;Freezing;Copying;Switching;Unfreezing;CleaningUp;RollingBack;Failed
+type MigrationPhase string
+
+const (
+	MigrationProvisioning MigrationPhase = "Provisioning" // the target slice is being provisioned
+	MigrationFreezing     MigrationPhase = "Freezing"     // writes are being frozen in the tenant
+	MigrationCopying      MigrationPhase = "Copying"      // keys are streamed, then verified
+	MigrationSwitching    MigrationPhase = "Switching"    // the control plane rolls onto the target
+	MigrationUnfreezing   MigrationPhase = "Unfreezing"   // writes are being allowed again
+	MigrationCleaningUp   MigrationPhase = "CleaningUp"   // the source slice is deprovisioned
+	MigrationRollingBack  MigrationPhase = "RollingBack"  // back to the source, target removed
+	MigrationFailed       MigrationPhase = "Failed"       // rolled back; the tenant runs on the source
+)
+
+// StorageMigrationStatus records a datastore migration, so that a manager restarted at any
+// phase resumes it or rolls it back.
+type StorageMigrationStatus struct {
+	// Source is the DataStore the data comes from; Target the one it goes to.
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// TargetDriver is the target DataStore's driver.
+	// +optional
+	TargetDriver string         `json:"targetDriver,omitempty"`
+	Phase        MigrationPhase `json:"phase"`
+	// StartTime is when the migration began; Deadline when it is rolled back if not switched.
+	StartTime metav1.Time `json:"startTime"`
+	Deadline  metav1.Time `json:"deadline"`
+	// FreezeStart is when the write freeze was put in place in the tenant (and so must be
+	// lifted, whatever happens next).
+	// +optional
+	FreezeStart *metav1.Time `json:"freezeStart,omitempty"`
+	// Copied describes what was copied and verified: keys, bytes and checksum.
+	// +optional
+	Copied string `json:"copied,omitempty"`
+	// Message says why the migration failed or is rolling back.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // StorageOverrideStatus is the tenant's slice on an override DataStore.

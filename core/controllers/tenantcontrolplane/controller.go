@@ -105,6 +105,7 @@ var steps = []step{
 	{"addon-service", stepAddonService},
 	{"konnectivity", stepKonnectivity},
 	{"deployment", stepDeployment},
+	{"migration-after-rollout", stepMigrationAfterRollout},
 }
 
 // SetupWithManager registers the controller. It watches only what it owns: our Deployments,

@@ -72,6 +72,15 @@ func recordedSlices(st kamajiv1alpha1.StorageStatus) []slice {
 	for _, o := range st.Overrides {
 		out = append(out, slice{o.DataStoreName, o.Schema, o.User})
 	}
+	// A migration holds a second slice: the target before the switch, the source after it; a
+	// failed one may have left a partial target it could not remove.
+	if m := st.Migration; m != nil {
+		for _, ds := range []string{m.Source, m.Target} {
+			if ds != "" && ds != st.DataStoreName {
+				out = append(out, slice{ds, st.Setup.Schema, st.Setup.User})
+			}
+		}
+	}
 	return out
 }
 

@@ -143,12 +143,6 @@ func TestTenantSlices(t *testing.T) {
 		wantRejected(t, env.Client.Create(ctxT(t), tcp), "spec.dataStoreUsername", "DataStore slices (driver etcd) refuses it")
 	})
 
-	t.Run("spec.dataStore cannot change", func(t *testing.T) {
-		tcp := getTCP(ctxT(t), t, first.Name)
-		tcp.Spec.DataStore = "slices-events"
-		wantRejected(t, env.Client.Update(ctxT(t), tcp), "spec.dataStore", `the tenant's data is on DataStore "slices"`, "migration")
-	})
-
 	t.Run("a slice the datastore records for another owner is refused and survives the squatter's deletion", func(t *testing.T) {
 		// A TCP that raced past admission: the slice was claimed in the datastore by another
 		// owner, which only the plugin's owner records can tell.

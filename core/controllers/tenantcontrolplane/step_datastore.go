@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,12 +38,38 @@ const (
 )
 
 // stepDataStore provisions the tenant's slice of its DataStore through the driver's plugin
-// (idempotent EnsureTenant) and stores what the apiserver needs to connect. The slice's
-// identity (DataStore, schema, user) is written to the status before the first EnsureTenant,
-// so that deletion knows what to deprovision even when provisioning failed half-way.
+// (idempotent EnsureTenant) and stores what the apiserver needs to connect. A spec naming
+// another DataStore than the one holding the data is a migration (stepMigration).
 func stepDataStore(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionDataStoreReady
-	name := p.tcp.Spec.DataStore
+	st := &p.status.Storage
+	if st.Migration != nil || (st.DataStoreName != "" && st.DataStoreName != p.tcp.Spec.DataStore) {
+		if len(p.tcp.Spec.DataStoreOverrides) > 0 && st.Migration == nil {
+			return failf(cond, ReasonDataStoreChangeRefused,
+				"spec.dataStore is %q but the tenant's data is on DataStore %q, and a tenant with spec.dataStoreOverrides cannot be migrated: set spec.dataStore back to %q",
+				p.tcp.Spec.DataStore, st.DataStoreName, st.DataStoreName)
+		}
+		return stepMigration(ctx, r, p)
+	}
+	if err := provision(ctx, r, p, p.tcp.Spec.DataStore); err != nil {
+		return err
+	}
+	if c := meta.FindStatusCondition(p.status.Conditions, cond); c != nil && c.Status == metav1.ConditionTrue && c.Reason == ReasonMigrated {
+		// The last migration's summary stays until something else is to be said.
+		p.setCondition(cond, metav1.ConditionTrue, ReasonMigrated, c.Message)
+		return nil
+	}
+	t := Tenant(p.tcp)
+	p.setCondition(cond, metav1.ConditionTrue, ReasonDataStoreReady,
+		fmt.Sprintf("provisioned %q for user %q on DataStore %s", t.Schema, t.Username, p.dataStore.Name))
+	return nil
+}
+
+// provision provisions the tenant on DataStore name. The slice's identity (DataStore, schema,
+// user) is written to the status before the first EnsureTenant, so that deletion knows what to
+// deprovision even when provisioning failed half-way.
+func provision(ctx context.Context, r *Reconciler, p *pass, name string) error {
+	const cond = kamajiv1alpha1.ConditionDataStoreReady
 	tenant := Tenant(p.tcp)
 	st := &p.status.Storage
 	if err := refuseSwitch(st, name, tenant); err != nil {
@@ -69,13 +96,10 @@ func stepDataStore(ctx context.Context, r *Reconciler, p *pass) error {
 		return provisioningFailure(cond, ds, err)
 	}
 	p.conn = conn
-
 	if err := ensureStorageSecret(ctx, r, p); err != nil {
 		return err
 	}
 	st.Driver = ds.Spec.Driver
-	p.setCondition(cond, metav1.ConditionTrue, ReasonDataStoreReady,
-		fmt.Sprintf("provisioned %q for user %q on DataStore %s", tenant.Schema, tenant.Username, ds.Name))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -63,6 +64,12 @@ func computeStatus(p *pass, stepErr error) {
 		state, reason, message = kamajiv1alpha1.VersionUpgrading, ReasonUpgrading, fmt.Sprintf("rolling out %s (installed %s)", wanted, installed)
 	default:
 		state = kamajiv1alpha1.VersionNotReady
+	}
+	if migrating(p.status.Storage) {
+		state, reason = kamajiv1alpha1.VersionMigrating, ReasonMigrating
+		if c := meta.FindStatusCondition(p.status.Conditions, kamajiv1alpha1.ConditionDataStoreReady); c != nil {
+			message = c.Message
+		}
 	}
 	p.status.Kubernetes.Version = kamajiv1alpha1.KubernetesVersion{Version: installed, Status: &state}
 

@@ -60,6 +60,13 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, p *pass) error {
 		p.setCondition(kamajiv1alpha1.ConditionAddonsReady, metav1.ConditionUnknown, ReasonTenantSleeping, msg)
 		return nil
 	}
+	if migrating(p.status.Storage) {
+		// Writes are frozen in the tenant (and the apiserver may be switching datastores).
+		msg := "the tenant's data is being migrated; the tenant is configured again once it is done"
+		p.setCondition(kamajiv1alpha1.ConditionTenantConfigured, metav1.ConditionUnknown, ReasonMigrating, msg)
+		p.setCondition(kamajiv1alpha1.ConditionAddonsReady, metav1.ConditionUnknown, ReasonMigrating, msg)
+		return nil
+	}
 	if p.status.Kubernetes.Deployment.AvailableReplicas == 0 {
 		// The Deployment watch brings us back when a replica is available.
 		msg := "waiting for an available control-plane replica"
