@@ -16,7 +16,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # Every module with Go packages (plugin stubs without code yet are skipped).
-MODULES := $(shell for m in core sdk cmd bench plugins/*; do find $$m -name '*.go' -print -quit | grep -q . && echo $$m; done)
+MODULES := $(shell for m in core sdk cmd cli bench plugins/*; do find $$m -name '*.go' -print -quit | grep -q . && echo $$m; done)
 
 .PHONY: all
 all: build
@@ -24,16 +24,22 @@ all: build
 ##@ Build
 
 .PHONY: build
-build: ## Build kamaji and every plugin into ./bin.
+build: ## Build kamaji, the kubectl plugin (kubectl-kamaji) and every plugin into ./bin.
 	@mkdir -p $(BIN)
 	cd cmd && go build -o $(BIN)/kamaji ./kamaji
+	cd cli && go build -o $(BIN)/kubectl-kamaji ./cmd/kubectl-kamaji
 	@for p in plugins/*; do \
 	  if [ -d $$p/cmd ]; then (cd $$p && GOWORK=off go build -o $(BIN)/kamaji-$$(basename $$p) ./cmd/...); fi; \
 	done
 
+# More tenant Kubernetes versions to build the control plane of: VERSIONS="v1.33 v1.30.14" (a
+# minor alone means its newest patch release); KUBE_BINS_DRY_RUN=1 prints the plan only.
+VERSIONS ?=
+KUBE_BINS_DRY_RUN ?=
+
 .PHONY: kube-bins
-kube-bins: ## Build kube-apiserver & co (k8s.io/kubernetes), etcd, kine and konnectivity into the version-keyed cache.
-	hack/kube-bins.sh
+kube-bins: ## Build kube-apiserver & co (k8s.io/kubernetes), etcd, kine and konnectivity into the version-keyed cache; VERSIONS="v1.33" adds tenant versions.
+	VERSIONS="$(VERSIONS)" KUBE_BINS_DRY_RUN="$(KUBE_BINS_DRY_RUN)" hack/kube-bins.sh
 
 ##@ Local plane
 
@@ -84,7 +90,12 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configuration.
 ##@ Test
 
 .PHONY: test
+# Tenant versions the end-to-end suite runs besides the plane's (cmd/internal/local): built
+# before the tests, whose default timeout a first build would not fit in.
+TEST_VERSIONS := v1.33.13
+
 test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + integration tests.
+	VERSIONS="$(TEST_VERSIONS)" hack/kube-bins.sh >/dev/null
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete
 	hack/services.sh

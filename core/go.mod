@@ -39,7 +39,7 @@ require (
 	github.com/go-openapi/swag/typeutils v0.27.1 // indirect
 	github.com/go-openapi/swag/yamlutils v0.27.1 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
-	github.com/google/gnostic-models v0.7.0 // indirect
+	github.com/google/gnostic-models v0.7.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect
 	github.com/hashicorp/yamux v0.1.2 // indirect
@@ -97,6 +97,7 @@ require (
 	github.com/openhcp/kamaji/sdk v0.0.0
 	go.etcd.io/etcd/client/v3 v3.7.0
 	k8s.io/kubelet v0.37.2
+	sigs.k8s.io/gateway-api v1.6.3
 )
 
 replace github.com/openhcp/kamaji/sdk => ../sdk

@@ -3,16 +3,22 @@
 # proxy, into a cache keyed by version. Incremental: a binary already built is not rebuilt, and the
 # Go build cache makes a rebuild after a partial run cheap.
 #
-#   hack/kube-bins.sh [binary[@version]...]
+#   hack/kube-bins.sh [--dry-run] [binary[@version]...]
 #       default: every binary below for K8S_VERSION, etcd, and the control-plane binaries of each
-#       PREVIOUS version (older tenant versions, so upgrades can be exercised)
-#   prints the bin folders on stdout: K8S_BIN_<previous>=..., then K8S_BIN=..., ETCD_BIN=... and
-#   KONNECTIVITY_BIN=...
+#       PREVIOUS version (older tenant versions, so upgrades can be exercised) and of each VERSIONS
+#       one (the tenant versions asked for: `make kube-bins VERSIONS="v1.33 v1.30.14"`; a minor
+#       alone means its newest patch release, asked of the Go module proxy)
+#   --dry-run (or KUBE_BINS_DRY_RUN=1) prints what would be built, and builds nothing
+#   prints the bin folders on stdout: K8S_BIN_<version>=... for each older version, then
+#   K8S_BIN=..., ETCD_BIN=... and KONNECTIVITY_BIN=...
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 # Older Kubernetes versions a tenant can run (space-separated); only the control plane is built.
 PREVIOUS="${PREVIOUS-v1.36.3}"
+# More tenant versions to build the control plane of (space- or comma-separated, v1.N or v1.N.P).
+VERSIONS="${VERSIONS:-}"
+DRY_RUN="${KUBE_BINS_DRY_RUN:-}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE="${KAMAJI_CACHE:-$HOME/.cache/kamaji}"
 ETCD_DIR="$CACHE/etcd/$ETCD_VERSION"
@@ -27,15 +33,55 @@ export GOFLAGS=-buildvcs=false GOWORK=off CGO_ENABLED=0
 
 all_k8s=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubeadm kubectl)
 previous_k8s=(kube-apiserver kube-controller-manager kube-scheduler)
-want=("$@")
-if [ ${#want[@]} -eq 0 ]; then
-  want=("${all_k8s[@]}" etcd konnectivity kine)
-  for v in $PREVIOUS; do
-    for b in "${previous_k8s[@]}"; do want+=("$b@$v"); done
-  done
-fi
 
 log() { echo "kube-bins: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+want=()
+for a in "$@"; do
+  case "$a" in
+    --dry-run) DRY_RUN=1 ;;
+    -*) die "unknown flag $a (usage: hack/kube-bins.sh [--dry-run] [binary[@version]...])" ;;
+    *) want+=("$a") ;;
+  esac
+done
+
+# resolve_version turns v1.N.P (or 1.N.P) into itself and v1.N (or 1.N) into the newest v1.N.P
+# release of k8s.io/kubernetes on the module proxy; anything else is an error.
+resolve_version() {
+  local v=${1#v}
+  if [[ $v =~ ^1\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+    echo "v$v"
+  elif [[ $v =~ ^1\.[0-9]+$ ]]; then
+    local newest
+    newest=$(go list -m -versions "k8s.io/kubernetes" | tr ' ' '\n' | grep -E "^v${v//./\\.}\.[0-9]+$" | sort -t. -k3,3n | tail -n1)
+    [ -n "$newest" ] || die "no release of Kubernetes v$v on the module proxy"
+    echo "$newest"
+  else
+    die "not a Kubernetes version: $1 (want v1.N.P, or v1.N for its newest patch)"
+  fi
+}
+
+older=()
+for v in $PREVIOUS ${VERSIONS//,/ }; do
+  v=$(resolve_version "$v")
+  [ "$v" = "$K8S_VERSION" ] && continue # built in full below
+  [[ " ${older[*]} " == *" $v "* ]] || older+=("$v")
+done
+
+if [ ${#want[@]} -eq 0 ]; then
+  want=("${all_k8s[@]}" etcd konnectivity kine)
+  for v in "${older[@]}"; do
+    for b in "${previous_k8s[@]}"; do want+=("$b@$v"); done
+  done
+else
+  # Explicit binaries: their versions are resolved the same way.
+  for i in "${!want[@]}"; do
+    case "${want[$i]}" in
+      *@*) want[i]="${want[$i]%@*}@$(resolve_version "${want[$i]#*@}")" ;;
+    esac
+  done
+fi
 
 k8s_dir() { echo "$CACHE/kube/$1"; }
 
@@ -80,9 +126,19 @@ GO
 }
 
 build_k8s() {
-  local name=$1 version=$2 src dir
+  local name=$1 version=$2 src dir lock
   dir=$(k8s_dir "$version")
   [ -x "$dir/bin/$name" ] && return
+  if [ -n "$DRY_RUN" ]; then
+    echo "would build $name $version into $dir/bin (from k8s.io/kubernetes@$version)" >&2
+    return
+  fi
+  # One build of a version at a time: the local plane may build one on demand while `make`
+  # runs; the second waits, then finds the binary.
+  mkdir -p "$dir"
+  exec {lock}>"$dir/.lock"
+  flock "$lock"
+  if [ -x "$dir/bin/$name" ]; then exec {lock}>&-; return; fi
   src=$(k8s_src "$version")
   log "building $name $version (first time takes minutes)"
   mkdir -p "$dir/bin"
@@ -90,10 +146,12 @@ build_k8s() {
   ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$version"
   (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$dir/bin/$name.tmp" "k8s.io/kubernetes/cmd/$name")
   mv "$dir/bin/$name.tmp" "$dir/bin/$name"
+  exec {lock}>&-
 }
 
 build_etcd() {
   [ -x "$ETCD_DIR/bin/etcd" ] && return
+  [ -n "$DRY_RUN" ] && { echo "would build etcd $ETCD_VERSION into $ETCD_DIR/bin" >&2; return; }
   local src="$ETCD_DIR/src"
   mkdir -p "$src" "$ETCD_DIR/bin"
   log "building etcd $ETCD_VERSION"
@@ -128,6 +186,7 @@ build_kine() {
   # tag (an embedded NATS server, which the plugins' noEmbed endpoints leave off).
   local dir="$CACHE/kine/$KINE_VERSION"
   [ -x "$dir/bin/kine" ] && return
+  [ -n "$DRY_RUN" ] && { echo "would build kine $KINE_VERSION into $dir/bin" >&2; return; }
   log "building kine $KINE_VERSION"
   rm -rf "$dir/tmp" && mkdir -p "$dir/bin" "$dir/tmp"
   GOBIN="$dir/tmp" go install -trimpath -tags nats \
@@ -140,6 +199,7 @@ build_konnectivity() {
   # refuses it: a throwaway module requires both at the same version instead.
   local dir="$CACHE/konnectivity/$KONNECTIVITY_VERSION"
   [ -x "$dir/bin/proxy-server" ] && [ -x "$dir/bin/proxy-agent" ] && return
+  [ -n "$DRY_RUN" ] && { echo "would build konnectivity $KONNECTIVITY_VERSION into $dir/bin" >&2; return; }
   local src="$dir/src"
   mkdir -p "$src" "$dir/bin"
   log "building konnectivity proxy-server and proxy-agent $KONNECTIVITY_VERSION"
@@ -184,7 +244,7 @@ for b in "${want[@]}"; do
     *) build_k8s "$b" "$K8S_VERSION" ;;
   esac
 done
-for v in $PREVIOUS; do v=${v#v}; echo "K8S_BIN_${v//./_}=$(k8s_dir "v$v")/bin"; done
+for v in "${older[@]}"; do v=${v#v}; echo "K8S_BIN_${v//./_}=$(k8s_dir "v$v")/bin"; done
 echo "K8S_BIN=$(k8s_dir "$K8S_VERSION")/bin"
 echo "ETCD_BIN=$ETCD_DIR/bin"
 echo "KONNECTIVITY_BIN=$CACHE/konnectivity/$KONNECTIVITY_VERSION/bin"

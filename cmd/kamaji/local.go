@@ -124,6 +124,7 @@ func newLocalNodeCommand() *cobra.Command {
 	f.StringVar(&gateway, "gateway", "10.244.0.1", "The bridge's address.")
 	f.StringVar(&cfg.ImagesFile, "images", "images.yaml", "Image map.")
 	f.StringVar(&cfg.Cache, "cache", "", "The kamaji cache folder ($cache in the image map).")
+	f.StringVar(&cfg.KubeBins, "kube-bins", "", "hack/kube-bins.sh, to build the binaries of an image rule's missing folder (a tenant at a version not built yet); empty: never.")
 	f.StringVar(&apiService, "api-service", "", "host:port of the admin kubernetes Service (KUBERNETES_SERVICE_HOST/PORT).")
 	f.StringVar(&cfg.KubeletVersion, "kubelet-version", local.KubeVersion, "Version the Node reports.")
 	return cmd

@@ -65,6 +65,13 @@ func TestBadInputExitsWithOneLineNamingTheKey(t *testing.T) {
 			"plugins[0].sha256"},
 		"unknown plugin field": {nil, []string{"manager", "--config", writeConfig(t, "plugins:\n- kind: datastore\n  name: etcd\n  path: /bin/true\n  sha: "+sha+"\n")},
 			"plugins"},
+		"bad zap log level flag": {nil, []string{"manager", "--zap-log-level=loud"}, `invalid argument "loud" for "--zap-log-level" flag: invalid log level "loud"`},
+		"bad zap log level in the file": {nil, []string{"manager", "--config", writeConfig(t, "zap-log-level: loud\n")},
+			`zap-log-level: invalid value "loud": invalid log level "loud"`},
+		"bad zap encoder env":       {[]string{"KAMAJI_ZAP_ENCODER=yaml"}, []string{"manager"}, `environment KAMAJI_ZAP_ENCODER: invalid value "yaml": invalid encoder value "yaml"`},
+		"bad zap stacktrace level":  {nil, []string{"manager", "--zap-stacktrace-level=debug"}, `"--zap-stacktrace-level" flag: invalid stacktrace level "debug"`},
+		"bad zap time encoding":     {nil, []string{"manager", "--zap-time-encoding=sundial"}, `"--zap-time-encoding" flag: invalid time-encoding value "sundial"`},
+		"bad zap devel in the file": {nil, []string{"manager", "--config", writeConfig(t, "zap-devel: sometimes\n")}, `zap-devel: invalid value "sometimes"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, code := runKamaji(t, tc.env, tc.args...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -16,7 +17,7 @@ import (
 func newManagerCommand() *cobra.Command {
 	s := &settings.Settings{}
 	var configPath string
-	var devLogs bool
+	logs := zap.Options{}
 	cmd := &cobra.Command{
 		Use:   "manager",
 		Short: "Run the controllers and admission webhooks",
@@ -41,13 +42,14 @@ environment, which wins over the file. Plugins are listed in the config file onl
 			if err := s.Validate(); err != nil {
 				return err
 			}
-			return runManager(s, devLogs)
+			return runManager(s, &logs)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "kamaji.yaml", "Path of the configuration file (optional unless given explicitly).")
 	f.StringVar(&s.MetricsBindAddress, "metrics-bind-address", ":8080", "The address the metric endpoint binds to.")
 	f.StringVar(&s.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	f.StringVar(&s.PprofBindAddress, "pprof-bind-address", "0", `The address the pprof endpoint binds to; "0" disables it.`)
 	f.BoolVar(&s.LeaderElect, "leader-elect", true, "Enable leader election for controller manager. Enabling this will ensure there is only one active controller manager.")
 	f.StringVar(&s.TmpDirectory, "tmp-directory", "/tmp/kamaji", "Directory which will be used to work with temporary files.")
 	f.StringVar(&s.KineImage, "kine-image", "rancher/kine:v0.17.5-amd64", "Container image along with tag to use for the Kine sidecar container (used only if the DataStore driver runs through kine).")
@@ -68,12 +70,16 @@ environment, which wins over the file. Plugins are listed in the config file onl
 	// and a burst of new TCPs far more; the admin apiserver's priority and fairness protects it.
 	f.Float64Var(&s.KubeAPIQPS, "kube-api-qps", 100, "Requests per second the manager sends to the admin cluster's apiserver at most, on average.")
 	f.IntVar(&s.KubeAPIBurst, "kube-api-burst", 200, "Requests the manager may send to the admin cluster's apiserver in a burst above --kube-api-qps.")
-	f.BoolVar(&devLogs, "zap-devel", false, "Development logging (console encoder, debug level).")
+	// controller-runtime's logging flags, as Kamaji has them: --zap-devel, --zap-encoder,
+	// --zap-log-level, --zap-stacktrace-level, --zap-time-encoding.
+	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	logs.BindFlags(zapFlags)
+	f.AddGoFlagSet(zapFlags)
 	return cmd
 }
 
-func runManager(s *settings.Settings, devLogs bool) error {
-	ctrl.SetLogger(zap.New(zap.UseDevMode(devLogs)))
+func runManager(s *settings.Settings, logs *zap.Options) error {
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(logs)))
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("no admin cluster to talk to: %v", err)

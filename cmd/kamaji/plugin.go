@@ -28,6 +28,7 @@ func newPluginCommand() *cobra.Command {
 
 // verifyOptions are the flags of `kamaji plugin verify`.
 type verifyOptions struct {
+	kind      string
 	plugin    string
 	config    string
 	sha256    string
@@ -38,10 +39,13 @@ type verifyOptions struct {
 func newPluginVerifyCommand() *cobra.Command {
 	o := verifyOptions{}
 	cmd := &cobra.Command{
-		Use:   "verify --plugin PATH --config FILE",
-		Short: "Run the SDK conformance checks against a datastore plugin binary",
-		Long: `Run the SDK conformance checks against a datastore plugin binary and a real datastore,
-and print one line per check (PASS, FAIL or SKIP with the reason).
+		Use:   "verify --plugin PATH [--kind datastore --config FILE | --kind addon]",
+		Short: "Run the SDK conformance checks against a datastore or addon plugin binary",
+		Long: `Run the SDK conformance checks against a plugin binary and print one line per check
+(PASS, FAIL or SKIP with the reason): a datastore plugin (--kind datastore, the default) against a
+real datastore described by --config, or an addon plugin (--kind addon: every addon it serves is
+rendered for a sample tenant and checked: objects, labels, images, parameters, refusals; no
+config needed).
 
 The plugin is started as the manager starts it (go-plugin handshake, AutoMTLS, checksum). The
 manager always pins a plugin's sha256 in kamaji.yaml; verify is a developer tool, so --sha256
@@ -72,20 +76,21 @@ the CA key). Other drivers run without such a backend: when the plugin answers w
 sidecar those checks are skipped, each with the reason.
 
 Exit status: 0 when every check passed or was skipped, 1 when one failed or the input is unusable.`,
-		Example: `  kamaji plugin verify --plugin ./bin/kamaji-datastore-etcd --config etcd.yaml`,
-		Args:    cobra.NoArgs,
+		Example: `  kamaji plugin verify --plugin ./bin/kamaji-datastore-etcd --config etcd.yaml
+  kamaji plugin verify --kind addon --plugin ./bin/kamaji-addon-coredns`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPluginVerify(cmd, o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.kind, "kind", "datastore", "Contract the plugin serves: datastore or addon.")
 	f.StringVar(&o.plugin, "plugin", "", "Path of the plugin binary to verify (required).")
-	f.StringVar(&o.config, "config", "", "YAML file describing the datastore to verify against (required).")
+	f.StringVar(&o.config, "config", "", "YAML file describing the datastore to verify against (required with --kind datastore).")
 	f.StringVar(&o.sha256, "sha256", "", "Expected sha256 of the plugin binary, hex; default: the file's own checksum.")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "Time limit of each check.")
 	f.StringVar(&o.namespace, "namespace", "kamaji-conformance", "Namespace of the test tenants.")
 	_ = cmd.MarkFlagRequired("plugin")
-	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
 
@@ -114,6 +119,19 @@ func runPluginVerify(cmd *cobra.Command, o verifyOptions) error {
 	}
 	if o.namespace == "" {
 		return errors.New("namespace: must not be empty")
+	}
+	switch o.kind {
+	case "addon":
+		if o.config != "" {
+			return errors.New("config: an addon plugin is verified without a datastore; drop --config")
+		}
+		return runAddonVerify(cmd, o)
+	case "datastore":
+		if o.config == "" {
+			return errors.New(`config: required with --kind datastore (the datastore to verify against; see --help)`)
+		}
+	default:
+		return fmt.Errorf("kind: want datastore or addon, got %q", o.kind)
 	}
 	ds, err := loadVerifyConfig(o.config)
 	if err != nil {
@@ -150,6 +168,27 @@ func runPluginVerify(cmd *cobra.Command, o verifyOptions) error {
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted; the test tenants created so far were deleted")
+	}
+	if failed := report.Count(conformance.Fail); failed > 0 {
+		return fmt.Errorf("%d of %d checks failed", failed, len(report.Results))
+	}
+	return nil
+}
+
+// runAddonVerify runs the addon conformance kit against the plugin binary.
+func runAddonVerify(cmd *cobra.Command, o verifyOptions) error {
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	report, err := conformance.VerifyAddon(ctx, conformance.AddonConfig{PluginPath: o.plugin, PluginSHA256: o.sha256, Timeout: o.timeout})
+	if err != nil {
+		return err
+	}
+	if err := report.Print(cmd.OutOrStdout()); err != nil {
+		return err
 	}
 	if failed := report.Count(conformance.Fail); failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", failed, len(report.Results))

@@ -163,7 +163,10 @@ func TestPluginVerifyBadInput(t *testing.T) {
 	}{
 		"missing plugin":    {[]string{"--plugin", missing, "--config", good}, []string{"plugin " + missing, "no such file"}},
 		"plugin is a dir":   {[]string{"--plugin", dir, "--config", good}, []string{"is a directory"}},
-		"no flags":          {nil, []string{`"config"`, `"plugin"`}},
+		"no flags":          {nil, []string{`"plugin"`}},
+		"no config":         {[]string{"--plugin", plugin}, []string{"config: required with --kind datastore"}},
+		"unknown kind":      {[]string{"--plugin", plugin, "--kind", "cache"}, []string{`kind: want datastore or addon, got "cache"`}},
+		"addon with config": {[]string{"--plugin", plugin, "--kind", "addon", "--config", good}, []string{"config: an addon plugin is verified without a datastore"}},
 		"bad sha256":        {[]string{"--plugin", plugin, "--config", good, "--sha256", "abc"}, []string{"sha256: want 64 hex digits"}},
 		"missing config":    {[]string{"--plugin", plugin, "--config", filepath.Join(dir, "nope.yaml")}, []string{"config file", "nope.yaml", "no such file"}},
 		"unknown key":       {[]string{"--plugin", plugin, "--config", writeConfig(t, "driver: etcd\nendpoints: [a:1]\ncaCertPath: /x\n")}, []string{`unknown key "caCertPath"`}},
@@ -199,5 +202,25 @@ func TestVerifyConfigFile(t *testing.T) {
 	}
 	if got := cfg.Parameters; got["sslmode"] != "require" || got["port"] != "5432" || got["ssl"] != "true" {
 		t.Errorf("parameters = %v", got)
+	}
+}
+
+// TestPluginVerifyAddon runs `kamaji plugin verify --kind addon` against the real CoreDNS addon
+// plugin (every check passes) and against the etcd datastore plugin (refused as an addon).
+func TestPluginVerifyAddon(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "kamaji-addon-coredns")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kamaji-addon-coredns")
+	build.Dir = filepath.Join("..", "..", "plugins", "addon-coredns")
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build the CoreDNS plugin: %v\n%s", err, out)
+	}
+	out, code := runKamaji(t, nil, "plugin", "verify", "--kind", "addon", "--plugin", bin)
+	if code != 0 || !strings.Contains(out, "PASS") || strings.Contains(out, "FAIL") {
+		t.Fatalf("exit %d; want every check to pass:\n%s", code, out)
+	}
+	out, code = runKamaji(t, nil, "plugin", "verify", "--kind", "addon", "--plugin", buildEtcdPlugin(t))
+	if code == 0 || !strings.Contains(out, "FAIL") {
+		t.Fatalf("a datastore plugin verified as an addon: exit %d\n%s", code, out)
 	}
 }

@@ -69,8 +69,9 @@ func apiServerContainer(in Input, image string) corev1.Container {
 	args = append(args, storageArgs(in)...)
 
 	// Precedence: core < addons < user.
-	args = MergeArgs(MergeArgs(args, in.Additions.APIServerArgs), extraArgs(dep).APIServer)
+	args = MergeArgs(MergeArgs(forMinor(in, APIServerContainer, args), in.Additions.APIServerArgs), extraArgs(dep).APIServer)
 	port := portArg(args, "secure-port", securePort(np))
+	probes := tuning(dep.Probes, apiServerProbes)
 
 	c := corev1.Container{
 		Name:    APIServerContainer,
@@ -83,9 +84,9 @@ func apiServerContainer(in Input, image string) corev1.Container {
 			ContainerPort: port,
 			Protocol:      corev1.ProtocolTCP,
 		}},
-		LivenessProbe:  livenessProbe("/livez", port, dep.Probes),
-		ReadinessProbe: readinessProbe("/readyz", port, dep.Probes),
-		StartupProbe:   startupProbe("/livez", port, dep.Probes),
+		LivenessProbe:  livenessProbe("/livez", port, probes),
+		ReadinessProbe: readinessProbe("/readyz", port, probes),
+		StartupProbe:   startupProbe("/livez", port, probes),
 		VolumeMounts: append(mounts(
 			fileCACert,
 			fileAPIServerCert, fileAPIServerKey,
@@ -96,7 +97,7 @@ func apiServerContainer(in Input, image string) corev1.Container {
 		), storageMounts(in)...),
 	}
 	extra := append(copyMounts(in.Additions.APIServerVolumeMounts), additionalMounts(dep).APIServer...)
-	finishContainer(&c, resources(dep).APIServer, dep.SecurityContext, extra)
+	finishContainer(&c, resources(dep).APIServer, securityContext(dep, apiServerSecurityContext), extra)
 	return c
 }
 

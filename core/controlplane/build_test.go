@@ -198,6 +198,10 @@ func fullInput() Input {
 	dep.AdditionalVolumeMounts = &kamajiv1alpha1.AdditionalVolumeMounts{APIServer: []corev1.VolumeMount{{Name: "audit", MountPath: "/var/log/audit"}}}
 	dep.PodAdditionalMetadata.Annotations = map[string]string{"z": "1", "a": "2"}
 	dep.SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false)}
+	dep.ContainerSecurityContexts = &kamajiv1alpha1.ControlPlaneContainerSecurityContexts{
+		APIServer: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true)},
+	}
+	dep.AutomountServiceAccountToken = ptr.To(false)
 	return in
 }
 
@@ -273,6 +277,7 @@ func TestBuildDoesNotAliasInput(t *testing.T) {
 		}
 	}
 	ps.Tolerations[0].Key = "x"
+	*ps.AutomountServiceAccountToken = true
 	ps.NodeSelector["a"] = "x"
 	ps.TopologySpreadConstraints[0].LabelSelector.MatchLabels["x"] = "x"
 	d.Labels["x"] = "x"

@@ -29,8 +29,32 @@ func additionalMounts(dep *kamajiv1alpha1.DeploymentSpec) kamajiv1alpha1.Additio
 	return *dep.AdditionalVolumeMounts
 }
 
-// finishContainer applies what every container of ours gets from the spec: its resources, the
-// shared security context and the user's extra mounts (after ours, so ours keep their order).
+// Pickers of a container's own security context in spec.controlPlane.deployment.containerSecurityContexts.
+func apiServerSecurityContext(c *kamajiv1alpha1.ControlPlaneContainerSecurityContexts) *corev1.SecurityContext {
+	return c.APIServer
+}
+
+func controllerManagerSecurityContext(c *kamajiv1alpha1.ControlPlaneContainerSecurityContexts) *corev1.SecurityContext {
+	return c.ControllerManager
+}
+
+func schedulerSecurityContext(c *kamajiv1alpha1.ControlPlaneContainerSecurityContexts) *corev1.SecurityContext {
+	return c.Scheduler
+}
+
+// securityContext is the container's own security context when containerSecurityContexts
+// gives one (it replaces the shared one as a whole), else the shared securityContext.
+func securityContext(dep *kamajiv1alpha1.DeploymentSpec, own func(*kamajiv1alpha1.ControlPlaneContainerSecurityContexts) *corev1.SecurityContext) *corev1.SecurityContext {
+	if dep.ContainerSecurityContexts != nil {
+		if sc := own(dep.ContainerSecurityContexts); sc != nil {
+			return sc
+		}
+	}
+	return dep.SecurityContext
+}
+
+// finishContainer applies what every container of ours gets from the spec: its resources, its
+// security context and the user's extra mounts (after ours, so ours keep their order).
 // Everything is copied: the Deployment must not alias the TenantControlPlane.
 func finishContainer(c *corev1.Container, res *corev1.ResourceRequirements, sc *corev1.SecurityContext, extra []corev1.VolumeMount) {
 	if res != nil {

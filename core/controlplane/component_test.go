@@ -66,3 +66,60 @@ func TestComponentSecurityContext(t *testing.T) {
 		}
 	}
 }
+
+// containerSecurityContexts gives each control-plane container its own security context; a
+// container without one keeps the shared securityContext; kine and addon containers are not
+// control-plane components and keep theirs.
+func TestContainerSecurityContexts(t *testing.T) {
+	shared := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false)}
+	api := &corev1.SecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), ReadOnlyRootFilesystem: ptr.To(true)}
+	cm := &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	sched := &corev1.SecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+
+	tests := []struct {
+		name   string
+		shared *corev1.SecurityContext
+		own    *kamajiv1alpha1.ControlPlaneContainerSecurityContexts
+		want   map[string]*corev1.SecurityContext
+	}{
+		{
+			name: "none",
+			want: map[string]*corev1.SecurityContext{APIServerContainer: nil, ControllerManagerContainer: nil, SchedulerContainer: nil, KineContainer: nil},
+		},
+		{
+			name: "each component its own",
+			own:  &kamajiv1alpha1.ControlPlaneContainerSecurityContexts{APIServer: api, ControllerManager: cm, Scheduler: sched},
+			want: map[string]*corev1.SecurityContext{APIServerContainer: api, ControllerManagerContainer: cm, SchedulerContainer: sched, KineContainer: nil},
+		},
+		{
+			name:   "own replaces shared, the others keep shared",
+			shared: shared,
+			own:    &kamajiv1alpha1.ControlPlaneContainerSecurityContexts{APIServer: api},
+			want:   map[string]*corev1.SecurityContext{APIServerContainer: api, ControllerManagerContainer: shared, SchedulerContainer: shared, KineContainer: shared},
+		},
+		{
+			name:   "an empty block keeps shared",
+			shared: shared,
+			own:    &kamajiv1alpha1.ControlPlaneContainerSecurityContexts{},
+			want:   map[string]*corev1.SecurityContext{APIServerContainer: shared, ControllerManagerContainer: shared, SchedulerContainer: shared, KineContainer: shared},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := kineInput()
+			in.Additions.Containers = []corev1.Container{{Name: "konnectivity-server", Image: "k"}}
+			dep := &in.TCP.Spec.ControlPlane.Deployment
+			dep.SecurityContext, dep.ContainerSecurityContexts = tt.shared, tt.own
+			d := mustBuild(t, in)
+			for name, want := range tt.want {
+				if got := findContainer(t, d, name).SecurityContext; !equality.Semantic.DeepEqual(got, want) {
+					t.Errorf("%s securityContext = %v, want %v", name, got, want)
+				}
+			}
+			// The addon's container is the addon's (and the core's konnectivity step's) business.
+			if got := findContainer(t, d, "konnectivity-server").SecurityContext; got != nil {
+				t.Errorf("addon container got securityContext %v", got)
+			}
+		})
+	}
+}

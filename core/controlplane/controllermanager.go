@@ -16,7 +16,7 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 	dep := &spec.ControlPlane.Deployment
 	np := spec.NetworkProfile
 
-	args := MergeArgs([]string{
+	args := MergeArgs(forMinor(in, ControllerManagerContainer, []string{
 		"--allocate-node-cidrs=true",
 		"--authentication-kubeconfig=" + fileControllerManagerConf.path,
 		"--authorization-kubeconfig=" + fileControllerManagerConf.path,
@@ -34,20 +34,21 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 		"--service-account-private-key-file=" + fileSAPrivateKey.path,
 		"--service-cluster-ip-range=" + serviceCIDRs(np),
 		"--use-service-account-credentials=true",
-	}, extraArgs(dep).ControllerManager)
+	}), extraArgs(dep).ControllerManager)
 	port := portArg(args, "secure-port", controllerManagerPort)
+	probes := tuning(dep.Probes, controllerManagerProbes)
 
 	c := corev1.Container{
 		Name:          ControllerManagerContainer,
 		Image:         image,
 		Command:       []string{"kube-controller-manager"},
 		Args:          args,
-		LivenessProbe: livenessProbe("/healthz", port, dep.Probes),
-		StartupProbe:  startupProbe("/healthz", port, dep.Probes),
+		LivenessProbe: livenessProbe("/healthz", port, probes),
+		StartupProbe:  startupProbe("/healthz", port, probes),
 		// The CA key signs kubelet certificates (CSR signing); the service-account key signs
 		// the tokens of the controllers' own service accounts.
 		VolumeMounts: mounts(fileCACert, fileCAKey, fileFrontProxyCACert, fileSAPrivateKey, fileControllerManagerConf),
 	}
-	finishContainer(&c, resources(dep).ControllerManager, dep.SecurityContext, additionalMounts(dep).ControllerManager)
+	finishContainer(&c, resources(dep).ControllerManager, securityContext(dep, controllerManagerSecurityContext), additionalMounts(dep).ControllerManager)
 	return c
 }

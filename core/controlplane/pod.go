@@ -45,6 +45,9 @@ func podSpec(in Input) corev1.PodSpec {
 		ServiceAccountName:        dep.ServiceAccountName,
 		SecurityContext:           dep.PodSecurityContext.DeepCopy(),
 	}
+	if dep.AutomountServiceAccountToken != nil {
+		ps.AutomountServiceAccountToken = ptr.To(*dep.AutomountServiceAccountToken)
+	}
 	for i := range dep.Tolerations {
 		ps.Tolerations = append(ps.Tolerations, *dep.Tolerations[i].DeepCopy())
 	}

@@ -113,6 +113,24 @@ func TestBuildPodSettings(t *testing.T) {
 			},
 		},
 		{
+			name: "automountServiceAccountToken false",
+			set:  func(d *kamajiv1alpha1.DeploymentSpec) { d.AutomountServiceAccountToken = ptr.To(false) },
+			check: func(t *testing.T, ps corev1.PodSpec) {
+				if ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken {
+					t.Errorf("automountServiceAccountToken = %v, want false", ps.AutomountServiceAccountToken)
+				}
+			},
+		},
+		{
+			name: "automountServiceAccountToken true",
+			set:  func(d *kamajiv1alpha1.DeploymentSpec) { d.AutomountServiceAccountToken = ptr.To(true) },
+			check: func(t *testing.T, ps corev1.PodSpec) {
+				if ps.AutomountServiceAccountToken == nil || !*ps.AutomountServiceAccountToken {
+					t.Errorf("automountServiceAccountToken = %v, want true", ps.AutomountServiceAccountToken)
+				}
+			},
+		},
+		{
 			name: "additional init container",
 			set:  func(d *kamajiv1alpha1.DeploymentSpec) { d.AdditionalInitContainers = []corev1.Container{initContainer} },
 			check: func(t *testing.T, ps corev1.PodSpec) {
@@ -142,7 +160,8 @@ func TestBuildPodSettings(t *testing.T) {
 			set:  func(*kamajiv1alpha1.DeploymentSpec) {},
 			check: func(t *testing.T, ps corev1.PodSpec) {
 				if ps.NodeSelector != nil || ps.Tolerations != nil || ps.Affinity != nil || ps.TopologySpreadConstraints != nil ||
-					ps.RuntimeClassName != nil || ps.ServiceAccountName != "" || ps.SecurityContext != nil || ps.InitContainers != nil {
+					ps.RuntimeClassName != nil || ps.ServiceAccountName != "" || ps.SecurityContext != nil || ps.InitContainers != nil ||
+					ps.AutomountServiceAccountToken != nil {
 					t.Errorf("unexpected pod settings: %+v", ps)
 				}
 			},

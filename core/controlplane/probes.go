@@ -7,42 +7,74 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
+// probeTuning is what spec.controlPlane.deployment.probes says about one component's probes:
+// for each probe, the settings to apply over kubeadm's timings, lowest precedence first (the
+// global block, then the component's own).
+type probeTuning struct {
+	liveness, readiness, startup []*kamajiv1alpha1.ProbeSpec
+}
+
+// Pickers of a component's block in spec.controlPlane.deployment.probes.
+func apiServerProbes(p *kamajiv1alpha1.ControlPlaneProbes) *kamajiv1alpha1.ComponentProbes {
+	return p.APIServer
+}
+
+func controllerManagerProbes(p *kamajiv1alpha1.ControlPlaneProbes) *kamajiv1alpha1.ComponentProbes {
+	return p.ControllerManager
+}
+
+func schedulerProbes(p *kamajiv1alpha1.ControlPlaneProbes) *kamajiv1alpha1.ComponentProbes {
+	return p.Scheduler
+}
+
+// tuning layers a component's probe settings over the global ones: they merge field by field,
+// the component's winning.
+func tuning(p *kamajiv1alpha1.ControlPlaneProbes, component func(*kamajiv1alpha1.ControlPlaneProbes) *kamajiv1alpha1.ComponentProbes) probeTuning {
+	var t probeTuning
+	if p == nil {
+		return t
+	}
+	t.liveness = append(t.liveness, p.Liveness)
+	t.readiness = append(t.readiness, p.Readiness)
+	t.startup = append(t.startup, p.StartupProbe)
+	if c := component(p); c != nil {
+		t.liveness = append(t.liveness, c.Liveness)
+		t.readiness = append(t.readiness, c.Readiness)
+		t.startup = append(t.startup, c.StartupProbe)
+	}
+	return t
+}
+
 // Probe timings are kubeadm's for its static control-plane pods; spec.controlPlane.deployment.probes
 // overrides them field by field.
-func livenessProbe(path string, port int32, tune *kamajiv1alpha1.ControlPlaneProbes) *corev1.Probe {
+func livenessProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 	p := httpsProbe(path, port)
 	p.InitialDelaySeconds = 10
 	p.TimeoutSeconds = 15
 	p.PeriodSeconds = 10
 	p.FailureThreshold = 8
-	if tune != nil {
-		applyProbeSpec(p, tune.Liveness)
-	}
+	applyProbeSpecs(p, tune.liveness)
 	return p
 }
 
-func readinessProbe(path string, port int32, tune *kamajiv1alpha1.ControlPlaneProbes) *corev1.Probe {
+func readinessProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 	p := httpsProbe(path, port)
 	p.TimeoutSeconds = 15
 	p.PeriodSeconds = 1
 	p.FailureThreshold = 3
-	if tune != nil {
-		applyProbeSpec(p, tune.Readiness)
-	}
+	applyProbeSpecs(p, tune.readiness)
 	return p
 }
 
 // startupProbe gives a slow first start (datastore migration, large caches) four minutes
 // before the liveness probe may kill the container.
-func startupProbe(path string, port int32, tune *kamajiv1alpha1.ControlPlaneProbes) *corev1.Probe {
+func startupProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 	p := httpsProbe(path, port)
 	p.InitialDelaySeconds = 10
 	p.TimeoutSeconds = 15
 	p.PeriodSeconds = 10
 	p.FailureThreshold = 24
-	if tune != nil {
-		applyProbeSpec(p, tune.StartupProbe)
-	}
+	applyProbeSpecs(p, tune.startup)
 	return p
 }
 
@@ -54,6 +86,12 @@ func httpsProbe(path string, port int32) *corev1.Probe {
 		Port:   intstr.FromInt32(port),
 		Scheme: corev1.URISchemeHTTPS,
 	}}}
+}
+
+func applyProbeSpecs(p *corev1.Probe, specs []*kamajiv1alpha1.ProbeSpec) {
+	for _, s := range specs {
+		applyProbeSpec(p, s)
+	}
 }
 
 func applyProbeSpec(p *corev1.Probe, s *kamajiv1alpha1.ProbeSpec) {

@@ -12,24 +12,25 @@ const schedulerPort int32 = 10259
 func schedulerContainer(in Input, image string) corev1.Container {
 	dep := &in.TCP.Spec.ControlPlane.Deployment
 
-	args := MergeArgs([]string{
+	args := MergeArgs(forMinor(in, SchedulerContainer, []string{
 		"--authentication-kubeconfig=" + fileSchedulerConf.path,
 		"--authorization-kubeconfig=" + fileSchedulerConf.path,
 		"--bind-address=0.0.0.0",
 		"--kubeconfig=" + fileSchedulerConf.path,
 		"--leader-elect=true",
-	}, extraArgs(dep).Scheduler)
+	}), extraArgs(dep).Scheduler)
 	port := portArg(args, "secure-port", schedulerPort)
+	probes := tuning(dep.Probes, schedulerProbes)
 
 	c := corev1.Container{
 		Name:          SchedulerContainer,
 		Image:         image,
 		Command:       []string{"kube-scheduler"},
 		Args:          args,
-		LivenessProbe: livenessProbe("/healthz", port, dep.Probes),
-		StartupProbe:  startupProbe("/healthz", port, dep.Probes),
+		LivenessProbe: livenessProbe("/healthz", port, probes),
+		StartupProbe:  startupProbe("/healthz", port, probes),
 		VolumeMounts:  mounts(fileSchedulerConf),
 	}
-	finishContainer(&c, resources(dep).Scheduler, dep.SecurityContext, additionalMounts(dep).Scheduler)
+	finishContainer(&c, resources(dep).Scheduler, securityContext(dep, schedulerSecurityContext), additionalMounts(dep).Scheduler)
 	return c
 }

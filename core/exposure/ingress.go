@@ -5,7 +5,6 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
@@ -52,44 +51,4 @@ func Ingress(tcp *kamajiv1alpha1.TenantControlPlane) *networkingv1.Ingress {
 		ing.Spec.IngressClassName = &spec.IngressClassName
 	}
 	return ing
-}
-
-// TLSRoute (gateway.networking.k8s.io/v1alpha2) routes the tenant host, by SNI, to the Service.
-// Built unstructured: the Gateway API is an optional dependency of the admin cluster.
-func TLSRoute(tcp *kamajiv1alpha1.TenantControlPlane) *unstructured.Unstructured {
-	spec := tcp.Spec.ControlPlane.Gateway
-	parents := make([]any, 0, len(spec.GatewayParentRefs))
-	for _, p := range spec.GatewayParentRefs {
-		ref := map[string]any{"name": p.Name}
-		set := func(k string, v *string) {
-			if v != nil {
-				ref[k] = *v
-			}
-		}
-		set("group", p.Group)
-		set("kind", p.Kind)
-		set("namespace", p.Namespace)
-		set("sectionName", p.SectionName)
-		if p.Port != nil {
-			ref["port"] = int64(*p.Port)
-		}
-		parents = append(parents, ref)
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "gateway.networking.k8s.io/v1alpha2",
-		"kind":       "TLSRoute",
-		"metadata":   map[string]any{"name": tcp.Name, "namespace": tcp.Namespace},
-		"spec": map[string]any{
-			"parentRefs": parents,
-			"hostnames":  []any{Hostname(tcp)},
-			"rules": []any{map[string]any{
-				"backendRefs": []any{map[string]any{"name": ServiceName(tcp), "port": int64(Port(tcp))}},
-			}},
-		},
-	}}
-	u.SetLabels(withExtra(Labels(tcp), spec.AdditionalMetadata.Labels))
-	if len(spec.AdditionalMetadata.Annotations) > 0 {
-		u.SetAnnotations(spec.AdditionalMetadata.Annotations)
-	}
-	return u
 }

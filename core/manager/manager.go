@@ -75,6 +75,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: orDisabled(s.MetricsBindAddress)},
 		HealthProbeBindAddress:  orDisabled(s.HealthProbeBindAddress),
+		PprofBindAddress:        orDisabled(s.PprofBindAddress),
 		LeaderElection:          s.LeaderElect,
 		LeaderElectionID:        "kamaji.clastix.io",
 		LeaderElectionNamespace: s.PodNamespace,

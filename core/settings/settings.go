@@ -12,8 +12,10 @@ import (
 
 // Settings of `kamaji manager`. Keys in kamaji.yaml are the flag names.
 type Settings struct {
-	MetricsBindAddress            string
-	HealthProbeBindAddress        string
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	// PprofBindAddress serves net/http/pprof; "0" or empty disables it.
+	PprofBindAddress              string
 	LeaderElect                   bool
 	DataStore                     string
 	MaxConcurrentTCPReconciles    int

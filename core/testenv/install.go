@@ -1,14 +1,24 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/openhcp/kamaji/core/config"
@@ -110,19 +120,95 @@ func (p *Plane) RegisterWebhooks(ctx context.Context, addr string) error {
 	return nil
 }
 
-// TLSRouteCRD is a minimal Gateway API TLSRoute CRD (schema-less), for tests that need the
-// admin cluster to serve the Gateway API.
-func TLSRouteCRD() *apiextensionsv1.CustomResourceDefinition {
-	preserve := true
-	return &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "tlsroutes.gateway.networking.k8s.io", Annotations: map[string]string{
-			// The apiserver refuses *.k8s.io groups without an approval reference.
-			"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/1"}},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: "gateway.networking.k8s.io", Scope: apiextensionsv1.NamespaceScoped,
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "tlsroutes", Singular: "tlsroute", Kind: "TLSRoute", ListKind: "TLSRouteList"},
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1alpha2", Served: true, Storage: true,
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: &preserve}}}},
-		},
+// Gateway API release channels: the CRDs of each are in the module's config/crd/<channel>.
+const (
+	GatewayStandard     = "standard"
+	GatewayExperimental = "experimental"
+)
+
+// GatewayAPICRDs are the real CRDs of a Gateway API channel, read from the module core is
+// built with (sigs.k8s.io/gateway-api in core/go.mod, in the module cache). Other documents
+// (the channel's safe-upgrades ValidatingAdmissionPolicy) are left out.
+func GatewayAPICRDs(channel string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	dir, err := gatewayAPIDir()
+	if err != nil {
+		return nil, err
 	}
+	files, err := filepath.Glob(filepath.Join(dir, "config", "crd", channel, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no Gateway API %s channel in %s", channel, dir)
+	}
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			var doc map[string]any
+			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			if doc["kind"] != "CustomResourceDefinition" {
+				continue
+			}
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(doc, crd); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			crds = append(crds, crd)
+		}
+	}
+	return crds, nil
+}
+
+// InstallGatewayAPI installs a channel's CRDs (replacing those of the other channel) and waits
+// until each is established.
+func (p *Plane) InstallGatewayAPI(ctx context.Context, channel string) error {
+	crds, err := GatewayAPICRDs(channel)
+	if err != nil {
+		return err
+	}
+	cs, err := apiextensionsclient.NewForConfig(p.Config)
+	if err != nil {
+		return err
+	}
+	return InstallCRDs(ctx, cs, crds...)
+}
+
+// gatewayAPIDir is the gateway-api module's folder, as core's build list resolves it.
+func gatewayAPIDir() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	const mod = "sigs.k8s.io/gateway-api"
+	list := exec.Command("go", "list", "-m", "-f", "{{.Dir}} {{.Version}}", mod)
+	list.Dir = filepath.Join(root, "core")
+	out, err := list.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w", mod, err)
+	}
+	dir, version, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if dir != "" {
+		return dir, nil
+	}
+	// Not extracted yet (core's build only needs the packages it imports): download it.
+	dl := exec.Command("go", "mod", "download", "-json", mod+"@"+version)
+	dl.Dir = list.Dir
+	out, err = dl.Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s@%s: %w", mod, version, err)
+	}
+	var info struct{ Dir string }
+	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s@%s: no folder in %q", mod, version, out)
+	}
+	return info.Dir, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -289,7 +291,7 @@ func TestTenantControlPlaneCELRules(t *testing.T) {
 	t.Run("loadBalancerSourceRanges only with LoadBalancer", func(t *testing.T) {
 		o := tcp("cel-lbsr")
 		o.Spec.NetworkProfile.LoadBalancerSourceRanges = []string{"10.0.0.0/8"}
-		expectRejected(t, create(t, o), "spec.networkProfile.loadBalancerSourceRanges is supported only with LoadBalancer")
+		expectRejected(t, create(t, o), "spec.networkProfile.loadBalancerSourceRanges", "LoadBalancer source ranges are supported only with LoadBalancer service type")
 		o.Spec.ControlPlane.Service.ServiceType = "LoadBalancer"
 		mustCreate(t, o)
 	})
@@ -303,14 +305,14 @@ func TestTenantControlPlaneCELRules(t *testing.T) {
 		o := tcp("cel-lbc")
 		o.Spec.ControlPlane.Service.ServiceType = "NodePort"
 		o.Spec.NetworkProfile.LoadBalancerClass = ptr.To("example.com/internal")
-		expectRejected(t, create(t, o), "spec.networkProfile.loadBalancerClass is supported only with LoadBalancer")
+		expectRejected(t, create(t, o), "spec.networkProfile.loadBalancerClass", "LoadBalancerClass is supported only with LoadBalancer service type")
 		o.Spec.ControlPlane.Service.ServiceType = "LoadBalancer"
 		mustCreate(t, o)
 		expectRejected(t, update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) {
 			x.Spec.NetworkProfile.LoadBalancerClass = ptr.To("example.com/other")
 		}), "spec.networkProfile.loadBalancerClass", "is immutable")
 		expectRejected(t, update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.NetworkProfile.LoadBalancerClass = nil }),
-			"loadBalancerClass cannot be set or unset at runtime")
+			"spec.networkProfile.loadBalancerClass", "LoadBalancerClass cannot be set or unset at runtime")
 	})
 	t.Run("loadBalancerClass cannot be added to a running LoadBalancer", func(t *testing.T) {
 		o := tcp("cel-lbc-add")
@@ -318,7 +320,7 @@ func TestTenantControlPlaneCELRules(t *testing.T) {
 		mustCreate(t, o)
 		expectRejected(t, update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) {
 			x.Spec.NetworkProfile.LoadBalancerClass = ptr.To("example.com/internal")
-		}), "loadBalancerClass cannot be set or unset at runtime")
+		}), "spec.networkProfile.loadBalancerClass", "LoadBalancerClass cannot be set or unset at runtime")
 	})
 	t.Run("loadBalancerClass format", func(t *testing.T) {
 		o := tcp("cel-lbc-format")
@@ -331,10 +333,10 @@ func TestTenantControlPlaneCELRules(t *testing.T) {
 		o.Spec.Addons.Konnectivity = &kamajiv1alpha1.KonnectivitySpec{}
 		o.Spec.Addons.Konnectivity.KonnectivityAgentSpec.Mode = "DaemonSet"
 		o.Spec.Addons.Konnectivity.KonnectivityAgentSpec.Replicas = ptr.To[int32](2)
-		expectRejected(t, create(t, o), "spec.addons.konnectivity.agent.replicas must be 0")
+		expectRejected(t, create(t, o), "spec.addons.konnectivity.agent.replicas", "replicas must be 0 when mode is DaemonSet, and greater than 0 when mode is Deployment")
 		o.Spec.Addons.Konnectivity.KonnectivityAgentSpec.Mode = "Deployment"
 		o.Spec.Addons.Konnectivity.KonnectivityAgentSpec.Replicas = ptr.To[int32](0)
-		expectRejected(t, create(t, o), "greater than 0 when mode is Deployment")
+		expectRejected(t, create(t, o), "spec.addons.konnectivity.agent.replicas", "greater than 0 when mode is Deployment")
 		o.Spec.Addons.Konnectivity.KonnectivityAgentSpec.Replicas = ptr.To[int32](2)
 		mustCreate(t, o)
 	})
@@ -512,22 +514,44 @@ func TestTenantControlPlaneWebhookRules(t *testing.T) {
 	})
 	t.Run("version policy", func(t *testing.T) {
 		for version, msg := range map[string]string{
-			"v1.34.3": "older than v1.35", "v1.38.0": "newer than v1.37", "stable": "semantic version",
+			"v1.38.0": "newer than v1.37", "v2.0.0": "newer than v1.37", "stable": "semantic version",
 		} {
 			o := tcp("rule-version")
 			o.Spec.Kubernetes.Version = version
 			expectRejected(t, create(t, o), "spec.kubernetes.version", msg)
+		}
+		// No lower bound, as Kamaji: inside the tested window (v1.30 to v1.37) a version is
+		// accepted silently, below it with a warning.
+		for name, c := range map[string]struct{ version, warning string }{
+			"rule-version-130": {"v1.30.14", ""},
+			"rule-version-134": {"v1.34.4", ""},
+			"rule-version-128": {"v1.28.15", "v1.28.15 is older than the versions this release is tested with (v1.30 to v1.37)"},
+		} {
+			o := tcp(name)
+			o.Spec.Kubernetes.Version = c.version
+			warnings, err := createWarned(t, o)
+			if err != nil {
+				t.Fatalf("%s must be accepted: %v", c.version, err)
+			}
+			got := strings.Join(warnings, "\n")
+			if (c.warning == "") != (got == "") || !strings.Contains(got, c.warning) {
+				t.Errorf("%s: warnings %q, want %q", c.version, got, c.warning)
+			}
 		}
 		o := tcp("rule-version")
 		o.Spec.Kubernetes.Version = "v1.35.4"
 		mustCreate(t, o)
 		expectRejected(t, update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.Kubernetes.Version = "v1.37.2" }),
 			"spec.kubernetes.version", "one minor version at a time")
+		// Patch numbers are free, as in Kamaji: the way back from a bad patch release.
+		if err := update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.Kubernetes.Version = "v1.35.0" }); err != nil {
+			t.Fatalf("v1.35.4 -> v1.35.0 must be accepted: %v", err)
+		}
 		if err := update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.Kubernetes.Version = "v1.36.1" }); err != nil {
 			t.Fatalf("a one-minor upgrade must be accepted: %v", err)
 		}
 		expectRejected(t, update(t, o, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.Kubernetes.Version = "v1.35.4" }),
-			"spec.kubernetes.version", "downgrading")
+			"spec.kubernetes.version", "downgrading from v1.36.1")
 	})
 	t.Run("dataStore exists and its driver is served", func(t *testing.T) {
 		o := tcp("rule-ds")
@@ -560,7 +584,12 @@ func TestTenantControlPlaneWebhookRules(t *testing.T) {
 		o := tcp("rule-gateway")
 		o.Spec.ControlPlane.Gateway = &kamajiv1alpha1.GatewaySpec{Hostname: "t.example.com", GatewayParentRefs: []kamajiv1alpha1.GatewayParentReference{{Name: "gw"}}}
 		expectRejected(t, create(t, o), "spec.controlPlane.gateway", "does not serve the Gateway API")
-		installTLSRouteCRD(t)
+		// The real standard channel: TLSRoute v1 only (v1alpha2 is no longer served).
+		install, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := env.InstallGatewayAPI(install, testenv.GatewayStandard); err != nil {
+			t.Fatal(err)
+		}
 		// Discovery reaches the manager's REST mapper asynchronously: poll until it does.
 		var last error
 		err := wait.PollUntilContextTimeout(ctx(t), 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
@@ -576,11 +605,38 @@ func TestTenantControlPlaneWebhookRules(t *testing.T) {
 	})
 }
 
-func installTLSRouteCRD(t *testing.T) {
+// createWarned creates obj and returns the warnings the apiserver sent with its answer.
+func createWarned(t *testing.T, obj client.Object) ([]string, error) {
 	t.Helper()
-	if err := testenv.IgnoreAlreadyExists(env.Client.Create(ctx(t), testenv.TLSRouteCRD())); err != nil {
+	rec := &warnings{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WarningHandlerWithContext = rec
+	c, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Create(ctx(t), obj); err != nil {
+		return rec.list(), err
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), obj) })
+	return rec.list(), nil
+}
+
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) HandleWarningHeaderWithContext(_ context.Context, _ int, _ string, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, msg)
+}
+
+func (w *warnings) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.msgs...)
 }
 
 func TestScaleSubresource(t *testing.T) {

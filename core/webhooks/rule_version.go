@@ -2,21 +2,29 @@ package webhooks
 
 import (
 	"context"
-	"fmt"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/version"
+
+	"github.com/openhcp/kamaji/core/kubeversion"
 )
 
-// The tenant Kubernetes versions this release can run: the three minors kubeadm supports.
+// The tenant Kubernetes versions of this release (see core/kubeversion): the window it is
+// tested with. Older versions are accepted with a warning, as Kamaji sets no lower bound;
+// minors newer than MaxSupportedMinor are refused.
 var (
-	MinSupportedVersion = version.MustParseSemantic("v1.35.0")
-	MaxSupportedMinor   = version.MustParseSemantic("v1.37.0")
+	MinTestedVersion  = version.MajorMinor(1, kubeversion.OldestTestedMinor)
+	MaxSupportedMinor = version.MajorMinor(1, kubeversion.NewestMinor)
 )
 
-// ruleVersion applies the version policy to spec.kubernetes.version.
+// ruleVersion applies the version policy to spec.kubernetes.version, and warns about a version
+// outside the tested window.
 func ruleVersion(_ context.Context, rc *tcpRuleContext) field.ErrorList {
 	path := field.NewPath("spec", "kubernetes", "version")
+	if rc.New.Spec.Kubernetes.Version == "" {
+		// The schema accepts "" (as Kamaji's): the verdict is ours.
+		return field.ErrorList{field.Required(path, "the tenant's Kubernetes version, such as v1.37.2, is required")}
+	}
 	from := ""
 	if rc.Old != nil {
 		// An upgrade in flight counts from what is installed, not from the half-applied spec.
@@ -28,36 +36,13 @@ func ruleVersion(_ context.Context, rc *tcpRuleContext) field.ErrorList {
 	if err := CheckVersion(from, rc.New.Spec.Kubernetes.Version); err != nil {
 		return field.ErrorList{field.Invalid(path, rc.New.Spec.Kubernetes.Version, err.Error())}
 	}
+	if w := kubeversion.Warning(rc.New.Spec.Kubernetes.Version); w != "" {
+		rc.Warnings = append(rc.Warnings, w)
+	}
 	return nil
 }
 
-// CheckVersion is the version policy: the target must parse, sit inside the supported window,
-// and, coming from an installed version, neither go down nor skip a minor.
-func CheckVersion(from, to string) error {
-	target, err := version.ParseSemantic(to)
-	if err != nil {
-		return fmt.Errorf("must be a semantic version such as v1.37.2")
-	}
-	if target.LessThan(MinSupportedVersion) {
-		return fmt.Errorf("versions older than v%d.%d are not supported (supported: v%d.%d to v%d.%d)",
-			MinSupportedVersion.Major(), MinSupportedVersion.Minor(), MinSupportedVersion.Major(), MinSupportedVersion.Minor(), MaxSupportedMinor.Major(), MaxSupportedMinor.Minor())
-	}
-	if target.Major() > MaxSupportedMinor.Major() || target.Minor() > MaxSupportedMinor.Minor() {
-		return fmt.Errorf("versions newer than v%d.%d are not supported yet (supported: v%d.%d to v%d.%d)",
-			MaxSupportedMinor.Major(), MaxSupportedMinor.Minor(), MinSupportedVersion.Major(), MinSupportedVersion.Minor(), MaxSupportedMinor.Major(), MaxSupportedMinor.Minor())
-	}
-	if from == "" {
-		return nil
-	}
-	current, err := version.ParseSemantic(from)
-	if err != nil {
-		return nil // the installed version predates this policy: accept any supported target
-	}
-	if target.LessThan(current) {
-		return fmt.Errorf("downgrading from %s is not supported", from)
-	}
-	if target.Minor() > current.Minor()+1 {
-		return fmt.Errorf("upgrading from %s must go one minor version at a time (next: v%d.%d)", from, current.Major(), current.Minor()+1)
-	}
-	return nil
-}
+// CheckVersion is the version policy (kubeversion.Check): the target must parse and be no newer
+// than the newest known minor; coming from an installed version, the minor neither goes down
+// nor skips one, and the patch number is free.
+func CheckVersion(from, to string) error { return kubeversion.Check(from, to) }

@@ -19,6 +19,8 @@ type tcpRuleContext struct {
 	Reader   client.Reader
 	Mapper   meta.RESTMapper
 	Opts     Options
+	// Warnings are returned to the client with an allowed request (kubectl prints them).
+	Warnings []string
 }
 
 type tcpRule func(ctx context.Context, rc *tcpRuleContext) field.ErrorList
@@ -66,5 +68,5 @@ func (v *tcpValidator) Handle(ctx context.Context, req admission.Request) admiss
 	if len(errs) > 0 {
 		return invalid(tcpGK, rc.New.Name, errs)
 	}
-	return admission.Allowed("")
+	return admission.Allowed("").WithWarnings(rc.Warnings...)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -134,6 +135,7 @@ func (p *Plane) processNode() component {
 			"--gateway=" + p.cfg.Gateway,
 			"--images=" + p.cfg.path("images.yaml"),
 			"--cache=" + p.cfg.Cache,
+			"--kube-bins=" + kubeBinsScript(p.cfg.StateDir, p.cfg.BinDir),
 			"--api-service=" + net.JoinHostPort(p.APIServiceIPOrEmpty(), "443"),
 		},
 		ready: func(ctx context.Context) error {
@@ -150,6 +152,29 @@ func (p *Plane) processNode() component {
 			return fmt.Errorf("node %s is not Ready", p.cfg.NodeName)
 		},
 	}
+}
+
+// kubeBinsScript is the repository's hack/kube-bins.sh, found above the state or the bin folder
+// (`make up` puts both in the repository) or the working folder (the end-to-end tests'), or ""
+// (the node then builds nothing on demand).
+func kubeBinsScript(dirs ...string) string {
+	if wd, err := os.Getwd(); err == nil {
+		dirs = append(dirs, wd)
+	}
+	for _, d := range dirs {
+		for d != "" {
+			p := filepath.Join(d, "hack", "kube-bins.sh")
+			if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+				return p
+			}
+			parent := filepath.Dir(d)
+			if parent == d {
+				break
+			}
+			d = parent
+		}
+	}
+	return ""
 }
 
 // APIServiceIPOrEmpty is the admin kubernetes Service address.

@@ -171,13 +171,14 @@ func (p *Plane) stageManager(ctx context.Context) (string, error) {
 }
 
 // webhooksEnforced answers nil once the apiserver calls our webhooks (registration is
-// asynchronous): a dry-run TCP with an invalid version must be refused by our rule.
+// asynchronous): a dry-run TCP with a version newer than any known minor must be refused by our
+// rule (older versions are accepted, with a warning).
 func (p *Plane) webhooksEnforced(ctx context.Context) error {
 	probe := &kamajiv1alpha1.TenantControlPlane{
 		ObjectMeta: metav1.ObjectMeta{Name: "webhook-probe", Namespace: "default"},
 		Spec: kamajiv1alpha1.TenantControlPlaneSpec{
 			ControlPlane: kamajiv1alpha1.ControlPlane{Service: kamajiv1alpha1.ServiceSpec{ServiceType: "ClusterIP"}},
-			Kubernetes:   kamajiv1alpha1.KubernetesSpec{Version: "v1.10.0"},
+			Kubernetes:   kamajiv1alpha1.KubernetesSpec{Version: "v1.99.0"},
 		},
 	}
 	err := p.cl.Create(ctx, probe, client.DryRunAll)

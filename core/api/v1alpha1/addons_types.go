@@ -59,6 +59,9 @@ type KonnectivityServerSpec struct {
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 	// +optional
 	ExtraArgs ExtraArgs `json:"extraArgs,omitempty"`
+	// SecurityContext is the security context of the konnectivity-server container.
+	// +optional
+	SecurityContext *corev1.SecurityContext `json:"securityContext,omitempty"`
 }
 
 // KonnectivityAgentMode is how the agents run in the tenant.
@@ -72,7 +75,7 @@ const (
 
 // KonnectivityAgentSpec configures the agents that run in the tenant cluster.
 //
-// +kubebuilder:validation:XValidation:rule="!(self.mode == 'DaemonSet' && has(self.replicas) && self.replicas != 0) && !(self.mode == 'Deployment' && (!has(self.replicas) || self.replicas == 0))",message="spec.addons.konnectivity.agent.replicas must be 0 (or unset) when mode is DaemonSet, and greater than 0 when mode is Deployment"
+// +kubebuilder:validation:XValidation:rule="!(self.mode == 'DaemonSet' && has(self.replicas) && self.replicas != 0) && !(self.mode == 'Deployment' && (!has(self.replicas) || self.replicas == 0))",message="replicas must be 0 when mode is DaemonSet, and greater than 0 when mode is Deployment",fieldPath=".replicas"
 type KonnectivityAgentSpec struct {
 	// AgentImage defines the container image for Konnectivity's agent.
 	// +kubebuilder:default="registry.k8s.io/kas-network-proxy/proxy-agent"

@@ -34,6 +34,8 @@ const (
 )
 
 // ServiceSpec defines the Tenant Control Plane Service.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.allocateLoadBalancerNodePorts) || self.serviceType == 'LoadBalancer'",message="allocateLoadBalancerNodePorts is supported only with LoadBalancer service type"
 type ServiceSpec struct {
 	// AdditionalMetadata defines which additional metadata, such as labels and annotations, must be attached to the created resource.
 	// +optional
@@ -181,13 +183,50 @@ type ProbeSpec struct {
 }
 
 // ControlPlaneProbes tunes the liveness, readiness and startup probes of the control plane containers.
+// Each timing comes from, in order of precedence: the component's block (apiServer,
+// controllerManager, scheduler), then the global one (liveness, readiness, startup), then the
+// kubeadm default; they merge field by field.
 type ControlPlaneProbes struct {
+	// Liveness tunes the liveness probe of every component.
 	// +optional
 	Liveness *ProbeSpec `json:"liveness,omitempty"`
+	// Readiness tunes the readiness probe of every component that has one (kube-apiserver).
+	// +optional
+	Readiness *ProbeSpec `json:"readiness,omitempty"`
+	// StartupProbe tunes the startup probe of every component.
+	// +optional
+	StartupProbe *ProbeSpec `json:"startup,omitempty"`
+	// APIServer overrides the global probe settings for kube-apiserver.
+	// +optional
+	APIServer *ComponentProbes `json:"apiServer,omitempty"`
+	// ControllerManager overrides the global probe settings for kube-controller-manager.
+	// +optional
+	ControllerManager *ComponentProbes `json:"controllerManager,omitempty"`
+	// Scheduler overrides the global probe settings for kube-scheduler.
+	// +optional
+	Scheduler *ComponentProbes `json:"scheduler,omitempty"`
+}
+
+// ComponentProbes tunes the probes of one control plane component; a field set here wins over
+// the same field of the global probe settings.
+type ComponentProbes struct {
+	// +optional
+	Liveness *ProbeSpec `json:"liveness,omitempty"`
+	// Readiness applies to components that have a readiness probe (kube-apiserver).
 	// +optional
 	Readiness *ProbeSpec `json:"readiness,omitempty"`
 	// +optional
 	StartupProbe *ProbeSpec `json:"startup,omitempty"`
+}
+
+// ControlPlaneContainerSecurityContexts sets the security context of each control plane container.
+type ControlPlaneContainerSecurityContexts struct {
+	// +optional
+	APIServer *corev1.SecurityContext `json:"apiServer,omitempty"`
+	// +optional
+	ControllerManager *corev1.SecurityContext `json:"controllerManager,omitempty"`
+	// +optional
+	Scheduler *corev1.SecurityContext `json:"scheduler,omitempty"`
 }
 
 // DeploymentSpec defines the Tenant Control Plane Deployment.
@@ -259,4 +298,12 @@ type DeploymentSpec struct {
 	// SecurityContext is applied to each control plane container.
 	// +optional
 	SecurityContext *corev1.SecurityContext `json:"securityContext,omitempty"`
+	// ContainerSecurityContexts sets the security context of kube-apiserver, kube-controller-manager
+	// and kube-scheduler, each on its own; for that container it replaces securityContext.
+	// +optional
+	ContainerSecurityContexts *ControlPlaneContainerSecurityContexts `json:"containerSecurityContexts,omitempty"`
+	// AutomountServiceAccountToken sets automountServiceAccountToken on the control plane pods;
+	// when unset, the ServiceAccount's setting applies (Kubernetes' default: mounted).
+	// +optional
+	AutomountServiceAccountToken *bool `json:"automountServiceAccountToken,omitempty"`
 }

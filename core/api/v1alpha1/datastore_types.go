@@ -125,6 +125,9 @@ type DataStoreStatus struct {
 	// share is in its status.storage.usage.
 	// +optional
 	Usage *DataStoreUsage `json:"usage,omitempty"`
+	// Ready tells whether the DataStore can host tenants: the status of the Ready condition.
+	// +optional
+	Ready bool `json:"ready"`
 	// ObservedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -148,7 +151,7 @@ type DataStoreUsage struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster
 // +kubebuilder:printcolumn:name="Driver",type="string",JSONPath=".spec.driver",description="Kamaji data store driver"
-// +kubebuilder:printcolumn:name="Ready",type="string",JSONPath=".status.conditions[?(@.type==\"Ready\")].status",description="Whether the data store is usable"
+// +kubebuilder:printcolumn:name="Ready",type="boolean",JSONPath=".status.ready",description="Kamaji data store readiness status"
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp",description="Age"
 type DataStore struct {
 	metav1.TypeMeta   `json:",inline"`

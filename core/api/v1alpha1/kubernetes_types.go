@@ -7,7 +7,8 @@ import (
 // KubernetesSpec is the Kubernetes specification of the tenant control plane.
 type KubernetesSpec struct {
 	// Kubernetes Version for the tenant control plane, such as v1.37.2.
-	// +kubebuilder:validation:MinLength=1
+	// The schema accepts any string, as Kamaji's: the admission webhook refuses an empty or
+	// unsupported one.
 	Version string `json:"version"`
 	// +optional
 	Kubelet KubeletSpec `json:"kubelet"`

@@ -34,6 +34,9 @@ const (
 	ConditionControlPlaneAvailable = "ControlPlaneAvailable"
 	ConditionTenantConfigured      = "TenantConfigured"
 	ConditionAddonsReady           = "AddonsReady"
+	// ConditionKubernetesVersionTested is False for a version outside the window this release
+	// is tested with (accepted, as in Kamaji, with an admission warning).
+	ConditionKubernetesVersionTested = "KubernetesVersionTested"
 )
 
 // StorageStatus is where the tenant's data lives.
@@ -225,8 +228,32 @@ type KonnectivityStatus struct {
 	Certificate CertificatePrivateKeyPairStatus `json:"certificate,omitempty"`
 	// +optional
 	Kubeconfig KubeconfigStatus `json:"kubeconfig,omitempty"`
+	// ServiceAccount the agents run as, in the tenant cluster.
+	// +optional
+	ServiceAccount ExternalKubernetesObjectStatus `json:"sa,omitempty"`
+	// ClusterRoleBinding that lets the konnectivity server review the agents' tokens, in the tenant cluster.
+	// +optional
+	ClusterRoleBinding ExternalKubernetesObjectStatus `json:"clusterrolebinding,omitempty"`
 	// +optional
 	Agent KonnectivityAgentStatus `json:"agent,omitempty"`
+	// Service the agents dial: the Tenant Control Plane Service, on the konnectivity port.
+	// +optional
+	Service *KubernetesServiceStatus `json:"service,omitempty"`
+	// Gateway is the Gateway API route of the konnectivity server, when the Tenant Control Plane
+	// is exposed through a Gateway.
+	// +optional
+	Gateway *KubernetesGatewayStatus `json:"gateway,omitempty"`
+}
+
+// ExternalKubernetesObjectStatus names an object the core keeps in the tenant cluster.
+type ExternalKubernetesObjectStatus struct {
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Last time the object was updated.
+	// +optional
+	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
 }
 
 // KonnectivityConfigMap is the egress selector configuration ConfigMap.
@@ -243,6 +270,9 @@ type KonnectivityAgentStatus struct {
 	// +optional
 	Checksum   string      `json:"checksum,omitempty"`
 	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
+	// Mode is how the agents run: DaemonSet or Deployment.
+	// +optional
+	Mode KonnectivityAgentMode `json:"mode,omitempty"`
 }
 
 // AddonsStatus records the addons applied to the tenant.
@@ -317,10 +347,53 @@ type KubernetesIngressStatus struct {
 	Namespace                  string `json:"namespace"`
 }
 
-// KubernetesGatewayStatus records the control plane TLSRoute.
+// KubernetesGatewayStatus records the control plane TLSRoute: the route's own status as the
+// Gateway controllers report it (parents), the route, and where the Gateways expose it.
 type KubernetesGatewayStatus struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace"`
+	// Parents are the route's status.parents, one per Gateway (listener) it attaches to.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	Parents []RouteParentStatus `json:"parents,omitempty"`
+	// RouteRef names the route created for this tenant.
+	// +optional
+	RouteRef corev1.LocalObjectReference `json:"routeRef,omitempty"`
+	// AccessPoints are the addresses the route can be reached at: each address of each Gateway
+	// that accepted it, on the listener's port.
+	// +optional
+	AccessPoints []GatewayAccessPoint `json:"accessPoints,omitempty"`
+	// Name of the route (also in routeRef).
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Namespace of the route.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// RouteParentStatus is a Gateway API RouteParentStatus: how one parent treats the route.
+type RouteParentStatus struct {
+	// ParentRef is the parent (usually a Gateway) this status is about.
+	ParentRef GatewayParentReference `json:"parentRef"`
+	// ControllerName is the controller that wrote this status.
+	ControllerName string `json:"controllerName"`
+	// Conditions such as Accepted and ResolvedRefs.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// GatewayAccessPoint is one address a Gateway exposes the tenant at.
+type GatewayAccessPoint struct {
+	// Type of the address (Gateway API AddressType: IPAddress, Hostname, ...).
+	Type string `json:"type"`
+	// Value of the address.
+	Value string `json:"value"`
+	// Port of the Gateway listener.
+	Port int32 `json:"port"`
+	// URLs that reach the tenant's API server through this address.
+	// +optional
+	URLs []string `json:"urls,omitempty"`
 }
 
 // KubernetesStatus groups the admin cluster objects of the Tenant Control Plane.

@@ -216,6 +216,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		set(ConditionReady, metav1.ConditionFalse, ReasonNotReady, msg)
 	}
+	status.Ready = meta.IsStatusConditionTrue(status.Conditions, ConditionReady) // Kamaji's printer column
 	status.ObservedGeneration = ds.Generation
 	if !equality.Semantic.DeepEqual(status, ds.Status) {
 		obj := &kamajiv1alpha1.DataStore{ObjectMeta: metav1.ObjectMeta{Name: ds.Name}, Status: status}

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -106,6 +107,22 @@ func condition(ctx context.Context, name, condType string) (*metav1.Condition, *
 	return meta.FindStatusCondition(ds.Status.Conditions, condType), ds, nil
 }
 
+// statusReady reads status.ready as stored (Kamaji's printer column reads it): its value and
+// whether it is there at all, false included.
+func statusReady(ctx context.Context, t *testing.T, name string) (ready, present bool) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(kamajiv1alpha1.GroupVersion.WithKind("DataStore"))
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, u); err != nil {
+		t.Fatal(err)
+	}
+	ready, present, err := unstructured.NestedBool(u.Object, "status", "ready")
+	if err != nil {
+		t.Fatalf("status.ready: %v", err)
+	}
+	return ready, present
+}
+
 func TestPluginFailuresBecomeConditions(t *testing.T) {
 	for driver, want := range map[string]struct{ reason, mention string }{
 		"Missing":  {pluginhost.ReasonBinaryMissing, "no-such-plugin"},
@@ -129,6 +146,9 @@ func TestPluginFailuresBecomeConditions(t *testing.T) {
 			c, _, _ := condition(ctxT(t), name, "Ready")
 			if c == nil || c.Status != metav1.ConditionFalse {
 				t.Errorf("Ready must be False: %+v", c)
+			}
+			if ready, present := statusReady(ctxT(t), t, name); !present || ready {
+				t.Errorf("status.ready = %v (present %v), want an explicit false", ready, present)
 			}
 		})
 	}
@@ -204,6 +224,9 @@ func TestSecretReferencesAndUsage(t *testing.T) {
 		c, _, err := condition(ctx, "referenced", "ConfigValid")
 		return err == nil && c != nil && c.Status == metav1.ConditionFalse && c.Reason != "SecretMissing", fmt.Errorf("%+v", c)
 	})
+	if ready, present := statusReady(ctxT(t), t, "referenced"); !present || ready {
+		t.Errorf("status.ready = %v (present %v) with a broken key", ready, present)
+	}
 	// Fixing the Secret is picked up without touching the DataStore.
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		s := &corev1.Secret{}
@@ -219,6 +242,9 @@ func TestSecretReferencesAndUsage(t *testing.T) {
 		c, _, err := condition(ctx, "referenced", "Ready")
 		return err == nil && c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("%+v", c)
 	})
+	if ready, present := statusReady(ctxT(t), t, "referenced"); !present || !ready {
+		t.Errorf("status.ready = %v (present %v) with Ready=True", ready, present)
+	}
 	eventually(t, "the TCP to be provisioned", func(ctx context.Context) (bool, error) {
 		c := tcpCondition(ctx)
 		return c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("%+v", c)

@@ -44,7 +44,7 @@ func enabledAddons(tcp *kamajiv1alpha1.TenantControlPlane) ([]addonSpec, error) 
 			if err != nil {
 				return nil, fmt.Errorf("spec.addons.konnectivity: %w", err)
 			}
-			out = append(out, addonSpec{name: name, params: params})
+			out = append(out, addonSpec{name: name, params: konnectivityPluginParams(params)})
 		case AddonCoreDNS:
 			if a.CoreDNS != nil {
 				out = append(out, addonSpec{name: name, imageRepository: a.CoreDNS.ImageRepository, imageTag: a.CoreDNS.ImageTag})

@@ -3,18 +3,21 @@ package tenantcontrolplane_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	dscontroller "github.com/openhcp/kamaji/core/controllers/datastore"
@@ -106,13 +109,15 @@ func TestPausedSecretsAndDataStores(t *testing.T) {
 		}
 	})
 
-	t.Run("a Gateway TLSRoute is applied when the Gateway API is served", func(t *testing.T) {
-		installTLSRoute(t)
+	t.Run("TLSRoutes at the served version, accepted by the real Gateway API CRDs; Ready", func(t *testing.T) {
+		// The real standard channel (Gateway API v1.6): TLSRoute is served as v1 only.
+		installGatewayAPI(t, testenv.GatewayStandard)
 		tcp := newTCP("gateway", "v1.37.2")
 		tcp.Spec.DataStore = "paused"
 		ns := "gateways"
 		tcp.Spec.ControlPlane.Gateway = &kamajiv1alpha1.GatewaySpec{Hostname: "gw.example.com",
 			GatewayParentRefs: []kamajiv1alpha1.GatewayParentReference{{Name: "public", Namespace: &ns}}}
+		tcp.Spec.Addons.Konnectivity = &kamajiv1alpha1.KonnectivitySpec{}
 		// The webhook's discovery of the new API is asynchronous: retry the create until it sees it.
 		var last error
 		if err := wait.PollUntilContextTimeout(ctxT(t), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -121,17 +126,52 @@ func TestPausedSecretsAndDataStores(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("create with a gateway: %v", last)
 		}
-		route := &unstructured.Unstructured{}
-		route.SetAPIVersion("gateway.networking.k8s.io/v1alpha2")
-		route.SetKind("TLSRoute")
-		eventually(t, "the TLSRoute", func(ctx context.Context) (bool, error) {
-			err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "gateway"}, route)
-			return err == nil, err
+		getRoute := func(ctx context.Context, name string) (*gatewayv1.TLSRoute, error) {
+			u := &unstructured.Unstructured{}
+			u.SetAPIVersion("gateway.networking.k8s.io/v1")
+			u.SetKind("TLSRoute")
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, u); err != nil {
+				return nil, err
+			}
+			r := &gatewayv1.TLSRoute{}
+			return r, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, r)
+		}
+		var route, konn *gatewayv1.TLSRoute
+		eventually(t, "the TLSRoutes", func(ctx context.Context) (bool, error) {
+			var err1, err2 error
+			route, err1 = getRoute(ctx, "gateway")
+			konn, err2 = getRoute(ctx, "gateway-konnectivity")
+			return err1 == nil && err2 == nil, fmt.Errorf("%v / %v", err1, err2)
 		})
-		hosts, _, _ := unstructured.NestedStringSlice(route.Object, "spec", "hostnames")
-		parents, _, _ := unstructured.NestedSlice(route.Object, "spec", "parentRefs")
-		if strings.Join(hosts, ",") != "gw.example.com" || len(parents) != 1 {
-			t.Errorf("TLSRoute spec %v", route.Object["spec"])
+		check := func(r *gatewayv1.TLSRoute, section string, port int32) {
+			t.Helper()
+			if len(r.Spec.Hostnames) != 1 || r.Spec.Hostnames[0] != "gw.example.com" {
+				t.Errorf("%s: hostnames %v", r.Name, r.Spec.Hostnames)
+			}
+			if p := r.Spec.ParentRefs; len(p) != 1 || p[0].Name != "public" || p[0].Namespace == nil || *p[0].Namespace != "gateways" ||
+				p[0].SectionName == nil || string(*p[0].SectionName) != section || p[0].Port != nil {
+				t.Errorf("%s: parentRefs %+v, want public in gateways, sectionName %s", r.Name, p, section)
+			}
+			if b := r.Spec.Rules; len(b) != 1 || len(b[0].BackendRefs) != 1 || b[0].BackendRefs[0].Name != "gateway" || *b[0].BackendRefs[0].Port != port {
+				t.Errorf("%s: rules %+v, want the Service gateway on %d", r.Name, b, port)
+			}
+			if len(r.OwnerReferences) != 1 || r.OwnerReferences[0].Kind != "TenantControlPlane" {
+				t.Errorf("%s: owner %+v", r.Name, r.OwnerReferences)
+			}
+		}
+		check(route, "kube-apiserver", 6443)
+		check(konn, "konnectivity-server", 8132)
+
+		eventually(t, "the Deployment", func(ctx context.Context) (bool, error) {
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "gateway"}, &appsv1.Deployment{}) == nil, nil
+		})
+		rollOut(t, "gateway")
+		ready := waitStatus(t, "gateway", kamajiv1alpha1.VersionReady)
+		if g := ready.Status.Kubernetes.Gateway; g == nil || g.Name != "gateway" {
+			t.Errorf("status.kubernetesResources.gateway %+v", g)
+		}
+		if g := ready.Status.Addons.Konnectivity.Gateway; g == nil || g.Name != "gateway-konnectivity" {
+			t.Errorf("status.addons.konnectivity.gateway %+v", g)
 		}
 		eventually(t, "the gateway host name in the apiserver certificate", func(ctx context.Context) (bool, error) {
 			s := &corev1.Secret{}
@@ -145,12 +185,32 @@ func TestPausedSecretsAndDataStores(t *testing.T) {
 			}
 			return false, nil
 		})
+
+		// Without konnectivity its route goes, and the apiserver's no longer names a listener.
+		updateTCP(t, "gateway", func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.Addons.Konnectivity = nil })
+		eventually(t, "the konnectivity TLSRoute to be removed", func(ctx context.Context) (bool, error) {
+			_, err := getRoute(ctx, "gateway-konnectivity")
+			if !apierrors.IsNotFound(err) {
+				return false, fmt.Errorf("still there: %v", err)
+			}
+			r, err := getRoute(ctx, "gateway")
+			return err == nil && r.Spec.ParentRefs[0].SectionName == nil, fmt.Errorf("parentRefs %+v, %v", r.Spec.ParentRefs, err)
+		})
+		// Without a gateway, the route goes too.
+		updateTCP(t, "gateway", func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.ControlPlane.Gateway = nil })
+		eventually(t, "the TLSRoute to be removed", func(ctx context.Context) (bool, error) {
+			_, err := getRoute(ctx, "gateway")
+			return apierrors.IsNotFound(err), err
+		})
 	})
 }
 
-func installTLSRoute(t *testing.T) {
+// installGatewayAPI installs a channel of the real Gateway API CRDs (sigs.k8s.io/gateway-api).
+func installGatewayAPI(t *testing.T, channel string) {
 	t.Helper()
-	if err := testenv.IgnoreAlreadyExists(env.Client.Create(ctxT(t), testenv.TLSRouteCRD())); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := env.InstallGatewayAPI(ctx, channel); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -100,13 +100,20 @@ func mergeAdditions(p *pass) error {
 		if cp == nil {
 			continue
 		}
+		containers := make([]corev1.Container, 0, len(cp.Containers))
 		for i, b := range cp.Containers {
 			var c corev1.Container
 			if err := json.Unmarshal(b, &c); err != nil {
 				return fmt.Errorf("addon %s: container %d: %w", name, i, err)
 			}
-			p.additions.Containers = append(p.additions.Containers, c)
+			containers = append(containers, c)
 		}
+		if name == AddonKonnectivity {
+			if err := konnectivityServerSecurityContext(p.tcp, containers); err != nil {
+				return err
+			}
+		}
+		p.additions.Containers = append(p.additions.Containers, containers...)
 		for i, b := range cp.Volumes {
 			var v corev1.Volume
 			if err := json.Unmarshal(b, &v); err != nil {

@@ -49,6 +49,7 @@ func stepAddonService(ctx context.Context, r *Reconciler, p *pass) error {
 			return fail(cond, ReasonAddonApplyFailed, err)
 		}
 	}
+	konnectivityService(p)
 	return nil
 }
 

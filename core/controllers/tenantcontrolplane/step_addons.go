@@ -43,7 +43,7 @@ func stepAddons(ctx context.Context, r *Reconciler, p *pass) error {
 				}
 				*view.enabled, *view.checksum, *view.lastUpdate = false, "", metav1.NewTime(p.now)
 				if name == AddonKonnectivity {
-					p.status.Addons.Konnectivity.Agent = kamajiv1alpha1.KonnectivityAgentStatus{}
+					forgetKonnectivityObjects(&p.status.Addons.Konnectivity)
 				}
 			}
 			continue
@@ -60,12 +60,13 @@ func stepAddons(ctx context.Context, r *Reconciler, p *pass) error {
 			return fail(cond, ReasonAddonApplyFailed, fmt.Errorf("addon %s: %w", name, err))
 		}
 		notes = append(notes, unmatched...)
-		if *view.checksum != sum || !*view.enabled {
+		changed := *view.checksum != sum || !*view.enabled
+		if changed {
 			*view.lastUpdate = metav1.NewTime(p.now)
 		}
 		*view.enabled, *view.checksum = true, sum
 		if name == AddonKonnectivity {
-			konnectivityAgent(&p.status.Addons.Konnectivity)
+			konnectivityObjects(&p.status.Addons.Konnectivity, objs, changed, p.now)
 		}
 		applied = append(applied, name)
 	}

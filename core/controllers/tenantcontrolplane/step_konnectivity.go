@@ -3,8 +3,13 @@ package tenantcontrolplane
 import (
 	"context"
 	"fmt"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
@@ -89,7 +94,33 @@ func stepKonnectivity(ctx context.Context, r *Reconciler, p *pass) error {
 	return nil
 }
 
-// konnectivityAgent is where the agents run in the tenant, for the status.
-func konnectivityAgent(ks *kamajiv1alpha1.KonnectivityStatus) {
-	ks.Agent.Name, ks.Agent.Namespace = "konnectivity-agent", metav1.NamespaceSystem
+// konnectivityObjects records in the status what the konnectivity addon keeps in the tenant, as
+// rendered: the agents' ServiceAccount, the server's ClusterRoleBinding and the agents' workload
+// (its kind is the agent mode). changed says the objects were just (re)applied.
+func konnectivityObjects(ks *kamajiv1alpha1.KonnectivityStatus, objs []*unstructured.Unstructured, changed bool, now time.Time) {
+	record := func(st *kamajiv1alpha1.ExternalKubernetesObjectStatus, o *unstructured.Unstructured) {
+		if changed || st.Name != o.GetName() || st.Namespace != o.GetNamespace() || st.LastUpdate.IsZero() {
+			st.LastUpdate = metav1.NewTime(now)
+		}
+		st.Name, st.Namespace = o.GetName(), o.GetNamespace()
+	}
+	for _, o := range objs {
+		switch o.GroupVersionKind().GroupKind() {
+		case schema.GroupKind{Kind: "ServiceAccount"}:
+			record(&ks.ServiceAccount, o)
+		case schema.GroupKind{Group: rbacv1.GroupName, Kind: "ClusterRoleBinding"}:
+			record(&ks.ClusterRoleBinding, o)
+		case schema.GroupKind{Group: appsv1.GroupName, Kind: "DaemonSet"}:
+			ks.Agent.Name, ks.Agent.Namespace, ks.Agent.Mode = o.GetName(), o.GetNamespace(), kamajiv1alpha1.KonnectivityAgentModeDaemonSet
+		case schema.GroupKind{Group: appsv1.GroupName, Kind: "Deployment"}:
+			ks.Agent.Name, ks.Agent.Namespace, ks.Agent.Mode = o.GetName(), o.GetNamespace(), kamajiv1alpha1.KonnectivityAgentModeDeployment
+		}
+	}
+}
+
+// forgetKonnectivityObjects clears what konnectivityObjects recorded, once the addon is removed.
+func forgetKonnectivityObjects(ks *kamajiv1alpha1.KonnectivityStatus) {
+	ks.Agent = kamajiv1alpha1.KonnectivityAgentStatus{}
+	ks.ServiceAccount = kamajiv1alpha1.ExternalKubernetesObjectStatus{}
+	ks.ClusterRoleBinding = kamajiv1alpha1.ExternalKubernetesObjectStatus{}
 }

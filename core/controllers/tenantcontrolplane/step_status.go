@@ -25,6 +25,7 @@ const (
 // computeStatus derives the Kamaji version status and the Ready condition from what the pass
 // saw. It is a pure function of the pass, so every transition is unit-tested.
 func computeStatus(p *pass, stepErr error) {
+	setVersionCondition(p)
 	if se, ok := asStepError(stepErr); ok {
 		p.setCondition(se.condition, metav1.ConditionFalse, se.reason, se.err.Error())
 	} else if stepErr != nil {

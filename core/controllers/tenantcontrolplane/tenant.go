@@ -42,6 +42,7 @@ var tenantSteps = []step{
 	{"cluster-info", stepClusterInfo},
 	{"cluster-admins", stepClusterAdmins},
 	{"apiserver-kubelet", stepAPIServerKubelet},
+	{"write-permissions", stepWritePermissions},
 }
 
 // reconcileTenant configures the tenant cluster. Its outcome is the TenantConfigured and

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +34,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
 	"github.com/openhcp/kamaji/core/controlplane"
 	"github.com/openhcp/kamaji/core/kubeconfig"
 	"github.com/openhcp/kamaji/core/manager"
@@ -125,6 +127,16 @@ func TestTenantCluster(t *testing.T) {
 		KubeProxy:    &kamajiv1alpha1.AddonSpec{ImageRepository: "mirror.example"},
 		Konnectivity: &kamajiv1alpha1.KonnectivitySpec{},
 	}
+	// Kamaji's 2026 fields, through the real reconcile into the Deployment.
+	konnectivitySC := &corev1.SecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), AllowPrivilegeEscalation: ptr.To(false)}
+	apiServerSC := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	tcp.Spec.Addons.Konnectivity.KonnectivityServerSpec.SecurityContext = konnectivitySC
+	tcp.Spec.ControlPlane.Deployment.ContainerSecurityContexts = &kamajiv1alpha1.ControlPlaneContainerSecurityContexts{APIServer: apiServerSC}
+	tcp.Spec.ControlPlane.Deployment.AutomountServiceAccountToken = ptr.To(false)
+	tcp.Spec.ControlPlane.Deployment.Probes = &kamajiv1alpha1.ControlPlaneProbes{
+		Liveness:  &kamajiv1alpha1.ProbeSpec{FailureThreshold: ptr.To[int32](9)},
+		Scheduler: &kamajiv1alpha1.ComponentProbes{Liveness: &kamajiv1alpha1.ProbeSpec{FailureThreshold: ptr.To[int32](4)}},
+	}
 	if err := env.Client.Create(ctxT(t), tcp); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +158,21 @@ func TestTenantCluster(t *testing.T) {
 		pod := dep.Spec.Template.Spec
 		if pod.Containers[3].Name != "konnectivity-server" {
 			t.Errorf("containers %v", pod.Containers)
+		}
+		if sc := pod.Containers[3].SecurityContext; !equality.Semantic.DeepEqual(sc, konnectivitySC) {
+			t.Errorf("konnectivity-server securityContext = %+v, want spec.addons.konnectivity.server.securityContext", sc)
+		}
+		if sc := pod.Containers[0].SecurityContext; !equality.Semantic.DeepEqual(sc, apiServerSC) {
+			t.Errorf("kube-apiserver securityContext = %+v, want containerSecurityContexts.apiServer", sc)
+		}
+		if pod.Containers[1].SecurityContext != nil || pod.Containers[2].SecurityContext != nil {
+			t.Errorf("controller-manager and scheduler got a securityContext: %+v %+v", pod.Containers[1].SecurityContext, pod.Containers[2].SecurityContext)
+		}
+		if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+			t.Errorf("automountServiceAccountToken = %v", pod.AutomountServiceAccountToken)
+		}
+		if f := [3]int32{pod.Containers[0].LivenessProbe.FailureThreshold, pod.Containers[1].LivenessProbe.FailureThreshold, pod.Containers[2].LivenessProbe.FailureThreshold}; f != [3]int32{9, 9, 4} {
+			t.Errorf("liveness failureThresholds (apiserver, controller-manager, scheduler) = %v, want [9 9 4]", f)
 		}
 		var egressMount *corev1.VolumeMount
 		for i, m := range pod.Containers[0].VolumeMounts {
@@ -225,6 +252,20 @@ func TestTenantCluster(t *testing.T) {
 			a.Konnectivity.Agent.Checksum == "" || a.Konnectivity.Certificate.SecretName != name+"-konnectivity-certificate" ||
 			a.Konnectivity.Kubeconfig.SecretName != name+"-konnectivity-kubeconfig" || a.Konnectivity.ConfigMap.Name != name+"-addon-files" {
 			t.Errorf("addons status %+v", a)
+		}
+		// Kamaji's status.addons.konnectivity.{sa, clusterrolebinding, agent.mode, service}.
+		k := a.Konnectivity
+		if k.ServiceAccount.Name != "konnectivity-agent" || k.ServiceAccount.Namespace != "kube-system" || k.ServiceAccount.LastUpdate.IsZero() {
+			t.Errorf("konnectivity sa %+v", k.ServiceAccount)
+		}
+		if k.ClusterRoleBinding.Name != "system:konnectivity-server" || k.ClusterRoleBinding.LastUpdate.IsZero() {
+			t.Errorf("konnectivity clusterrolebinding %+v", k.ClusterRoleBinding)
+		}
+		if k.Agent.Name != "konnectivity-agent" || k.Agent.Namespace != "kube-system" || k.Agent.Mode != kamajiv1alpha1.KonnectivityAgentModeDaemonSet {
+			t.Errorf("konnectivity agent %+v", k.Agent)
+		}
+		if k.Service == nil || k.Service.Name != name || k.Service.Namespace != "default" || k.Service.Port != 8132 {
+			t.Errorf("konnectivity service %+v", k.Service)
 		}
 		if tcp.Status.KubeadmConfig.ConfigmapName != "kubeadm-config" || tcp.Status.KubeadmConfig.Checksum == "" || tcp.Status.KubeadmPhase.BootstrapToken.Checksum == "" {
 			t.Errorf("kubeadm status %+v %+v", tcp.Status.KubeadmConfig, tcp.Status.KubeadmPhase)
@@ -467,6 +508,10 @@ func TestTenantCluster(t *testing.T) {
 		})
 		exists(t, tc, "the konnectivity-agent Deployment", &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "konnectivity-agent"}})
 		gone(t, tc, "the konnectivity-agent DaemonSet", &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "konnectivity-agent"}})
+		eventually(t, "status.addons.konnectivity.agent.mode Deployment", func(ctx context.Context) (bool, error) {
+			m := getTCP(ctx, t, name).Status.Addons.Konnectivity.Agent.Mode
+			return m == kamajiv1alpha1.KonnectivityAgentModeDeployment, fmt.Errorf("mode %q", m)
+		})
 	})
 
 	t.Run("kubelet-config follows the spec; a bad patch is a condition", func(t *testing.T) {
@@ -529,6 +574,36 @@ func TestTenantCluster(t *testing.T) {
 			}
 			return len(d.Spec.Template.Spec.Containers) == 3 && len(svc.Spec.Ports) == 1 &&
 				!strings.Contains(strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), "egress-selector"), nil
+		})
+		eventually(t, "the konnectivity status to be cleared", func(ctx context.Context) (bool, error) {
+			k := getTCP(ctx, t, name).Status.Addons.Konnectivity
+			return k.Service == nil && k.ServiceAccount.Name == "" && k.ClusterRoleBinding.Name == "" && k.Agent.Mode == "", fmt.Errorf("%+v", k)
+		})
+	})
+
+	t.Run("write permissions are enforced in the tenant, outside kube-system, and lifted", func(t *testing.T) {
+		admin := clientFor(t, tenantConfig(t, name, kubeconfig.KeyAdmin, api.URL)) // kubeadm:cluster-admins, not the core
+		block := tcpcontroller.WritePermissionsBlock(kamajiv1alpha1.Permissions{BlockCreate: true, BlockDelete: true})
+		updateTCP(t, name, func(x *kamajiv1alpha1.TenantControlPlane) {
+			x.Spec.WritePermissions = kamajiv1alpha1.Permissions{BlockCreate: true, BlockDelete: true}
+		})
+		eventually(t, "a create in default refused as write-limited", func(ctx context.Context) (bool, error) {
+			err := admin.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "limited-"}})
+			return err != nil && strings.Contains(err.Error(), block.Message), err
+		})
+		rollOut(t, name)
+		waitStatus(t, name, kamajiv1alpha1.VersionWriteLimited)
+		if err := admin.Create(ctxT(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "allowed-while-limited"}}); err != nil {
+			t.Errorf("a create in kube-system: %v", err)
+		}
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "allowed-while-limited"}}
+		if err := admin.Get(ctxT(t), client.ObjectKeyFromObject(cm), cm); err != nil {
+			t.Fatal(err)
+		}
+		updateTCP(t, name, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.WritePermissions = kamajiv1alpha1.Permissions{} })
+		eventually(t, "creates accepted again once the fields are removed", func(ctx context.Context) (bool, error) {
+			err := admin.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "unlimited-"}})
+			return err == nil, err
 		})
 	})
 

@@ -7,11 +7,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/openhcp/kamaji/core/kubeversion"
 )
 
-// clusterConfiguration is the subset of kubeadm.k8s.io/v1beta4 ClusterConfiguration the core
-// writes: what `kubeadm join`, `kubeadm upgrade` and addons read from the cluster. Field names
-// and JSON tags are kubeadm's.
+// clusterConfiguration is the subset of kubeadm's ClusterConfiguration the core writes: what
+// `kubeadm join`, `kubeadm upgrade` and addons read from the cluster. Field names and JSON tags
+// are kubeadm's, common to v1beta3 and v1beta4 but for proxy (v1beta4 only).
 type clusterConfiguration struct {
 	APIVersion           string     `json:"apiVersion"`
 	Kind                 string     `json:"kind"`
@@ -24,7 +26,7 @@ type clusterConfiguration struct {
 	APIServer            apiServer  `json:"apiServer"`
 	Etcd                 etcd       `json:"etcd"`
 	DNS                  struct{}   `json:"dns"`
-	Proxy                struct{}   `json:"proxy"`
+	Proxy                *struct{}  `json:"proxy,omitempty"`
 	ControllerManager    struct{}   `json:"controllerManager"`
 	Scheduler            struct{}   `json:"scheduler"`
 	EncryptionAlgorithm  string     `json:"encryptionAlgorithm,omitempty"`
@@ -57,8 +59,9 @@ func ClusterConfiguration(in Input) ([]byte, error) {
 		return nil, err
 	}
 	tcp := in.TCP
+	apiVersion := kubeadmAPIVersion(tcp.Spec.Kubernetes.Version)
 	cfg := clusterConfiguration{
-		APIVersion:           "kubeadm.k8s.io/v1beta4",
+		APIVersion:           apiVersion,
 		Kind:                 "ClusterConfiguration",
 		ClusterName:          tcp.Name,
 		KubernetesVersion:    tcp.Spec.Kubernetes.Version,
@@ -72,6 +75,9 @@ func ClusterConfiguration(in Input) ([]byte, error) {
 		},
 		APIServer: apiServer{CertSANs: certSANs(in)},
 	}
+	if apiVersion == kubeadmV1beta4 {
+		cfg.Proxy = &struct{}{}
+	}
 	if len(in.EtcdServers) > 0 {
 		cfg.Etcd.External = &externalEtcd{
 			Endpoints: in.EtcdServers,
@@ -81,6 +87,21 @@ func ClusterConfiguration(in Input) ([]byte, error) {
 		}
 	}
 	return yaml.Marshal(cfg)
+}
+
+const (
+	kubeadmV1beta3 = "kubeadm.k8s.io/v1beta3"
+	kubeadmV1beta4 = "kubeadm.k8s.io/v1beta4"
+)
+
+// kubeadmAPIVersion is the kubeadm configuration version kubeadm itself uploads at a minor:
+// v1beta3 up to v1.30 (where v1beta4 is still experimental), v1beta4 from v1.31. kubeadm v1.37
+// reads v1beta4 but no longer v1beta3, so the version follows the tenant's minor.
+func kubeadmAPIVersion(kubernetesVersion string) string {
+	if m, ok := kubeversion.Minor(kubernetesVersion); ok && m <= 30 {
+		return kubeadmV1beta3
+	}
+	return kubeadmV1beta4
 }
 
 // certSANs are the spec's extra SANs and the endpoint's host.

@@ -126,6 +126,32 @@ func TestClusterConfiguration(t *testing.T) {
 	}
 }
 
+// kubeadm uploads v1beta3 up to v1.30 and v1beta4 from v1.31; a node's kubeadm join reads it.
+func TestClusterConfigurationPerMinor(t *testing.T) {
+	for version, want := range map[string]string{
+		"v1.28.15": "kubeadm.k8s.io/v1beta3", "v1.30.14": "kubeadm.k8s.io/v1beta3",
+		"v1.31.0": "kubeadm.k8s.io/v1beta4", "v1.34.4": "kubeadm.k8s.io/v1beta4", "v1.37.2": "kubeadm.k8s.io/v1beta4",
+	} {
+		in := input()
+		in.TCP.Spec.Kubernetes.Version = version
+		b, err := ClusterConfiguration(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := yaml.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["apiVersion"] != want {
+			t.Errorf("%s: apiVersion %v, want %s", version, got["apiVersion"], want)
+		}
+		// proxy is a v1beta4 field.
+		if _, proxy := got["proxy"]; proxy != (want == "kubeadm.k8s.io/v1beta4") {
+			t.Errorf("%s: proxy present %v in:\n%s", version, proxy, b)
+		}
+	}
+}
+
 func TestClusterInfoIsKubeadms(t *testing.T) {
 	in := input()
 	b, err := ClusterInfoKubeconfig(in)

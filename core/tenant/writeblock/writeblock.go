@@ -33,6 +33,8 @@ type Block struct {
 	Operations []admissionregistrationv1.OperationType
 	// Exempt namespaces, where every write still passes (kube-system, kube-node-lease...).
 	Exempt []string
+	// ExemptUsers may still write everywhere (the core's own identity in the tenant).
+	ExemptUsers []string
 	// Message is what a refused client reads.
 	Message string
 }
@@ -41,9 +43,17 @@ type Block struct {
 // admission policies themselves excepted, which the apiserver never submits to a policy), so
 // cluster-scoped writes are refused too.
 func (b Block) Objects() (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
-	quoted := make([]string, len(b.Exempt))
-	for i, ns := range b.Exempt {
-		quoted[i] = strconv.Quote(ns)
+	list := func(items []string) string {
+		quoted := make([]string, len(items))
+		for i, s := range items {
+			quoted[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(quoted, ", ") + "]"
+	}
+	// request.namespace is "" for cluster-scoped objects: refused unless exempt.
+	expression := "request.namespace in " + list(b.Exempt)
+	if len(b.ExemptUsers) > 0 {
+		expression += " || request.userInfo.username in " + list(b.ExemptUsers)
 	}
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
@@ -62,8 +72,7 @@ func (b Block) Objects() (*admissionregistrationv1.ValidatingAdmissionPolicy, *a
 				}},
 			},
 			Validations: []admissionregistrationv1.Validation{{
-				// request.namespace is "" for cluster-scoped objects: refused unless exempt.
-				Expression: "request.namespace in [" + strings.Join(quoted, ", ") + "]",
+				Expression: expression,
 				Message:    b.Message,
 				Reason:     ptr.To(metav1.StatusReasonForbidden),
 			}},

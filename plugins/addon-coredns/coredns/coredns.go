@@ -49,18 +49,25 @@ const (
 	controlPlaneTaint  = "node-role.kubernetes.io/control-plane"
 )
 
-// versions is the CoreDNS version kubeadm deploys for each Kubernetes minor
-// (cmd/kubeadm/app/constants.CoreDNSVersion of v1.35.4, v1.36.3 and v1.37.2).
+// versions is the CoreDNS version kubeadm deploys for each Kubernetes minor of the window the
+// core is tested with (cmd/kubeadm/app/constants.CoreDNSVersion of v1.30.14, v1.31.14, v1.32.13,
+// v1.33.13, v1.34.4, v1.35.4, v1.36.3 and v1.37.2). The objects are the same for all: kubeadm's
+// manifest only gained named probe ports and a cache block CoreDNS v1.11 understands.
 var versions = map[int]string{
+	30: "v1.11.3",
+	31: "v1.11.3",
+	32: "v1.11.3",
+	33: "v1.12.0",
+	34: "v1.12.1",
 	35: "v1.13.1",
 	36: "v1.14.2",
 	37: "v1.14.6",
 }
 
 // Version window of the table: newer minors get the newest known CoreDNS, as a kubeadm binary
-// one minor behind would deploy.
+// one minor behind would deploy; older ones (accepted by the core, untested) the oldest.
 const (
-	minMinor = 35
+	minMinor = 30
 	maxMinor = 37
 )
 
@@ -70,10 +77,7 @@ func CoreDNSVersion(kubernetesVersion string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if minor < minMinor {
-		return "", sdk.InvalidField("tenant.kubernetesVersion", "%s is older than v1.%d, the oldest version this plugin renders CoreDNS for", kubernetesVersion, minMinor)
-	}
-	return versions[min(minor, maxMinor)], nil
+	return versions[max(min(minor, maxMinor), minMinor)], nil
 }
 
 // Plugin implements addon.Plugin for CoreDNS. It keeps no state.

@@ -176,6 +176,11 @@ func TestImages(t *testing.T) {
 	for _, tc := range []struct {
 		version, repo, tag, want string
 	}{
+		{"v1.28.15", "", "", "registry.k8s.io/coredns/coredns:v1.11.3"},
+		{"v1.30.14", "", "", "registry.k8s.io/coredns/coredns:v1.11.3"},
+		{"v1.32.1", "", "", "registry.k8s.io/coredns/coredns:v1.11.3"},
+		{"v1.33.13", "", "", "registry.k8s.io/coredns/coredns:v1.12.0"},
+		{"v1.34.4", "", "", "registry.k8s.io/coredns/coredns:v1.12.1"},
 		{"v1.35.4", "", "", "registry.k8s.io/coredns/coredns:v1.13.1"},
 		{"v1.36.0", "", "", "registry.k8s.io/coredns/coredns:v1.14.2"},
 		{"v1.37.2", "", "", "registry.k8s.io/coredns/coredns:v1.14.6"},
@@ -204,7 +209,7 @@ func TestInvalid(t *testing.T) {
 		{"addon", func(r *addon.RenderRequest) { r.Addon = "kube-proxy" }},
 		{"tenant.kubernetesVersion", func(r *addon.RenderRequest) { r.Tenant.KubernetesVersion = "" }},
 		{"tenant.kubernetesVersion", func(r *addon.RenderRequest) { r.Tenant.KubernetesVersion = "latest" }},
-		{"tenant.kubernetesVersion", func(r *addon.RenderRequest) { r.Tenant.KubernetesVersion = "v1.34.1" }},
+		{"tenant.kubernetesVersion", func(r *addon.RenderRequest) { r.Tenant.KubernetesVersion = "v2.0.0" }},
 		{"tenant.clusterDomain", func(r *addon.RenderRequest) { r.Tenant.ClusterDomain = "" }},
 		{"tenant.clusterDomain", func(r *addon.RenderRequest) { r.Tenant.ClusterDomain = "a b" }},
 		{"tenant.dnsServiceIps", func(r *addon.RenderRequest) { r.Tenant.DNSServiceIPs = nil }},

@@ -16,17 +16,21 @@ const DefaultImages = `# Container images the local node can run, mapped to bina
 # Rules are tried in order. In "image", * matches any text; in "dir" and "entrypoint", $1, $2...
 # are what the stars matched and $cache is the kamaji cache folder (~/.cache/kamaji).
 # "dir" is where the container's command is looked up (its PATH); "entrypoint" runs when the
-# container has no command.
+# container has no command. "build", when "dir" does not exist, are the arguments of
+# hack/kube-bins.sh that build it (the node runs it, once, and the container waits).
 images:
   - image: registry.k8s.io/kube-apiserver:*
     dir: $cache/kube/$1/bin
     entrypoint: kube-apiserver
+    build: kube-apiserver@$1 kube-controller-manager@$1 kube-scheduler@$1
   - image: registry.k8s.io/kube-controller-manager:*
     dir: $cache/kube/$1/bin
     entrypoint: kube-controller-manager
+    build: kube-apiserver@$1 kube-controller-manager@$1 kube-scheduler@$1
   - image: registry.k8s.io/kube-scheduler:*
     dir: $cache/kube/$1/bin
     entrypoint: kube-scheduler
+    build: kube-apiserver@$1 kube-controller-manager@$1 kube-scheduler@$1
   - image: registry.k8s.io/kube-proxy:*
     dir: $cache/kube/$1/bin
     entrypoint: kube-proxy
@@ -55,6 +59,8 @@ type ImageRule struct {
 	Image      string `json:"image"`
 	Dir        string `json:"dir"`
 	Entrypoint string `json:"entrypoint,omitempty"`
+	// Build are hack/kube-bins.sh arguments that build Dir when it is missing.
+	Build string `json:"build,omitempty"`
 }
 
 // ImageMap is the parsed images.yaml.
@@ -93,6 +99,8 @@ type Resolved struct {
 type UnknownImageError struct {
 	Image  string
 	Reason string
+	// Build, when set, are the hack/kube-bins.sh arguments that build the missing folder.
+	Build []string
 }
 
 func (e *UnknownImageError) Error() string {
@@ -115,7 +123,8 @@ func (m *ImageMap) Resolve(image string) (Resolved, error) {
 		}
 		res := Resolved{Dir: expand(r.Dir), Entrypoint: expand(r.Entrypoint)}
 		if st, err := os.Stat(res.Dir); err != nil || !st.IsDir() {
-			return Resolved{}, &UnknownImageError{Image: image, Reason: fmt.Sprintf("it maps to %s (rule %q in %s), which does not exist: build it into the cache first", res.Dir, r.Image, m.Path)}
+			return Resolved{}, &UnknownImageError{Image: image, Reason: fmt.Sprintf("it maps to %s (rule %q in %s), which does not exist: build it into the cache first", res.Dir, r.Image, m.Path),
+				Build: strings.Fields(expand(r.Build))}
 		}
 		if res.Entrypoint != "" {
 			if _, err := res.Lookup(res.Entrypoint); err != nil {

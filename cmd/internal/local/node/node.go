@@ -57,6 +57,9 @@ type Config struct {
 	// ImagesFile maps images to binaries; Cache is the kamaji cache folder ($cache in it).
 	ImagesFile string
 	Cache      string
+	// KubeBins is hack/kube-bins.sh, run to build the binaries of an image whose folder is
+	// missing when its image rule says how (a tenant at a version not built yet); empty: never.
+	KubeBins string
 	// SelfExe is the kamaji binary, re-executed as `kamaji local run-container`.
 	SelfExe string
 	// APIServiceHost/Port are the admin cluster's kubernetes Service (KUBERNETES_SERVICE_*).
@@ -72,19 +75,22 @@ type Node struct {
 	recorder record.EventRecorder
 	ipam     *ipam
 
-	mu   sync.Mutex
-	pods map[types.UID]*podRunner
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	pods   map[types.UID]*podRunner
+	wg     sync.WaitGroup
+	builds *builds
 }
 
 // New returns a node; Run starts it.
 func New(cfg Config, cs kubernetes.Interface) *Node {
-	return &Node{cfg: cfg, cs: cs, ipam: newIPAM(cfg.PodCIDR, cfg.Gateway), pods: map[types.UID]*podRunner{}}
+	return &Node{cfg: cfg, cs: cs, ipam: newIPAM(cfg.PodCIDR, cfg.Gateway), pods: map[types.UID]*podRunner{},
+		builds: &builds{script: cfg.KubeBins, cache: cfg.Cache, logDir: filepath.Join(cfg.StateDir, "logs")}}
 }
 
 // Run registers the node and runs pods until ctx ends, then stops every container (with
 // their grace periods, up to ShutdownGrace) and removes their network namespaces.
 func (n *Node) Run(ctx context.Context) error {
+	n.builds.ctx = ctx
 	n.cleanupLeftovers()
 	if err := os.MkdirAll(n.podsDir(), 0o755); err != nil {
 		return err

@@ -342,6 +342,27 @@ func (r *podRunner) runOnce(c *ctr) (int, error) {
 	img, err := images.Resolve(c.spec.Image)
 	if err != nil {
 		var unknown *UnknownImageError
+		if errors.As(err, &unknown) && len(unknown.Build) > 0 && r.n.builds.script != "" {
+			// Built on demand, as a kubelet would pull it: the container waits meanwhile.
+			st := r.n.builds.ensure(unknown.Build)
+			switch {
+			case st.done:
+				img, err = images.Resolve(c.spec.Image)
+			case st.err != nil:
+				r.setWaiting(c, "ErrImagePull", st.msg)
+				r.event(corev1.EventTypeWarning, "Failed", "Failed to build image %q: %s", c.spec.Image, st.msg)
+				return 0, st.err
+			default:
+				if st.started {
+					r.event(corev1.EventTypeNormal, "Pulling", "Building image %q: %s", c.spec.Image, st.msg)
+				}
+				r.setWaiting(c, "ContainerCreating", st.msg)
+				return 0, errors.New(st.msg)
+			}
+		}
+	}
+	if err != nil {
+		var unknown *UnknownImageError
 		if errors.As(err, &unknown) {
 			r.mu.Lock()
 			r.imageErr = err.Error()

@@ -1,0 +1,109 @@
+package local_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+
+	"github.com/openhcp/kamaji/cmd/internal/local"
+)
+
+// olderTenantVersion is a minor of the tested window (v1.30 to v1.37) the plane does not run
+// itself: `make test` builds its control plane beforehand (TEST_VERSIONS in the Makefile);
+// otherwise the process node builds it when the tenant's pod asks for its images.
+const olderTenantVersion = "v1.33.13"
+
+func init() {
+	registerPlaneSubtest("a tenant at "+olderTenantVersion+" is Ready (its binaries built on demand)", testOlderTenant)
+}
+
+// buildBudget is how long a first build of a version's control plane may take on 2 cores.
+const buildBudget = 30 * time.Minute
+
+func testOlderTenant(t *testing.T, e *e2e) {
+	const name = "e2e-older"
+	bin := filepath.Join(local.DefaultConfig().Cache, "kube", olderTenantVersion, "bin")
+	_, err := os.Stat(filepath.Join(bin, "kube-scheduler"))
+	built := err == nil
+	if deadline, ok := t.Deadline(); !built && ok && time.Until(deadline) < buildBudget+5*time.Minute {
+		t.Fatalf("%s is not built (%s) and go test's timeout leaves %s, less than a first build may take: "+
+			"run `make kube-bins VERSIONS=%s` first, or go test -timeout 90m to watch the node build it",
+			olderTenantVersion, bin, time.Until(deadline).Round(time.Minute), olderTenantVersion)
+	}
+
+	tcp := local.SampleTCP(name, "default")
+	tcp.Spec.Kubernetes.Version = olderTenantVersion
+	if err := e.cl.Create(ctx(t), tcp); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.deleteTCP(t, name) })
+
+	if !built {
+		// The pod waits, saying what is being built, as a kubelet says it pulls an image.
+		eventually(t, "the pod to report the build", func() error {
+			for _, pod := range e.tenantPods(t, name) {
+				for _, cs := range pod.Status.ContainerStatuses {
+					if w := cs.State.Waiting; w != nil && strings.Contains(w.Message, "building kube-apiserver@"+olderTenantVersion) {
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("no container reports the build")
+		})
+	}
+	start, lastLog := time.Now(), time.Now()
+	var state string
+	if err := wait.PollUntilContextTimeout(context.Background(), 2*time.Second, buildBudget, true, func(context.Context) (bool, error) {
+		cur := e.tcp(t, name)
+		if s := cur.Status.Kubernetes.Version.Status; s != nil && *s == kamajiv1alpha1.VersionReady {
+			return true, nil
+		}
+		state = fmt.Sprintf("status %v, conditions %v", cur.Status.Kubernetes.Version.Status, cur.Status.Conditions)
+		if time.Since(lastLog) > time.Minute {
+			lastLog = time.Now()
+			for _, pod := range e.tenantPods(t, name) {
+				for _, cs := range pod.Status.ContainerStatuses {
+					if w := cs.State.Waiting; w != nil {
+						t.Logf("%s after %s: %s %s: %s", pod.Name, time.Since(start).Round(time.Second), cs.Name, w.Reason, w.Message)
+					}
+				}
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("%s at %s not Ready after %s: %s", name, olderTenantVersion, buildBudget, state)
+	}
+	t.Logf("%s Ready on %s after %s", name, olderTenantVersion, time.Since(start).Round(time.Second))
+
+	cur := e.tcp(t, name)
+	if got := cur.Status.Kubernetes.Version.Version; got != olderTenantVersion {
+		t.Errorf("status version %q", got)
+	}
+	if c := meta.FindStatusCondition(cur.Status.Conditions, kamajiv1alpha1.ConditionKubernetesVersionTested); c == nil || c.Status != "True" {
+		t.Errorf("KubernetesVersionTested %+v", c)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(e.tenantREST(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the tenant apiserver to answer as "+olderTenantVersion, func() error {
+		v, err := dc.ServerVersion()
+		if err != nil {
+			return err
+		}
+		if v.GitVersion != olderTenantVersion {
+			return fmt.Errorf("the tenant runs %s", v.GitVersion)
+		}
+		return nil
+	})
+}
