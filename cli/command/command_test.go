@@ -599,7 +599,7 @@ func TestHelpAndCompletion(t *testing.T) {
 		}
 	}
 	if !strings.Contains(root.Long, "migrate") {
-		t.Error("the help does not say migrate is not available")
+		t.Error("the help does not list migrate among the verbs that wait")
 	}
 	out, _, err := e.run("__complete", "sleep", "")
 	if err != nil || !strings.HasPrefix(out, "alpha\nbeta\n") {

@@ -70,12 +70,9 @@ cluster your kubeconfig points at, like kubectl: --kubeconfig, --context, -n and
 It speaks to the Kubernetes API only (never to a datastore), so what you may do is what your
 RBAC allows; a refusal names the verb and resource that was refused.
 
-Verbs that change a tenant (sleep, wake, resume, rotate, upgrade) wait until the change is
+Verbs that change a tenant (sleep, wake, resume, rotate, upgrade, migrate) wait until the change is
 done, with a progress line, and fail with the condition that says why when it does not
-happen within --timeout; --wait=false returns as soon as the change is recorded.
-
-Moving a tenant to another DataStore (migrate) is not available: the operator does not
-migrate datastores yet.`,
+happen within --timeout; --wait=false returns as soon as the change is recorded.`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl kamaji"},
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -98,6 +95,7 @@ migrate datastores yet.`,
 		a.resumeCommand(),
 		a.rotateCommand(),
 		a.upgradeCommand(),
+		a.migrateCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -87,7 +87,8 @@ type StorageMigrationStatus struct {
 	// Source is the DataStore the data comes from; Target the one it goes to.
 	Source string `json:"source"`
 	Target string `json:"target"`
-	// TargetDriver is the target DataStore's driver.
+	// TargetDriver is the target DataStore's driver, recorded just before anything is
+	// provisioned there (empty: the target was refused first and holds nothing of the tenant).
 	// +optional
 	TargetDriver string         `json:"targetDriver,omitempty"`
 	Phase        MigrationPhase `json:"phase"`

@@ -76,6 +76,9 @@ func recordedSlices(st kamajiv1alpha1.StorageStatus) []slice {
 	// failed one may have left a partial target it could not remove.
 	if m := st.Migration; m != nil {
 		for _, ds := range []string{m.Source, m.Target} {
+			if ds == m.Target && m.TargetDriver == "" {
+				continue // refused before anything was provisioned there
+			}
 			if ds != "" && ds != st.DataStoreName {
 				out = append(out, slice{ds, st.Setup.Schema, st.Setup.User})
 			}

@@ -230,6 +230,22 @@ func TestMigration(t *testing.T) {
 		waitCondition(t, name, kamajiv1alpha1.ConditionDataStoreReady, metav1.ConditionTrue, tcpcontroller.ReasonDataStoreReady)
 	})
 
+	t.Run("a target that is the same datastore under another name is refused, nothing touched", func(t *testing.T) {
+		if err := env.Client.Create(ctxT(t), dataStoreFor("mig-b-alias", b)); err != nil {
+			t.Fatal(err)
+		}
+		updateTCP(t, name, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.DataStore = "mig-b-alias" })
+		failed := waitCondition(t, name, kamajiv1alpha1.ConditionDataStoreReady, metav1.ConditionFalse, tcpcontroller.ReasonMigrationFailed)
+		if msg := condition(failed, kamajiv1alpha1.ConditionDataStoreReady).Message; !strings.Contains(msg, "share the endpoint") {
+			t.Errorf("the condition does not say why: %s", msg)
+		}
+		if resp, err := rootB.Get(ctxT(t), "/"+schema+"/configmaps/apps/cm-007"); err != nil || resp.Count != 1 {
+			t.Errorf("the tenant's data on mig-b was touched: %v", err)
+		}
+		updateTCP(t, name, func(x *kamajiv1alpha1.TenantControlPlane) { x.Spec.DataStore = "mig-b" })
+		waitCondition(t, name, kamajiv1alpha1.ConditionDataStoreReady, metav1.ConditionTrue, tcpcontroller.ReasonDataStoreReady)
+	})
+
 	t.Run("a second change of spec.dataStore during a migration is refused", func(t *testing.T) {
 		cur := getTCP(ctxT(t), t, name)
 		cur.Status.Storage.Migration = &kamajiv1alpha1.StorageMigrationStatus{Source: "mig-b", Target: "mig-a", Phase: kamajiv1alpha1.MigrationCopying, StartTime: metav1.Now(), Deadline: metav1.Now()}

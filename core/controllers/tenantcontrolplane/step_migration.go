@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -143,6 +144,21 @@ func (r *Reconciler) migrationProvision(ctx context.Context, p *pass) error {
 	if err := provisionCurrent(ctx, r, p); err != nil {
 		return err
 	}
+	if shared := r.sharedEndpoint(ctx, p.dataStore, m.Target); shared != "" {
+		return r.rollBack(ctx, p, fmt.Sprintf("DataStores %s and %s share the endpoint %s: they are one datastore, where the tenant's slice on both is the same one, and a migration would copy it onto itself", m.Source, m.Target, shared))
+	}
+	if m.TargetDriver == "" {
+		// From here on the target may hold a (partial) slice of ours: recorded first, so that a
+		// rollback or the TCP's deletion removes it; never set for a target refused above.
+		ds := &kamajiv1alpha1.DataStore{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: m.Target}, ds); err != nil {
+			return fail(cond, ReasonDataStoreNotFound, fmt.Errorf("DataStore %s: %w", m.Target, err))
+		}
+		m.TargetDriver = ds.Spec.Driver
+		if err := r.recordMigration(ctx, p); err != nil {
+			return err
+		}
+	}
 	target, err := r.migrationTarget(ctx, p)
 	if se, ok := asStepError(err); ok && (se.reason == ReasonSliceOwned || se.reason == ReasonDataStoreInvalid) {
 		return r.rollBack(ctx, p, se.err.Error()) // refused for good: no point waiting for the deadline
@@ -164,7 +180,6 @@ func (r *Reconciler) migrationProvision(ctx context.Context, p *pass) error {
 			return r.rollBack(ctx, p, fmt.Sprintf("the driver of DataStore %s cannot export and import a tenant's keys (capability EXPORT_IMPORT)", s.name))
 		}
 	}
-	m.TargetDriver = target.driver
 	m.Phase = kamajiv1alpha1.MigrationFreezing
 	return r.recordMigration(ctx, p)
 }
@@ -367,7 +382,10 @@ func (r *Reconciler) rollBack(ctx context.Context, p *pass, why string) error {
 func (r *Reconciler) failMigration(ctx context.Context, p *pass) error {
 	st := &p.status.Storage
 	m := st.Migration
-	if err := r.deleteSlice(ctx, p, slice{m.Target, st.Setup.Schema, st.Setup.User}); err != nil {
+	if m.TargetDriver == "" {
+		// The target was refused before anything was provisioned there (it may even be the
+		// source under another name): nothing of ours to remove.
+	} else if err := r.deleteSlice(ctx, p, slice{m.Target, st.Setup.Schema, st.Setup.User}); err != nil {
 		// An unreachable target must not keep the tenant frozen or half-migrated: the slice
 		// stays recorded (the failed migration's target) and goes when the TCP is deleted.
 		m.Message += fmt.Sprintf(" (the partial slice on DataStore %s could not be removed yet: %v)", m.Target, err)
@@ -475,4 +493,31 @@ func migrationTimeout(tcp *kamajiv1alpha1.TenantControlPlane) (time.Duration, er
 		return 0, fmt.Errorf("annotation %s: %q is not a positive duration such as 10m", kamajiv1alpha1.MigrationTimeoutAnnotation, v)
 	}
 	return d, nil
+}
+
+// sharedEndpoint returns an endpoint the source DataStore and the target have in common: two
+// DataStore objects for one backend would give the tenant the same slice on both, and emptying
+// or copying the "target" would touch the source.
+func (r *Reconciler) sharedEndpoint(ctx context.Context, source *kamajiv1alpha1.DataStore, target string) string {
+	ds := &kamajiv1alpha1.DataStore{}
+	if source == nil || r.Client.Get(ctx, client.ObjectKey{Name: target}, ds) != nil {
+		return ""
+	}
+	norm := func(e string) string {
+		e = strings.ToLower(strings.TrimSpace(e))
+		if i := strings.Index(e, "://"); i >= 0 {
+			e = e[i+3:]
+		}
+		e = strings.TrimSuffix(e, "/")
+		e = strings.Replace(e, "localhost:", "127.0.0.1:", 1)
+		return e
+	}
+	for _, a := range source.Spec.Endpoints {
+		for _, b := range ds.Spec.Endpoints {
+			if norm(a) == norm(b) {
+				return a
+			}
+		}
+	}
+	return ""
 }
