@@ -109,6 +109,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 		DefaultDataStore: s.DataStore,
 		Drivers:          s.Drivers(),
 		Slices:           sliceValidator{host: host, dataStores: cache},
+		Addons:           s.Addons(),
 	})
 	// Plugins stop with the manager (and, through Pdeathsig, even if it is killed).
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {

@@ -67,6 +67,10 @@ type Plugin struct {
 // MinCertificateExpirationDeadline is the shortest renewal deadline accepted.
 const MinCertificateExpirationDeadline = 24 * time.Hour
 
+// CertificateValidity is the lifetime of the tenant certificates the core issues (a year; the
+// tenantpki package's DefaultCertValidity, which a test keeps equal).
+const CertificateValidity = 365 * 24 * time.Hour
+
 // Validate returns the first problem, naming the key.
 func (s *Settings) Validate() error {
 	if s.CertificateExpirationDeadline < MinCertificateExpirationDeadline {
@@ -86,6 +90,16 @@ func (s *Settings) Validate() error {
 	}
 	if s.CacheResyncPeriod < 0 {
 		return fmt.Errorf("cache-resync-period: must not be negative, got %s", s.CacheResyncPeriod)
+	}
+	// Checked together: a deadline as long as the certificates live would renew every
+	// certificate on every pass, and a resync no shorter than the deadline could pass it by.
+	if s.CertificateExpirationDeadline >= CertificateValidity {
+		return fmt.Errorf("certificate-expiration-deadline: %s is not shorter than the certificates' validity (%s): every certificate would be renewed on every reconcile",
+			s.CertificateExpirationDeadline, CertificateValidity)
+	}
+	if s.CacheResyncPeriod >= s.CertificateExpirationDeadline {
+		return fmt.Errorf("cache-resync-period: %s is not shorter than certificate-expiration-deadline (%s): a certificate could expire between two resyncs",
+			s.CacheResyncPeriod, s.CertificateExpirationDeadline)
 	}
 	names := map[string]bool{}
 	for i, p := range s.Plugins {
@@ -157,6 +171,35 @@ func (d DriverSet) Served(driver string) bool { _, ok := d[driver]; return ok }
 func (d DriverSet) Names() []string {
 	out := make([]string, 0, len(d))
 	for k := range d {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// AddonSet is the set of addons served by the configured addon plugins.
+type AddonSet map[string]string
+
+// Addons indexes the configured addon plugins by addon.
+func (s *Settings) Addons() AddonSet {
+	out := AddonSet{}
+	for _, p := range s.Plugins {
+		if p.Kind == KindAddon {
+			for _, a := range p.Addons {
+				out[a] = p.Name
+			}
+		}
+	}
+	return out
+}
+
+// Served reports whether a plugin serves the addon.
+func (a AddonSet) Served(addon string) bool { _, ok := a[addon]; return ok }
+
+// Names lists the served addons, sorted.
+func (a AddonSet) Names() []string {
+	out := make([]string, 0, len(a))
+	for k := range a {
 		out = append(out, k)
 	}
 	slices.Sort(out)

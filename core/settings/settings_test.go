@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openhcp/kamaji/core/tenantpki"
 )
 
 func valid() Settings {
@@ -55,5 +57,27 @@ func TestDriverSet(t *testing.T) {
 	d := s.Drivers()
 	if !d.Served("etcd") || d.Served("MySQL") || strings.Join(d.Names(), ",") != "etcd" {
 		t.Fatalf("unexpected driver set %v", d)
+	}
+}
+
+func TestSettingsCheckedTogether(t *testing.T) {
+	base := func() *Settings {
+		return &Settings{CertificateExpirationDeadline: 24 * time.Hour, MaxConcurrentTCPReconciles: 1, ControllerReconcileTimeout: time.Minute, KubeAPIQPS: 1, KubeAPIBurst: 1, CacheResyncPeriod: 10 * time.Hour}
+	}
+	if err := base().Validate(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	s := base()
+	s.CacheResyncPeriod = 72 * time.Hour
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "cache-resync-period: 72h0m0s is not shorter than certificate-expiration-deadline (24h0m0s)") {
+		t.Errorf("resync longer than the deadline: %v", err)
+	}
+	s = base()
+	s.CertificateExpirationDeadline = 9000 * time.Hour
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "certificate-expiration-deadline: 9000h0m0s is not shorter than the certificates' validity (8760h0m0s)") {
+		t.Errorf("deadline longer than the validity: %v", err)
+	}
+	if CertificateValidity != tenantpki.DefaultCertValidity {
+		t.Errorf("CertificateValidity %s drifted from tenantpki.DefaultCertValidity %s", CertificateValidity, tenantpki.DefaultCertValidity)
 	}
 }

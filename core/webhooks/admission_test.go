@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 		{Kind: settings.KindDataStore, Name: "etcd", Path: "/nonexistent", SHA256: sha, Drivers: []string{"etcd"}},
 		{Kind: settings.KindDataStore, Name: "mysql", Path: "/nonexistent", SHA256: sha, Drivers: []string{"MySQL"}},
 		{Kind: settings.KindDataStore, Name: "cockroach", Path: "/nonexistent", SHA256: sha, Drivers: []string{"CockroachDB"}},
+		{Kind: settings.KindAddon, Name: "addons", Path: "/nonexistent", SHA256: sha, Addons: []string{"coredns", "kube-proxy", "konnectivity"}},
 	}
 	var err error
 	env, err = testenv.StartEnv(ctx, s, testenv.Options{})

@@ -35,6 +35,7 @@ var tcpRules = []tcpRule{
 	ruleDataStore,
 	ruleDataStoreOverrides,
 	ruleSlice,
+	ruleAddons,
 	rulePreferredAddressTypes,
 	ruleGateway,
 }

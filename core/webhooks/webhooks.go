@@ -46,6 +46,14 @@ type Options struct {
 	Drivers Drivers
 	// Slices asks the drivers whether they accept a new tenant's names; nil skips that check.
 	Slices SliceValidator
+	// Addons served by the configured plugins; nil skips that check.
+	Addons Served
+}
+
+// Served tells which addons this installation can render.
+type Served interface {
+	Served(name string) bool
+	Names() []string
 }
 
 // Register adds the handlers to the manager's webhook server.
