@@ -307,6 +307,16 @@ func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) erro
 	if !p.deploymentObserved || !RolloutComplete(p.status.Kubernetes.Deployment, replicas) {
 		return nil // the Deployment watch brings us back
 	}
+	// The Deployment counts no terminating pod, but such a pod may still serve requests on the
+	// slice being left: nothing is lifted or deprovisioned before it is gone.
+	if leaving, err := r.podsLeaving(ctx, p, replicas); err != nil || leaving > 0 {
+		e := failf(cond, ReasonMigrating, "waiting for %d control-plane pod(s) of the previous DataStore to stop", leaving)
+		if err != nil {
+			e = fail(cond, ReasonMigrating, fmt.Errorf("listing the control-plane pods: %w", err))
+		}
+		e.retryAfter = freezeRecheck
+		return e
+	}
 	if m.Phase == kamajiv1alpha1.MigrationSwitching {
 		m.Phase = kamajiv1alpha1.MigrationUnfreezing
 		if err := r.recordMigration(ctx, p); err != nil {
@@ -520,4 +530,25 @@ func (r *Reconciler) sharedEndpoint(ctx context.Context, source *kamajiv1alpha1.
 		}
 	}
 	return ""
+}
+
+// podsLeaving counts the TCP's control-plane pods that are terminating or beyond the wanted
+// replicas (pods are not cached: the core owns none; one uncached list per check).
+func (r *Reconciler) podsLeaving(ctx context.Context, p *pass, replicas int32) (int, error) {
+	var pods corev1.PodList
+	if err := r.uncached().List(ctx, &pods, client.InNamespace(p.tcp.Namespace), client.MatchingLabels{kamajiv1alpha1.NameLabel: p.tcp.Name}); err != nil {
+		return 0, err
+	}
+	leaving, running := 0, 0
+	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp != nil {
+			leaving++
+		} else if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
+			running++
+		}
+	}
+	if extra := running - int(replicas); extra > 0 {
+		leaving += extra
+	}
+	return leaving, nil
 }
