@@ -416,6 +416,17 @@ func (r *Reconciler) unfreeze(ctx context.Context, p *pass) error {
 	if err := Freeze.Remove(ctx, tc); err != nil {
 		return fail(cond, ReasonMigrating, fmt.Errorf("lifting the write freeze: %w", err))
 	}
+	// The apiserver drops a removed policy asynchronously: the migration is not over while a
+	// client's write would still be refused.
+	enforced, err := Freeze.Enforced(ctx, tc, metav1.NamespaceDefault)
+	if err != nil || enforced {
+		e := failf(cond, ReasonMigrating, "waiting for the tenant apiserver to lift the write freeze")
+		if err != nil {
+			e = fail(cond, ReasonMigrating, fmt.Errorf("checking the write freeze is lifted: %w", err))
+		}
+		e.retryAfter = freezeRecheck
+		return e
+	}
 	return nil
 }
 
