@@ -60,9 +60,6 @@ func TestSliceNamesDifferForTheSameNameOrGenerateName(t *testing.T) {
 // sanitized readable parts are equal and names long enough to be truncated, give a million
 // distinct schemas and a million distinct users.
 func TestSliceNamesMillionPairsNoCollision(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a million names")
-	}
 	const n = 1_000_000
 	schemas := make(map[string]struct{}, n)
 	users := make(map[string]struct{}, n)
