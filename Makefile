@@ -1,4 +1,4 @@
-# The only entry points: build, test, up, down, bench, generate, manifests, lint, kube-bins.
+# The only entry points: build, images, helm, chart-digests, test, up, down, bench, generate, manifests, lint, kube-bins.
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -16,7 +16,10 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # Every module with Go packages (plugin stubs without code yet are skipped).
-MODULES := $(shell for m in core sdk cmd cli bench plugins/*; do find $$m -name '*.go' -print -quit | grep -q . && echo $$m; done)
+MODULES := $(shell for m in core sdk cmd cli bench charts images plugins/*; do find $$m -name '*.go' -print -quit | grep -q . && echo $$m; done)
+# Modules outside go.work, vetted and tested alone (GOWORK=off) as their authors would: the
+# third-party datastore plugin of docs/plugins/author-guide.md.
+STANDALONE := examples/datastore-plugin
 
 .PHONY: all
 all: build
@@ -41,15 +44,37 @@ KUBE_BINS_DRY_RUN ?=
 kube-bins: ## Build kube-apiserver & co (k8s.io/kubernetes), etcd, kine and konnectivity into the version-keyed cache; VERSIONS="v1.33" adds tenant versions.
 	VERSIONS="$(VERSIONS)" KUBE_BINS_DRY_RUN="$(KUBE_BINS_DRY_RUN)" hack/kube-bins.sh
 
+# Reference prefix of the images (ghcr.io/openhcp/kamaji:<cmd/VERSION>,
+# ghcr.io/openhcp/kamaji-<plugin>:<plugins/<plugin>/VERSION>); IMAGE_PLATFORMS="linux/amd64,linux/arm64"
+# makes each archive a multi-platform index (default: linux/amd64 and this host's architecture).
+REGISTRY ?= ghcr.io/openhcp
+IMAGE_PLATFORMS ?=
+
+.PHONY: images
+images: ## OCI image archives of kamaji and every plugin, no Docker: ./bin/images/<name>-<version>.oci.tar (docs/images.md); REGISTRY=... sets the prefix.
+	cd images && go run . build --root $(CURDIR) --out $(BIN)/images --registry $(REGISTRY) $(if $(IMAGE_PLATFORMS),--platforms $(IMAGE_PLATFORMS))
+
+.PHONY: helm
+helm: ## Build the helm CLI (helm.sh/helm/v3) into the version-keyed cache, once.
+	hack/helm.sh
+
+.PHONY: chart-digests
+chart-digests: ## Record the sha256 of each plugin binary of bin/images (make images) in charts/kamaji/files/plugin-digests.yaml.
+	cd charts && go run ./internal/chartgen digests --root .. $$(ls $(BIN)/images/kamaji-*.oci.tar)
+
 ##@ Local plane
 
 UP_ARGS ?=
-# DataStores the plane hosts besides etcd: DATASTORES=etcd,mysql,postgresql,nats (or all) also
+# DataStores the plane hosts besides etcd: DATASTORES=etcd,etcd-2,mysql,postgresql,nats (or all) also
 # builds their plugins (kine itself is in the cache with the other binaries).
 DATASTORES ?= etcd
 
 .PHONY: up
-up: kube-bins ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
+up: ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
+	@# Only what the plane runs: kine when a kine DataStore is asked for; konnectivity and older
+	@# tenant versions are built when a tenant asks for them (or by make kube-bins).
+	hack/kube-bins.sh kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl etcd \
+	  $$(echo "$(DATASTORES)" | grep -qE 'all|mysql|postgresql|nats' && echo kine) >/dev/null
 	@mkdir -p $(BIN)
 	cd cmd && go build -o $(BIN)/kamaji ./kamaji
 	@for p in datastore-etcd addon-coredns addon-kubeproxy addon-konnectivity; do \
@@ -86,6 +111,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configuration.
 	  paths=./... output:crd:artifacts:config=config/crd output:rbac:artifacts:config=config/rbac \
 	  output:webhook:artifacts:config=config/webhook
 	cd core && go run ./tools/apidocs ../docs/reference/api.md
+	cd charts && go run ./internal/chartgen --root .. # CRDs, RBAC, webhooks, versions and READMEs of the charts
 
 ##@ Test
 
@@ -96,12 +122,17 @@ TEST_VERSIONS := v1.33.13
 
 test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + integration tests.
 	VERSIONS="$(TEST_VERSIONS)" hack/kube-bins.sh >/dev/null
+	hack/helm.sh >/dev/null
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete
 	hack/services.sh
 	@for m in $(MODULES); do \
 	  echo "== go test $$m"; \
 	  (cd $$m && go test -count=1 ./...); \
+	done
+	@for m in $(STANDALONE); do \
+	  echo "== GOWORK=off go test $$m"; \
+	  (cd $$m && GOWORK=off go test -count=1 ./...); \
 	done
 
 .PHONY: bench
@@ -110,8 +141,9 @@ bench: ## Benchmarks against bench/baseline.txt (not part of test); BENCH_ARGS="
 
 .PHONY: lint
 lint: ## gofmt and go vet on every module.
-	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	@bad=$$(gofmt -l $(MODULES) $(STANDALONE)); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && go vet ./...); done
+	@for m in $(STANDALONE); do (cd $$m && GOWORK=off go vet ./...); done
 
 .PHONY: help
 help:

@@ -3,7 +3,7 @@
 # what gets committed) must be exactly what the generators produce.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-paths=(core/api core/config sdk/internal docs/reference)
+paths=(core/api core/config sdk/internal docs/reference charts/kamaji charts/kamaji-crds)
 snapshot() { find "${paths[@]}" -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum; }
 before=$(snapshot)
 make -s generate manifests >/dev/null

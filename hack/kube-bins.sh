@@ -144,8 +144,8 @@ build_k8s() {
   mkdir -p "$dir/bin"
   local ver="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
   ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$version"
-  (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$dir/bin/$name.tmp" "k8s.io/kubernetes/cmd/$name")
-  mv "$dir/bin/$name.tmp" "$dir/bin/$name"
+  (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$dir/bin/$name.tmp.$$" "k8s.io/kubernetes/cmd/$name")
+  mv "$dir/bin/$name.tmp.$$" "$dir/bin/$name"
   exec {lock}>&-
 }
 
@@ -177,8 +177,8 @@ GO
     (cd "$src" && go mod tidy -e >&2)
     touch "$src/.ready"
   fi
-  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$ETCD_DIR/bin/etcd.tmp" .)
-  mv "$ETCD_DIR/bin/etcd.tmp" "$ETCD_DIR/bin/etcd"
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$ETCD_DIR/bin/etcd.tmp.$$" .)
+  mv "$ETCD_DIR/bin/etcd.tmp.$$" "$ETCD_DIR/bin/etcd"
 }
 
 build_kine() {
@@ -188,10 +188,11 @@ build_kine() {
   [ -x "$dir/bin/kine" ] && return
   [ -n "$DRY_RUN" ] && { echo "would build kine $KINE_VERSION into $dir/bin" >&2; return; }
   log "building kine $KINE_VERSION"
-  rm -rf "$dir/tmp" && mkdir -p "$dir/bin" "$dir/tmp"
-  GOBIN="$dir/tmp" go install -trimpath -tags nats \
+  local tmp="$dir/tmp.$$" # per run: two runs at once must not share it
+  rm -rf "$tmp" && mkdir -p "$dir/bin" "$tmp"
+  GOBIN="$tmp" go install -trimpath -tags nats \
     -ldflags "-s -w -X github.com/k3s-io/kine/pkg/version.Version=$KINE_VERSION" "github.com/k3s-io/kine@$KINE_VERSION"
-  mv "$dir/tmp/kine" "$dir/bin/kine" && rmdir "$dir/tmp"
+  mv "$tmp/kine" "$dir/bin/kine" && rmdir "$tmp"
 }
 
 build_konnectivity() {
@@ -230,10 +231,37 @@ GO
   local name pkg
   for name in proxy-server proxy-agent; do
     pkg=sigs.k8s.io/apiserver-network-proxy/cmd/${name#proxy-}
-    (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$dir/bin/$name.tmp" "$pkg")
-    mv "$dir/bin/$name.tmp" "$dir/bin/$name"
+    (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$dir/bin/$name.tmp.$$" "$pkg")
+    mv "$dir/bin/$name.tmp.$$" "$dir/bin/$name"
   done
 }
+
+# The plan, before anything is built: what is missing and about how long it takes. Minutes are
+# measured cold on a 2-core machine (the first binary of a Kubernetes version compiles most of
+# the shared code; the next ones mostly link), scaled by the cores here.
+missing=() minutes=0 first_of=" "
+for b in "${want[@]}"; do
+  case "$b" in
+    kine) [ -x "$CACHE/kine/$KINE_VERSION/bin/kine" ] || { missing+=("kine $KINE_VERSION"); minutes=$((minutes + 4)); } ;;
+    konnectivity) [ -x "$CACHE/konnectivity/$KONNECTIVITY_VERSION/bin/proxy-agent" ] || { missing+=("konnectivity $KONNECTIVITY_VERSION"); minutes=$((minutes + 3)); } ;;
+    etcd) [ -x "$ETCD_DIR/bin/etcd" ] || { missing+=("etcd $ETCD_VERSION"); minutes=$((minutes + 3)); } ;;
+    *)
+      name=${b%@*} version=$K8S_VERSION
+      [[ $b == *@* ]] && version=${b#*@}
+      [ -x "$(k8s_dir "$version")/bin/$name" ] && continue
+      missing+=("$name $version")
+      if [[ $first_of != *" $version "* ]] && [ ! -x "$(k8s_dir "$version")/bin/kube-apiserver" ]; then
+        first_of+="$version " minutes=$((minutes + 10))
+      else
+        minutes=$((minutes + 2))
+      fi ;;
+  esac
+done
+if [ ${#missing[@]} -gt 0 ] && [ -z "$DRY_RUN" ]; then
+  cores=$(nproc 2>/dev/null || echo 2)
+  log "to build into $CACHE (once; later runs reuse it): $(IFS=,; echo "${missing[*]}" | sed 's/,/, /g')"
+  log "about $(( (minutes * 2 + cores - 1) / cores )) minutes on this machine's $cores cores"
+fi
 
 for b in "${want[@]}"; do
   case "$b" in

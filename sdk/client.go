@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // Default deadlines applied by clients when the caller's context has none.
@@ -47,6 +48,10 @@ type ClientConfig struct {
 	// StreamTimeout is the deadline of a streaming call (Export, Import) whose context has none.
 	// Default DefaultStreamTimeout.
 	StreamTimeout time.Duration
+
+	// DialOptions are added to the host's gRPC connection to the plugin, such as interceptors
+	// that time or trace each call.
+	DialOptions []grpc.DialOption
 }
 
 // FileSHA256 returns the hex sha256 of a file, as ClientConfig.SHA256 wants it.

@@ -24,7 +24,7 @@ func newLocalCommand() *cobra.Command {
 		Short: "Run a local plane: an admin cluster of host processes with a sample tenant (root, Linux)",
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
-		newLocalForwardCommand(), newLocalBenchKineCommand(), // local_kine.go
+		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
 		newLocalNodeAgentCommand())
 	return cmd
 }

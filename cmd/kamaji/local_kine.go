@@ -40,3 +40,23 @@ func newLocalBenchKineCommand() *cobra.Command {
 	cmd.Flags().IntVar(&o.Ensures, "ensures", 20, "New tenants EnsureTenant creates per driver.")
 	return cmd
 }
+
+func newLocalBenchMigrationCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var o local.MigrationBenchOptions
+	cmd := &cobra.Command{
+		Use:    "bench-migration",
+		Short:  "Migrations of a running tenant etcd -> etcd and etcd -> PostgreSQL: duration, copy rate, write freeze (make bench)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			return local.BenchMigration(ctx, cfg, o)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder (up with --datastores etcd-2,postgresql).")
+	cmd.Flags().IntSliceVar(&o.Objects, "objects", []int{1000, 10000}, "Tenant sizes (ConfigMaps) to migrate.")
+	return cmd
+}

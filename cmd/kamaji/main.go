@@ -29,6 +29,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newManagerCommand(), newVersionCommand())
 	root.AddCommand(newPluginCommand(), newLocalCommand())
+	root.AddCommand(newBackupCommand(), newRestoreCommand())
 	return root
 }
 

@@ -66,6 +66,12 @@ environment, which wins over the file. Plugins are listed in the config file onl
 	f.DurationVar(&s.CertificateExpirationDeadline, "certificate-expiration-deadline", 24*time.Hour, "Define the deadline upon certificate expiration to start the renewal process, cannot be less than a 24 hours.")
 	f.IntVar(&s.WebhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	f.StringVar(&s.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook server's tls.crt and tls.key.")
+	// Self-managed webhook certificates (core/webhookcerts), off by default: the cert dir is
+	// read as it is, as the local plane and any external issuer expect.
+	f.StringVar(&s.WebhookCertSecretName, "webhook-cert-secret-name", "", "When set, the manager issues its webhook serving certificate itself (a self-signed CA and a certificate for --webhook-service-name), keeps it in this Secret of --pod-namespace, serves it and writes it to --webhook-cert-dir, and renews it when a third of its validity is left; empty: tls.crt and tls.key are read from --webhook-cert-dir.")
+	f.DurationVar(&s.WebhookCertValidity, "webhook-cert-validity", 365*24*time.Hour, "Validity of the self-managed webhook CA and serving certificate (with --webhook-cert-secret-name; at least 1h).")
+	f.StringVar(&s.WebhookMutatingConfigurationName, "webhook-mutating-configuration-name", "", "MutatingWebhookConfiguration whose webhooks get the self-managed CA bundle (with --webhook-cert-secret-name).")
+	f.StringVar(&s.WebhookValidatingConfigurationName, "webhook-validating-configuration-name", "", "ValidatingWebhookConfiguration whose webhooks get the self-managed CA bundle (with --webhook-cert-secret-name).")
 	// controller-runtime's defaults (20/30) throttle one TCP's first pass, some forty requests,
 	// and a burst of new TCPs far more; the admin apiserver's priority and fairness protects it.
 	f.Float64Var(&s.KubeAPIQPS, "kube-api-qps", 100, "Requests per second the manager sends to the admin cluster's apiserver at most, on average.")
@@ -85,7 +91,7 @@ func runManager(s *settings.Settings, logs *zap.Options) error {
 		return fmt.Errorf("no admin cluster to talk to: %v", err)
 	}
 	cfg.QPS, cfg.Burst = float32(s.KubeAPIQPS), s.KubeAPIBurst
-	mgr, err := manager.New(cfg, s, manager.Options{WebhookPort: s.WebhookPort, WebhookCertDir: s.WebhookCertDir})
+	mgr, err := manager.New(cfg, s, manager.Options{WebhookPort: s.WebhookPort, WebhookCertDir: s.WebhookCertDir, Version: version})
 	if err != nil {
 		return err
 	}

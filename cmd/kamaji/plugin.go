@@ -22,7 +22,7 @@ func newPluginCommand() *cobra.Command {
 		Short: "Work with plugins",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newPluginVerifyCommand())
+	cmd.AddCommand(newPluginVerifyCommand(), newPluginInstallCommand())
 	return cmd
 }
 
@@ -52,7 +52,9 @@ manager always pins a plugin's sha256 in kamaji.yaml; verify is a developer tool
 defaults to the checksum of the file itself. Test tenants are created under --namespace with
 names unique to the run, and deleted at the end.
 
-The config file describes the datastore, with keys that mirror a DataStore:
+Every driver is verified against a real, running datastore: the plugin provisions, reads and
+deletes test tenants on it. The config file describes that datastore, with keys that mirror a
+DataStore:
 
   driver: etcd                    # required: a driver the plugin serves
   endpoints: ["127.0.0.1:2379"]   # required
@@ -70,13 +72,17 @@ The config file describes the datastore, with keys that mirror a DataStore:
 caCert, caKey, clientCert, clientKey and password each take an inline value or a ...File path.
 Unknown keys are an error.
 
-The kit reaches the tenants' data itself to check isolation, usage, export/import and deletion.
-For driver etcd it connects directly (signing the tenant certificate with caCert/caKey, so give
-the CA key). Other drivers run without such a backend: when the plugin answers with a kine
-sidecar those checks are skipped, each with the reason.
+The kit also reaches the tenants' data itself, with the connection the plugin returned, to
+check isolation, usage, export/import and deletion. What it connects with depends on that
+connection, not on the driver's name: an etcd connection (DIRECT_ETCD, whatever the driver is
+called) is opened directly, with a client certificate the kit signs with caCert/caKey as the
+manager would, so give the CA key. For a kine sidecar this command has no way in: the checks
+that read a tenant's data are skipped, each with the reason (a Go test runs them with
+sdk/conformance/kine.Backend).
 
 Exit status: 0 when every check passed or was skipped, 1 when one failed or the input is unusable.`,
 		Example: `  kamaji plugin verify --plugin ./bin/kamaji-datastore-etcd --config etcd.yaml
+  kamaji plugin verify --plugin ./kamaji-datastore-example --config example-etcd.yaml
   kamaji plugin verify --kind addon --plugin ./bin/kamaji-addon-coredns`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -145,12 +151,9 @@ func runPluginVerify(cmd *cobra.Command, o verifyOptions) error {
 		Namespace:    o.namespace,
 		Timeout:      o.timeout,
 	}
-	// The kit's only built-in backend speaks etcd. Any other driver runs without one: the
-	// checks that read a tenant's data skip with the reason (unless the plugin answers with a
-	// direct etcd connection, which the kit then opens itself).
-	if ds.Driver == "etcd" {
-		cfg.Backend = conformance.EtcdBackend{}
-	}
+	// No Backend: the kit picks conformance.EtcdBackend when the plugin answers with an etcd
+	// connection, whatever the driver's name; with a kine sidecar it skips the checks that read
+	// a tenant's data, each with the reason.
 
 	// Ctrl-C stops the checks; Verify still deletes the tenants it created.
 	parent := cmd.Context()

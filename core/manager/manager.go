@@ -4,6 +4,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"time"
@@ -28,16 +29,20 @@ import (
 	kcgcontroller "github.com/openhcp/kamaji/core/controllers/kubeconfiggenerator"
 	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
 	"github.com/openhcp/kamaji/core/datastores"
+	"github.com/openhcp/kamaji/core/metrics"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/tenant"
+	"github.com/openhcp/kamaji/core/webhookcerts"
 	"github.com/openhcp/kamaji/core/webhooks"
 )
 
 // +kubebuilder:rbac:groups=kamaji.clastix.io,resources=tenantcontrolplanes;datastores,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=kamaji.clastix.io,resources=tenantcontrolplanes/status;datastores/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kamaji.clastix.io,resources=tenantcontrolplanes/finalizers;datastores/finalizers,verbs=update
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// Leader election's lease lives in the manager's namespace ("system" is the placeholder the
+// chart replaces): a Role there, not a ClusterRole.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=system
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Scheme holds every kind the manager reads or writes.
@@ -65,6 +70,11 @@ type Options struct {
 	// servers dialed as they are). Tests pass their own to reach tenant apiservers that are not
 	// behind a routable Service (tenant.Options.Dial) and to look at the tenants' watches.
 	Tenants *tenant.Clients
+	// Version is the manager's version, for kamaji_build_info (empty: the Go module's).
+	Version string
+	// WebhookCertInterval is how often self-managed webhook certificates are checked
+	// (webhookcerts.DefaultInterval when zero); tests shorten it.
+	WebhookCertInterval time.Duration
 }
 
 // New builds the manager. Nothing starts until mgr.Start.
@@ -91,8 +101,17 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 				&networkingv1.Ingress{}: {Label: owned},
 			},
 		},
-		WebhookServer: webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
 	}
+	// Self-managed certificates are served from memory: the webhook server starts before the
+	// certificate exists (and before leader election), which a certificate file would not allow.
+	var certs *webhookcerts.Manager
+	whOpts := webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}
+	if s.WebhookCertSecretName != "" {
+		whOpts.TLSOpts = []func(*tls.Config){func(c *tls.Config) {
+			c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return certs.GetCertificate(h) }
+		}}
+	}
+	opts.WebhookServer = webhook.NewServer(whOpts)
 	if resync > 0 {
 		opts.Cache.SyncPeriod = &resync
 	}
@@ -102,6 +121,21 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	// The state metrics read the cache at each scrape (see core/metrics).
+	metrics.ReadFrom(mgr.GetCache())
+	metrics.SetVersion(o.Version)
+	if s.WebhookCertSecretName != "" {
+		certs = webhookcerts.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.Elected(), webhookcerts.Options{
+			Namespace: opts.LeaderElectionNamespace, SecretName: s.WebhookCertSecretName, ServiceName: s.WebhookServiceName,
+			CertDir:               o.WebhookCertDir,
+			MutatingConfiguration: s.WebhookMutatingConfigurationName, ValidatingConfiguration: s.WebhookValidatingConfigurationName,
+			Validity: s.WebhookCertValidity, Interval: o.WebhookCertInterval, Now: o.Now,
+			Log: ctrl.Log.WithName("webhook-certs"),
+		})
+		if err := mgr.Add(certs); err != nil {
+			return nil, err
+		}
 	}
 	host := pluginhost.New(s.Plugins, pluginhost.Options{Log: ctrl.Log.WithName("plugins")})
 	cache := &datastores.Cache{Reader: mgr.GetAPIReader(), TTL: 30 * time.Second}
@@ -119,7 +153,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	})); err != nil {
 		return nil, err
 	}
-	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now}).SetupWithManager(mgr); err != nil {
+	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now, Recorder: mgr.GetEventRecorder("kamaji")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	tenants := o.Tenants

@@ -28,7 +28,8 @@ type Digest struct {
 	Sum   [sha256.Size]byte
 }
 
-func (d *Digest) add(key, value []byte) {
+// Add counts one key (in the apiserver's key space) and its value.
+func (d *Digest) Add(key, value []byte) {
 	h := sha256.New()
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(key)))
@@ -69,7 +70,7 @@ func Copy(ctx context.Context, src, dst Slice) (Digest, error) {
 					continue
 				}
 				rel, _ := Translate(key, dst.Layout, LayoutEtcd)
-				d.add(rel, kv.Value)
+				d.Add(rel, kv.Value)
 				out = append(out, datastore.KeyValue{Key: key, Value: kv.Value})
 			}
 			if len(out) > 0 && !yield(out, nil) {
@@ -96,7 +97,7 @@ func Sum(ctx context.Context, s Slice) (Digest, error) {
 		}
 		for _, kv := range kvs {
 			if rel, ok := Translate(kv.Key, s.Layout, LayoutEtcd); ok {
-				d.add(rel, kv.Value)
+				d.Add(rel, kv.Value)
 			}
 		}
 	}

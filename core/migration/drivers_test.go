@@ -9,8 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -18,37 +16,21 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openhcp/kamaji/core/migration"
-	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
-	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
-
-func plugin(t *testing.T, module, driver string) *datastore.Client {
-	t.Helper()
-	p, err := testenv.BuildPlugin(t.TempDir(), module, settings.KindDataStore, driver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := datastore.NewClient(sdk.ClientConfig{Path: p.Path, SHA256: p.SHA256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
 
 func TestCopyEtcdToPostgreSQLAndBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	etcd := testkit.StartEtcd(t)
 	root := etcd.Client(t)
-	ep, pp := plugin(t, "datastore-etcd", "etcd"), plugin(t, "datastore-postgres", "PostgreSQL")
+	ep, pp := testenv.DataStorePlugin(t, "datastore-etcd", "etcd"), testenv.DataStorePlugin(t, "datastore-postgres", "PostgreSQL")
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
-	pg := pgAdmin(t, "kamaji_mig_"+id)
+	pg := testenv.PostgresAdmin(t, "kamaji_mig_"+id)
 	tenant := datastore.Tenant{Namespace: "ns", Name: "mover", Schema: "t_mig_" + id, Username: "t_mig_" + id, UID: "uid-" + id}
 	back := datastore.Tenant{Namespace: "ns", Name: "back", Schema: "t_back_" + id, Username: "t_back_" + id, UID: "uid-back-" + id}
 	src, err := ep.EnsureTenant(ctx, etcd.Config(), tenant)
@@ -123,42 +105,4 @@ func TestCopyEtcdToPostgreSQLAndBack(t *testing.T) {
 			t.Errorf("%s came back as %q", k, kv.Value)
 		}
 	}
-}
-
-// pgAdmin creates a DataStore administrative role as the docs ask for one (LOGIN, CREATEROLE,
-// CREATEDB, a password; not a superuser) on the machine's PostgreSQL, dropped at the end with
-// the databases it owns.
-func pgAdmin(t *testing.T, role string) datastore.Config {
-	t.Helper()
-	host, port, _ := strings.Cut(pgAddr(), ":")
-	psql := func(sql string) error {
-		out, err := exec.Command("psql", "-h", host, "-p", port, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAtc", sql).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("psql %q: %v: %s", sql, err, out)
-		}
-		return nil
-	}
-	password := role + "_pw"
-	if err := psql(`CREATE ROLE "` + role + `" LOGIN CREATEROLE CREATEDB PASSWORD '` + password + `'`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		out, _ := exec.Command("psql", "-h", host, "-p", port, "-U", "postgres", "-d", "postgres", "-qAtc",
-			`SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = '`+role+`')`).Output()
-		for _, db := range strings.Fields(string(out)) {
-			_ = psql(`DROP DATABASE IF EXISTS "` + db + `" WITH (FORCE)`)
-		}
-		_ = psql(`DROP OWNED BY "` + role + `"`)
-		if err := psql(`DROP ROLE IF EXISTS "` + role + `"`); err != nil {
-			t.Error(err)
-		}
-	})
-	return datastore.Config{Name: "pg", Driver: "PostgreSQL", Endpoints: []string{pgAddr()}, Username: role, Password: password, Parameters: map[string]string{"sslmode": "disable"}}
-}
-
-func pgAddr() string {
-	if a := os.Getenv("KAMAJI_POSTGRES_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:5432"
 }

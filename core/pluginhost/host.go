@@ -22,6 +22,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/openhcp/kamaji/core/metrics"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/addon"
@@ -164,6 +165,7 @@ func New(plugins []settings.Plugin, opts Options) *Host {
 			}
 		}
 		h.plugins[p.Name] = inst
+		metrics.PluginConfigured(p.Name)
 	}
 	return h
 }
@@ -289,6 +291,7 @@ func (h *Host) started(inst *instance, a *attempt, client pluginClient, st Statu
 	inst.starting = nil
 	switch {
 	case err != nil:
+		metrics.PluginStartFailed(inst.plugin.Name, err.Reason)
 		h.fail(inst, err)
 		e := h.backoffError(inst, h.opts.Now())
 		a.err = e
@@ -301,6 +304,7 @@ func (h *Host) started(inst *instance, a *attempt, client pluginClient, st Statu
 	g := &generation{client: client, status: st, startedAt: h.opts.Now(), release: make(chan struct{}), ctx: ctx, stop: stop}
 	inst.cur = g
 	a.client, a.status = client, st
+	metrics.PluginStarted(inst.plugin.Name, inst.kind, st.Version, st.Protocol)
 	if h.opts.ProbeInterval > 0 {
 		h.work.Add(1)
 		h.probeLoops.Add(1)
@@ -319,6 +323,7 @@ func (h *Host) failed(inst *instance, g *generation, cause error) {
 	inst.cur = nil
 	g.stop()
 	close(g.release)
+	metrics.PluginLost(inst.plugin.Name)
 	h.fail(inst, &Error{Plugin: inst.plugin.Name, Reason: ReasonRestarting, Err: cause})
 }
 
@@ -440,6 +445,7 @@ func (h *Host) clientConfig(p settings.Plugin, cmd *exec.Cmd) sdk.ClientConfig {
 		SHA256:       p.SHA256,
 		StartTimeout: h.opts.StartTimeout,
 		CallTimeout:  h.opts.CallTimeout,
+		DialOptions:  metrics.PluginDialOptions(p.Name),
 		Logger:       hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.Name, Level: hclog.Warn, Output: logWriter{h.opts.Log.WithName(p.Name)}}),
 	}
 }
@@ -533,6 +539,7 @@ func (h *Host) Close() {
 			running = append(running, g)
 		}
 		inst.mu.Unlock()
+		metrics.PluginStopped(inst.plugin.Name)
 	}
 	var wg sync.WaitGroup
 	for _, g := range running {

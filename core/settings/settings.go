@@ -32,6 +32,13 @@ type Settings struct {
 	DisableTelemetry              bool
 	WebhookPort                   int
 	WebhookCertDir                string
+	// WebhookCertSecretName, when set, has the manager issue its webhook serving certificate
+	// itself (core/webhookcerts), kept in this Secret of PodNamespace, for WebhookServiceName,
+	// valid WebhookCertValidity, its CA injected into the two named configurations.
+	WebhookCertSecretName              string
+	WebhookCertValidity                time.Duration
+	WebhookMutatingConfigurationName   string
+	WebhookValidatingConfigurationName string
 	// KubeAPIQPS and KubeAPIBurst bound the manager's requests to the admin cluster on the
 	// client side (the apiserver's priority and fairness still applies).
 	KubeAPIQPS   float64
@@ -101,6 +108,9 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("cache-resync-period: %s is not shorter than certificate-expiration-deadline (%s): a certificate could expire between two resyncs",
 			s.CacheResyncPeriod, s.CertificateExpirationDeadline)
 	}
+	if err := s.validateWebhookCerts(); err != nil {
+		return err
+	}
 	names := map[string]bool{}
 	for i, p := range s.Plugins {
 		key := fmt.Sprintf("plugins[%d]", i)
@@ -137,6 +147,32 @@ func (s *Settings) Validate() error {
 			}
 			addons[a] = p.Name
 		}
+	}
+	return nil
+}
+
+// MinWebhookCertValidity is the shortest validity accepted for self-managed webhook certificates.
+const MinWebhookCertValidity = time.Hour
+
+func (s *Settings) validateWebhookCerts() error {
+	if s.WebhookCertSecretName == "" {
+		for _, kv := range [][2]string{
+			{"webhook-mutating-configuration-name", s.WebhookMutatingConfigurationName},
+			{"webhook-validating-configuration-name", s.WebhookValidatingConfigurationName},
+		} {
+			if kv[1] != "" {
+				return fmt.Errorf("%s: the CA bundle is injected only with self-managed certificates: set webhook-cert-secret-name too", kv[0])
+			}
+		}
+		return nil
+	}
+	switch {
+	case s.PodNamespace == "":
+		return fmt.Errorf("webhook-cert-secret-name: the Secret lives in pod-namespace, which is empty (set it, or POD_NAMESPACE)")
+	case s.WebhookServiceName == "":
+		return fmt.Errorf("webhook-service-name: required with webhook-cert-secret-name (the certificate is for that Service)")
+	case s.WebhookCertValidity < MinWebhookCertValidity:
+		return fmt.Errorf("webhook-cert-validity: %s is less than the 1h minimum", s.WebhookCertValidity)
 	}
 	return nil
 }

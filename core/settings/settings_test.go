@@ -39,6 +39,12 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{func(s *Settings) {
 			s.Plugins = append(s.Plugins, Plugin{Kind: KindAddon, Name: "dns", Path: "/bin/y", SHA256: strings.Repeat("b", 64)})
 		}, "plugins[1].addons"},
+		// Self-managed webhook certificates.
+		{func(s *Settings) { s.WebhookValidatingConfigurationName = "v" }, "webhook-validating-configuration-name: the CA bundle is injected only with self-managed certificates"},
+		{func(s *Settings) { selfManaged(s); s.PodNamespace = "" }, "webhook-cert-secret-name: the Secret lives in pod-namespace, which is empty"},
+		{func(s *Settings) { selfManaged(s); s.WebhookServiceName = "" }, "webhook-service-name: required with webhook-cert-secret-name"},
+		{func(s *Settings) { selfManaged(s); s.WebhookCertValidity = time.Minute }, "webhook-cert-validity: 1m0s is less than the 1h minimum"},
+		{selfManaged, ""},
 	} {
 		s := valid()
 		tc.mutate(&s)
@@ -50,6 +56,12 @@ func TestValidateNamesTheKey(t *testing.T) {
 			t.Errorf("got %v, want an error starting with %q", err, tc.want)
 		}
 	}
+}
+
+func selfManaged(s *Settings) {
+	s.WebhookCertSecretName, s.PodNamespace, s.WebhookServiceName = "kamaji-webhook-cert", "kamaji-system", "kamaji-webhook-service"
+	s.WebhookCertValidity = 365 * 24 * time.Hour
+	s.WebhookMutatingConfigurationName, s.WebhookValidatingConfigurationName = "m", "v"
 }
 
 func TestDriverSet(t *testing.T) {

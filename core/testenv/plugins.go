@@ -5,9 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/sdk"
+	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
 // BuildPlugin builds plugins/<name> (a datastore or addon plugin module) with GOWORK=off, as
@@ -40,4 +42,20 @@ func PluginEntry(bin, name string, kind settings.PluginKind, served ...string) (
 		p.Addons = served
 	}
 	return p, nil
+}
+
+// DataStorePlugin builds plugins/<module> and starts it as the host does (AutoMTLS, its sha256
+// pinned); the plugin stops when the test ends.
+func DataStorePlugin(t testing.TB, module, driver string) *datastore.Client {
+	t.Helper()
+	p, err := BuildPlugin(t.TempDir(), module, settings.KindDataStore, driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := datastore.NewClient(sdk.ClientConfig{Path: p.Path, SHA256: p.SHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

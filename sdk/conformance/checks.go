@@ -47,6 +47,13 @@ func checkIdentity(ctx context.Context, r *runner) (string, error) {
 		return "", err
 	}
 	r.report.Plugin = info
+	// The capabilities first: later checks go by them even when this one fails, so that a wrong
+	// driver name fails here alone rather than again as a capability seemingly missing.
+	caps, err := r.plugin.Capabilities(ctx)
+	if err != nil {
+		return "", err
+	}
+	r.report.Capabilities = caps
 	switch {
 	case info.Name == "":
 		return "", errors.New("GetPluginInfo: empty name")
@@ -55,13 +62,9 @@ func checkIdentity(ctx context.Context, r *runner) (string, error) {
 	case len(info.Drivers) == 0:
 		return "", errors.New("GetPluginInfo: no drivers")
 	case r.cfg.DataStore.Driver != "" && !slices.Contains(info.Drivers, r.cfg.DataStore.Driver):
-		return "", fmt.Errorf("GetPluginInfo: plugin serves drivers %q, the configuration asks for %q", info.Drivers, r.cfg.DataStore.Driver)
+		return "", fmt.Errorf("GetPluginInfo: plugin serves drivers %q, the configuration asks for driver %q: set the DataStore's driver to one the plugin serves (with sdk/testkit, Etcd.ConfigFor(%q) rather than Etcd.Config(), which says \"etcd\")",
+			info.Drivers, r.cfg.DataStore.Driver, info.Drivers[0])
 	}
-	caps, err := r.plugin.Capabilities(ctx)
-	if err != nil {
-		return "", err
-	}
-	r.report.Capabilities = caps
 	return fmt.Sprintf("%s %s serves %q with capabilities %v", info.Name, info.VendorVersion, info.Drivers, caps), nil
 }
 

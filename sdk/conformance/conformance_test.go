@@ -122,6 +122,38 @@ func TestVerifyCatchesLeaks(t *testing.T) {
 	}
 }
 
+// A configuration naming a driver the plugin does not serve fails identity, saying what to set,
+// and only identity: the other checks go on with the capabilities the plugin announced.
+func TestVerifyOtherDriverName(t *testing.T) {
+	p := fake.NewDatastore()
+	cfg := dsConfig
+	cfg.Driver = "etcd"
+	rep, err := conformance.Verify(t.Context(), conformance.Config{
+		Plugin: p, DataStore: cfg, Backend: fakeBackend{p.Store}, ExportKeys: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		want := conformance.Pass
+		switch r.Name {
+		case "identity":
+			want = conformance.Fail
+			if !strings.Contains(r.Reason, `plugin serves drivers ["fake"], the configuration asks for driver "etcd"`) ||
+				!strings.Contains(r.Reason, `Etcd.ConfigFor("fake")`) {
+				t.Errorf("identity: %s", r.Reason)
+			}
+		case "usage", "validate-tenant":
+			want = conformance.Skip
+		case "optional-rpcs":
+			want = conformance.Skip // it needs identity
+		}
+		if r.Status != want {
+			t.Errorf("%s: %s (%s), want %s", r.Name, r.Status, r.Reason, want)
+		}
+	}
+}
+
 func TestVerifyNeedsAPlugin(t *testing.T) {
 	if _, err := conformance.Verify(t.Context(), conformance.Config{DataStore: dsConfig}); err == nil {
 		t.Error("Verify without a plugin did not fail")

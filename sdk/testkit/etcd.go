@@ -206,11 +206,18 @@ func enableAuth(cli *clientv3.Client) error {
 	return err
 }
 
-// Config returns a DataStore configuration for this etcd, authenticating as root.
-func (e *Etcd) Config() datastore.Config {
+// Config returns a DataStore configuration for this etcd with driver "etcd", authenticating as
+// root. A plugin serving another driver name uses ConfigFor.
+func (e *Etcd) Config() datastore.Config { return e.ConfigFor("etcd") }
+
+// ConfigFor returns the configuration of Config for the given driver: the DataStore's
+// spec.driver, which must be one the plugin serves (the conformance kit checks it). The client
+// certificate (CN root) is the plugin's admin identity; CACert and CAKey are the CA that signed
+// etcd's server certificate and that etcd trusts for client certificates.
+func (e *Etcd) ConfigFor(driver string) datastore.Config {
 	return datastore.Config{
 		Name:       "testkit-etcd",
-		Driver:     "etcd",
+		Driver:     driver,
 		Endpoints:  append([]string(nil), e.Endpoints...),
 		CACert:     e.CACert,
 		CAKey:      e.CAKey,

@@ -32,20 +32,8 @@ import (
 // /readyz through its Service, for n TCPs one after another and n at once. It prints
 // "metric NAME VALUE UNIT" lines (hack/bench.sh's format).
 func Bench(ctx context.Context, cfg Config, n int) error {
-	if err := cfg.normalize(); err != nil {
-		return err
-	}
-	p := &Plane{cfg: cfg}
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
+	p, err := runningPlane(cfg)
 	if err != nil {
-		return fmt.Errorf("no running plane in %s: %w", cfg.StateDir, err)
-	}
-	rc.QPS, rc.Burst = 100, 200 // client-side throttling would show up in the figures
-	p.rest = rc
-	if p.cs, err = kubernetes.NewForConfig(rc); err != nil {
-		return err
-	}
-	if p.cl, err = client.New(rc, client.Options{Scheme: manager.Scheme()}); err != nil {
 		return err
 	}
 	out := cfg.Out
@@ -232,4 +220,25 @@ func (p *Plane) planeRSS() int64 {
 		}
 	}
 	return total
+}
+
+// runningPlane connects to the plane running in cfg's state folder (for the bench commands).
+func runningPlane(cfg Config) (*Plane, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	p := &Plane{cfg: cfg}
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
+	if err != nil {
+		return nil, fmt.Errorf("no running plane in %s: %w", cfg.StateDir, err)
+	}
+	rc.QPS, rc.Burst = 100, 200 // client-side throttling would show up in the figures
+	p.rest = rc
+	if p.cs, err = kubernetes.NewForConfig(rc); err != nil {
+		return nil, err
+	}
+	if p.cl, err = client.New(rc, client.Options{Scheme: manager.Scheme()}); err != nil {
+		return nil, err
+	}
+	return p, nil
 }

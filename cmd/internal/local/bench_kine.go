@@ -21,7 +21,6 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/kubeconfig"
-	"github.com/openhcp/kamaji/core/manager"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/datastore"
@@ -52,19 +51,8 @@ type kineBenchRow struct {
 // through the tenant's apiserver (its Service, from the host). It prints "metric NAME VALUE
 // UNIT" lines (hack/bench.sh's format) and a table.
 func BenchKine(ctx context.Context, cfg Config, o KineBenchOptions) error {
-	if err := cfg.normalize(); err != nil {
-		return err
-	}
-	p := &Plane{cfg: cfg}
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
+	p, err := runningPlane(cfg)
 	if err != nil {
-		return fmt.Errorf("no running plane in %s: %w", cfg.StateDir, err)
-	}
-	p.rest = rc
-	if p.cs, err = kubernetes.NewForConfig(rc); err != nil {
-		return err
-	}
-	if p.cl, err = client.New(rc, client.Options{Scheme: manager.Scheme()}); err != nil {
 		return err
 	}
 	plugins, err := p.configuredPlugins()

@@ -217,13 +217,19 @@ func (p *Plane) kubeProxy() component {
 }
 
 func (p *Plane) dataStoreEtcd() component {
-	url := "https://" + p.cfg.DataStoreEndpoint()
-	peer := "http://" + loopback(p.cfg.DataStorePeerPort)
+	return p.etcdStore("datastore-etcd", "datastore-etcd", p.cfg.DataStorePort, p.cfg.DataStorePeerPort)
+}
+
+// etcdStore is a multi-tenant etcd serving DataStores: TLS with client certificates from the
+// plane's datastore CA, on the gateway so the pods reach it.
+func (p *Plane) etcdStore(name, dataDir string, port, peerPort int) component {
+	url := "https://" + net.JoinHostPort(p.cfg.Gateway, strconv.Itoa(port))
+	peer := "http://" + loopback(peerPort)
 	dir := p.cfg.path("pki", "datastore")
 	return component{
-		name: "datastore-etcd", bin: p.cfg.EtcdBin(),
+		name: name, bin: p.cfg.EtcdBin(),
 		args: []string{
-			"--name=default", "--data-dir=" + p.cfg.path("datastore-etcd"),
+			"--name=default", "--data-dir=" + p.cfg.path(dataDir),
 			"--listen-client-urls=" + url, "--advertise-client-urls=" + url,
 			"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
 			"--initial-cluster=default=" + peer,

@@ -39,7 +39,7 @@ func (p *Plane) stageDataStoreEtcd(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := p.enableEtcdAuth(ctx); err != nil {
+	if err := p.enableEtcdAuth(ctx, p.cfg.DataStoreEndpoint()); err != nil {
 		return "", &StageError{Component: c.name, Log: p.logPath(c.name), Err: err}
 	}
 	detail := "https://" + p.cfg.DataStoreEndpoint() + ", TLS + auth"
@@ -50,6 +50,11 @@ func (p *Plane) stageDataStoreEtcd(ctx context.Context) (string, error) {
 }
 
 func (p *Plane) etcdClient() (*clientv3.Client, error) {
+	return p.etcdClientAt(p.cfg.DataStoreEndpoint())
+}
+
+// etcdClientAt is the root client (CN root) of the multi-tenant etcd at endpoint.
+func (p *Plane) etcdClientAt(endpoint string) (*clientv3.Client, error) {
 	key, err := p.pki.Root.KeyPEM()
 	if err != nil {
 		return nil, err
@@ -61,15 +66,15 @@ func (p *Plane) etcdClient() (*clientv3.Client, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.pki.StoreCA.Cert)
 	return clientv3.New(clientv3.Config{
-		Endpoints:   []string{"https://" + p.cfg.DataStoreEndpoint()},
+		Endpoints:   []string{"https://" + endpoint},
 		DialTimeout: 5 * time.Second,
 		TLS:         &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12},
 		Logger:      zap.NewNop(),
 	})
 }
 
-func (p *Plane) enableEtcdAuth(ctx context.Context) error {
-	cli, err := p.etcdClient()
+func (p *Plane) enableEtcdAuth(ctx context.Context, endpoint string) error {
+	cli, err := p.etcdClientAt(endpoint)
 	if err != nil {
 		return err
 	}
@@ -190,10 +195,16 @@ func (p *Plane) webhooksEnforced(ctx context.Context) error {
 
 // stageDataStore creates (or updates) the DataStore "default" and waits until it is Ready.
 func (p *Plane) stageDataStore(ctx context.Context) (string, error) {
+	return p.applyEtcdDataStore(ctx, "default", p.cfg.DataStoreEndpoint())
+}
+
+// applyEtcdDataStore creates (or updates) an etcd DataStore of the plane's and waits until it
+// is Ready.
+func (p *Plane) applyEtcdDataStore(ctx context.Context, name, endpoint string) (string, error) {
 	ds := &kamajiv1alpha1.DataStore{
-		ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: kamajiv1alpha1.DataStoreSpec{
-			Driver: "etcd", Endpoints: []string{p.cfg.DataStoreEndpoint()},
+			Driver: "etcd", Endpoints: []string{endpoint},
 			TLSConfig: &kamajiv1alpha1.TLSConfig{
 				CertificateAuthority: kamajiv1alpha1.CertKeyPair{
 					Certificate: kamajiv1alpha1.ContentRef{Content: p.pki.StoreCA.CertPEM()},
@@ -207,7 +218,7 @@ func (p *Plane) stageDataStore(ctx context.Context) (string, error) {
 		},
 	}
 	cur := &kamajiv1alpha1.DataStore{}
-	err := p.cl.Get(ctx, client.ObjectKey{Name: "default"}, cur)
+	err := p.cl.Get(ctx, client.ObjectKey{Name: name}, cur)
 	switch {
 	case apierrors.IsNotFound(err):
 		err = p.cl.Create(ctx, ds)
@@ -220,18 +231,18 @@ func (p *Plane) stageDataStore(ctx context.Context) (string, error) {
 	}
 	err = pollReady(ctx, 60*time.Second, nil, func(ctx context.Context) error {
 		got := &kamajiv1alpha1.DataStore{}
-		if err := p.cl.Get(ctx, client.ObjectKey{Name: "default"}, got); err != nil {
+		if err := p.cl.Get(ctx, client.ObjectKey{Name: name}, got); err != nil {
 			return err
 		}
 		if meta.IsStatusConditionTrue(got.Status.Conditions, "Ready") {
 			return nil
 		}
-		return fmt.Errorf("DataStore default is not Ready: %v", got.Status.Conditions)
+		return fmt.Errorf("DataStore %s is not Ready: %v", name, got.Status.Conditions)
 	})
 	if err != nil {
 		return "", &StageError{Component: "kamaji-manager", Log: p.logPath("kamaji-manager"), Err: err}
 	}
-	return "etcd at " + p.cfg.DataStoreEndpoint(), nil
+	return "etcd at " + endpoint, nil
 }
 
 func mustKey(b []byte, err error) []byte {

@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"net"
@@ -27,7 +26,6 @@ import (
 
 	"github.com/go-logr/logr"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -496,29 +494,7 @@ func (e *e2e) waitStatus(t *testing.T, name string, want kamajiv1alpha1.Kubernet
 	})
 }
 
-func (e *e2e) etcd(t *testing.T) *clientv3.Client {
-	t.Helper()
-	dir := filepath.Join(e.state, "pki", "datastore")
-	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "root.crt"), filepath.Join(dir, "root.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{"https://10.244.0.1:2379"}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		TLS: &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+func (e *e2e) etcd(t *testing.T) *clientv3.Client { return e.etcdAt(t, "10.244.0.1:2379") }
 
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {

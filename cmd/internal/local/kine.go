@@ -60,7 +60,7 @@ const (
 )
 
 // AllDataStores is what `--datastores all` means.
-var AllDataStores = []string{DataStoreEtcd, DataStoreMySQL, DataStorePostgreSQL, DataStoreNATS}
+var AllDataStores = []string{DataStoreEtcd, DataStoreEtcd2, DataStoreMySQL, DataStorePostgreSQL, DataStoreNATS}
 
 // kineAdmin is the administrative account the plane creates in MariaDB and PostgreSQL.
 const kineAdmin = "kamaji_local"

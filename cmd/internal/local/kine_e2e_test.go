@@ -36,11 +36,9 @@ import (
 	"github.com/nats-io/nkeys"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -162,7 +160,7 @@ func TestLocalPlaneKine(t *testing.T) {
 
 	t.Run("running up again is harmless", func(t *testing.T) {
 		out, err := e.run(3*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "0")
-		if err != nil || strings.Count(out, "already running") < 7 || !strings.Contains(out, "DataStore nats") {
+		if err != nil || strings.Count(out, "already running") < 8 || !strings.Contains(out, "DataStore nats") || !strings.Contains(out, "DataStore etcd-2") {
 			t.Fatalf("second up (no --datastores: the plane keeps its DataStores): %v\n%s", err, out)
 		}
 	})
@@ -276,67 +274,7 @@ func TestLocalPlaneKine(t *testing.T) {
 		})
 	}
 
-	t.Run("a running tenant migrates across every driver and back, nothing lost", func(t *testing.T) {
-		const name, objects = "migrant", 100
-		tcp := local.SampleTCP(name, "default") // on the plane's etcd DataStore "default"
-		if err := e.cl.Create(ctx(t), tcp); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			_ = e.cl.Delete(context.Background(), &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}})
-		}()
-		e.waitKineReady(t, name)
-		e.writeKubeconfig(t, name)
-		var list strings.Builder
-		for i := range objects {
-			fmt.Fprintf(&list, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%03d, namespace: default}\ndata: {i: \"%d\"}\n", i, i)
-		}
-		manifest := filepath.Join(t.TempDir(), "cms.yaml")
-		if err := os.WriteFile(manifest, []byte(list.String()), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		e.kubectlT(t, name, "apply", "-f", manifest)
-		for _, to := range []string{local.DataStorePostgreSQL, local.DataStoreMySQL, local.DataStoreNATS, "default"} {
-			start := time.Now()
-			if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				cur := e.tcp(t, name)
-				cur.Spec.DataStore = to
-				return e.cl.Update(ctx(t), cur)
-			}); err != nil {
-				t.Fatal(err)
-			}
-			var msg string
-			if wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
-				cur := e.tcp(t, name)
-				m := cur.Status.Storage.Migration
-				if m != nil && m.Phase == kamajiv1alpha1.MigrationFailed {
-					return false, fmt.Errorf("the migration to %s was rolled back: %s", to, m.Message)
-				}
-				c := meta.FindStatusCondition(cur.Status.Conditions, kamajiv1alpha1.ConditionDataStoreReady)
-				if c != nil {
-					msg = c.Message
-				}
-				return m == nil && cur.Status.Storage.DataStoreName == to && c != nil && c.Reason == "Migrated", nil
-			}) != nil {
-				t.Fatalf("migrating to %s: %s (%s)", to, msg, migrationState(e.tcp(t, name)))
-			}
-			e.waitKineReady(t, name)
-			t.Logf("to %s in %.1fs: %s", to, time.Since(start).Seconds(), msg)
-			got := e.kubectlT(t, name, "get", "configmaps", "-o", "jsonpath={range .items[*]}{.metadata.name}={.data.i}{\"\\n\"}{end}")
-			n := 0
-			for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
-				var i int
-				var v string
-				if _, err := fmt.Sscanf(l, "cm-%d=%s", &i, &v); err == nil && v == strconv.Itoa(i) {
-					n++
-				}
-			}
-			if n != objects {
-				t.Fatalf("on %s: %d of %d ConfigMaps read back", to, n, objects)
-			}
-			e.kubectlT(t, name, "create", "configmap", "written-on-"+to)
-		}
-	})
+	t.Run("migrations and backups of a running tenant with 1,000 objects", func(t *testing.T) { testMigrations(t, e) })
 
 	t.Run("down removes the plane's accounts and tenants from the servers, and leaves the machine as before", func(t *testing.T) {
 		// A tenant left running: down must drop its database and account itself.

@@ -23,7 +23,7 @@ func TestParseDataStores(t *testing.T) {
 	}{
 		{in: []string{"etcd"}, want: []string{"etcd"}},
 		{in: []string{"etcd,mysql", "NATS"}, want: []string{"etcd", "mysql", "nats"}},
-		{in: []string{"all"}, want: []string{"etcd", "mysql", "nats", "postgresql"}},
+		{in: []string{"all"}, want: []string{"etcd", "etcd-2", "mysql", "nats", "postgresql"}},
 		{in: []string{"mysql,mysql, postgresql"}, want: []string{"mysql", "postgresql"}},
 		{in: nil, want: nil},
 		{in: []string{"postgres"}, err: `unknown DataStore "postgres"`},

@@ -56,8 +56,11 @@ func Up(ctx context.Context, cfg Config) error {
 		{"kube-proxy", p.stageProxy},
 		{"datastore etcd", p.stageDataStoreEtcd},
 	}
+	etcd2, etcd2DataStore := p.etcd2Stages()
+	stages = append(stages, etcd2...)
 	stages = append(stages, p.kineBackendStages()...) // kine.go: MariaDB, PostgreSQL, NATS
 	stages = append(stages, stage{"kamaji manager", p.stageManager}, stage{"DataStore default", p.stageDataStore})
+	stages = append(stages, etcd2DataStore...)
 	stages = append(stages, p.kineDataStoreStages()...)
 	for i := range cfg.Tenants {
 		name := TenantName(i)
@@ -245,7 +248,7 @@ func Down(ctx context.Context, cfg Config) error {
 	}{
 		{"kamaji-manager", 10 * time.Second}, {"node", 30 * time.Second}, {"kube-proxy", 5 * time.Second},
 		{"kube-scheduler", 5 * time.Second}, {"kube-controller-manager", 5 * time.Second},
-		{"kube-apiserver", 15 * time.Second}, {"datastore-etcd", 10 * time.Second}, {"etcd", 10 * time.Second},
+		{"kube-apiserver", 15 * time.Second}, {"datastore-etcd", 10 * time.Second}, {etcd2Component, 10 * time.Second}, {"etcd", 10 * time.Second},
 	}
 	var stopped []string
 	for _, c := range order {

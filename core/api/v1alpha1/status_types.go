@@ -99,6 +99,9 @@ type StorageMigrationStatus struct {
 	// lifted, whatever happens next).
 	// +optional
 	FreezeStart *metav1.Time `json:"freezeStart,omitempty"`
+	// FreezeEnd is when the tenant apiserver stopped enforcing the freeze (writes pass again).
+	// +optional
+	FreezeEnd *metav1.Time `json:"freezeEnd,omitempty"`
 	// Copied describes what was copied and verified: keys, bytes and checksum.
 	// +optional
 	Copied string `json:"copied,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/conditionevents"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/sdk"
@@ -69,6 +71,11 @@ type Reconciler struct {
 	CallTimeout time.Duration
 	// UsageInterval overrides how often the tenants' usage is refreshed (default UsageInterval).
 	UsageInterval time.Duration
+	// Recorder records an Event on the DataStore for each condition transition; nil records none.
+	Recorder events.EventRecorder
+	// recorded holds the conditions last recorded per DataStore: the DataStore is read from the
+	// cache, which may not have seen the previous pass's status yet.
+	recorded conditionevents.Memo
 }
 
 // SetupWithManager watches DataStores, and TCPs only to keep usedBy current: a TCP event
@@ -130,6 +137,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	ds := &kamajiv1alpha1.DataStore{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ds); err != nil {
 		r.DataStores.Forget(req.Name)
+		if client.IgnoreNotFound(err) == nil {
+			r.recorded.Forget(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if _, paused := ds.Annotations[kamajiv1alpha1.PausedAnnotation]; paused {
@@ -224,7 +234,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, err
 		}
 	}
+	r.recordTransitions(ds, status.Conditions)
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// recordTransitions records one Event per condition that changed since the last recorded
+// (or, the first time, since the status read); a DataStore at rest records nothing.
+func (r *Reconciler) recordTransitions(ds *kamajiv1alpha1.DataStore, now []metav1.Condition) {
+	if r.Recorder == nil {
+		return
+	}
+	before := r.recorded.Before(ds.Name, ds.Status.Conditions)
+	conditionevents.Record(r.Recorder, ds, before, now, func(reason string) bool { return reason == pluginhost.ReasonStarting })
+	r.recorded.Remember(ds.Name, now)
 }
 
 func (r *Reconciler) callContext(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -201,7 +201,7 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 	p := &pass{tcp: tcp, status: *tcp.Status.DeepCopy(), now: r.now()}
 	var stepErr error
 	for _, s := range steps {
-		if stepErr = s.run(ctx, r, p); stepErr != nil {
+		if stepErr = r.runStep(ctx, s, p); stepErr != nil {
 			log.FromContext(ctx).Info("step did not complete", "step", s.name, "error", stepErr.Error())
 			break
 		}
@@ -267,6 +267,10 @@ func (r *Reconciler) applyStatus(ctx context.Context, p *pass) error {
 	err := apply.ApplyStatus(ctx, r.Client, obj)
 	if apierrors.IsNotFound(err) {
 		return nil
+	}
+	if err == nil {
+		// Only a written status is a transition: a failed write is retried, and recorded then.
+		r.recordTransitions(p)
 	}
 	return err
 }

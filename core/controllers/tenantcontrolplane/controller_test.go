@@ -59,6 +59,8 @@ var (
 	clockOffset time.Duration
 	// etcdPlugin is the etcd datastore plugin the manager runs, for tests that call it directly.
 	etcdPlugin settings.Plugin
+	// metricsURL is the manager's /metrics endpoint.
+	metricsURL string
 )
 
 func now() time.Time {
@@ -101,7 +103,13 @@ func TestMain(m *testing.M) {
 	if err == nil {
 		s := testenv.DefaultSettings()
 		s.Plugins = plugins
-		env, err = testenv.StartEnv(ctx, s, testenv.Options{Now: now, Tenants: tenants})
+		// The manager serves /metrics as in production, for the metrics test to scrape.
+		var port int
+		if port, err = testenv.FreePort(); err == nil {
+			metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+			s.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
+			env, err = testenv.StartEnv(ctx, s, testenv.Options{Now: now, Tenants: tenants})
+		}
 	}
 	cancel()
 	if err != nil {

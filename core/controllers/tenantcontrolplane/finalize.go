@@ -49,10 +49,10 @@ func (r *Reconciler) finalize(ctx context.Context, tcp *kamajiv1alpha1.TenantCon
 		}
 		p.setCondition(se.condition, metav1.ConditionFalse, se.reason, se.err.Error()+
 			fmt.Sprintf(" (deletion waits; to delete the TCP and leave its data, annotate it with %s)", kamajiv1alpha1.AbandonDataStoreSliceAnnotation))
+		// The status write records the transition as a Warning Event, once, not at each retry.
 		if serr := r.applyStatus(ctx, p); serr != nil {
 			log.FromContext(ctx).Error(serr, "recording the deprovisioning failure")
 		}
-		r.event(tcp, corev1.EventTypeWarning, se.reason, "Deprovision", se.err.Error())
 		// Returned as an error: the workqueue backs off exponentially per object.
 		return ctrl.Result{}, se
 	}

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -253,19 +254,22 @@ func TestMigration(t *testing.T) {
 		updateTCP(t, name, func(x *kamajiv1alpha1.TenantControlPlane) {
 			x.Annotations = map[string]string{kamajiv1alpha1.PausedAnnotation: ""}
 		})
-		cur = getTCP(ctxT(t), t, name)
-		cur.Status.Storage.Migration = &kamajiv1alpha1.StorageMigrationStatus{Source: "mig-b", Target: "mig-a", Phase: kamajiv1alpha1.MigrationCopying, StartTime: metav1.Now(), Deadline: metav1.Now()}
-		if err := env.Client.Status().Update(ctxT(t), cur); err != nil {
-			t.Fatal(err)
+		// The paused TCP's last pass may still write its status: retried on conflict.
+		setMigration := func(m *kamajiv1alpha1.StorageMigrationStatus) {
+			t.Helper()
+			if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				cur := getTCP(ctxT(t), t, name)
+				cur.Status.Storage.Migration = m
+				return env.Client.Status().Update(ctxT(t), cur)
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
+		setMigration(&kamajiv1alpha1.StorageMigrationStatus{Source: "mig-b", Target: "mig-a", Phase: kamajiv1alpha1.MigrationCopying, StartTime: metav1.Now(), Deadline: metav1.Now()})
 		cur = getTCP(ctxT(t), t, name)
 		cur.Spec.DataStore = "mig-a"
 		wantRejected(t, env.Client.Update(ctxT(t), cur), "spec.dataStore", "a migration from DataStore mig-b to mig-a is in progress")
-		cur = getTCP(ctxT(t), t, name)
-		cur.Status.Storage.Migration = nil
-		if err := env.Client.Status().Update(ctxT(t), cur); err != nil {
-			t.Fatal(err)
-		}
+		setMigration(nil)
 		updateTCP(t, name, func(x *kamajiv1alpha1.TenantControlPlane) { delete(x.Annotations, kamajiv1alpha1.PausedAnnotation) })
 	})
 

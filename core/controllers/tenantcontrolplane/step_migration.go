@@ -72,6 +72,13 @@ func stepMigration(ctx context.Context, r *Reconciler, p *pass) error {
 				m.Target, m.Message, st.DataStoreName, st.DataStoreName))
 			return nil
 		}
+		// Leaving a failed migration: a target slice the rollback could not remove (its datastore
+		// was unreachable) is removed now, before the record of it goes.
+		if m.TargetDriver != "" {
+			if err := r.deleteSlice(ctx, p, slice{m.Target, st.Setup.Schema, st.Setup.User}); err != nil {
+				return err
+			}
+		}
 		st.Migration, m = nil, nil
 		if want == st.DataStoreName {
 			return stepDataStore(ctx, r, p) // back where the data is: an ordinary pass
@@ -128,12 +135,30 @@ func stepMigration(ctx context.Context, r *Reconciler, p *pass) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			return byDeadline(err, m.Deadline.Sub(p.now))
 		}
 		if m.Phase == phase {
 			return nil // waiting within the phase
 		}
 	}
+}
+
+// migrationRetry is how often a phase that failed (an unreachable target) is tried again.
+const migrationRetry = 5 * time.Second
+
+// byDeadline makes a failed phase come back steadily and by the migration's deadline at the
+// latest, rather than after the controller's backoff (which grows to minutes), so that an
+// unreachable target rolls back on time.
+func byDeadline(err error, left time.Duration) error {
+	se, ok := asStepError(err)
+	if !ok {
+		se = fail(kamajiv1alpha1.ConditionDataStoreReady, ReasonMigrating, err)
+	}
+	limit := min(max(left, 0)+time.Second, migrationRetry)
+	if se.retryAfter == 0 || se.retryAfter > limit {
+		se.retryAfter = limit
+	}
+	return se
 }
 
 // migrationProvision provisions the target slice (recorded in the status already, as the
@@ -308,7 +333,8 @@ func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) erro
 		return nil // the Deployment watch brings us back
 	}
 	// The Deployment counts no terminating pod, but such a pod may still serve requests on the
-	// slice being left: nothing is lifted or deprovisioned before it is gone.
+	// slice being left (and the manager's own connection may still reach it): nothing is lifted
+	// or deprovisioned before it is gone.
 	if leaving, err := r.podsLeaving(ctx, p, replicas); err != nil || leaving > 0 {
 		e := failf(cond, ReasonMigrating, "waiting for %d control-plane pod(s) of the previous DataStore to stop", leaving)
 		if err != nil {
@@ -323,10 +349,11 @@ func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) erro
 			return err
 		}
 	}
-	if m.FreezeStart != nil {
+	if m.FreezeStart != nil && m.FreezeEnd == nil {
 		if err := r.unfreeze(ctx, p); err != nil {
 			return err
 		}
+		m.FreezeEnd = ptr.To(metav1.NewTime(r.now())) // recorded with the next phase
 	}
 	if rolledBack {
 		return r.failMigration(ctx, p)
@@ -341,8 +368,8 @@ func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) erro
 		}
 	}
 	frozen := ""
-	if m.FreezeStart != nil {
-		frozen = fmt.Sprintf(", writes frozen for %s", r.now().Sub(m.FreezeStart.Time).Round(100*time.Millisecond))
+	if m.FreezeStart != nil && m.FreezeEnd != nil {
+		frozen = fmt.Sprintf(", writes frozen for %s", m.FreezeEnd.Sub(m.FreezeStart.Time).Round(100*time.Millisecond))
 	}
 	msg := fmt.Sprintf("migrated from DataStore %s to %s in %s: %s%s", m.Source, m.Target, r.now().Sub(m.StartTime.Time).Round(100*time.Millisecond), m.Copied, frozen)
 	st.Migration = nil
@@ -397,8 +424,11 @@ func (r *Reconciler) failMigration(ctx context.Context, p *pass) error {
 		// source under another name): nothing of ours to remove.
 	} else if err := r.deleteSlice(ctx, p, slice{m.Target, st.Setup.Schema, st.Setup.User}); err != nil {
 		// An unreachable target must not keep the tenant frozen or half-migrated: the slice
-		// stays recorded (the failed migration's target) and goes when the TCP is deleted.
+		// stays recorded (the failed migration's target) and goes when spec.dataStore moves on
+		// or the TCP is deleted.
 		m.Message += fmt.Sprintf(" (the partial slice on DataStore %s could not be removed yet: %v)", m.Target, err)
+	} else {
+		m.TargetDriver = "" // nothing of the tenant is left there
 	}
 	m.Phase = kamajiv1alpha1.MigrationFailed
 	p.setCondition(kamajiv1alpha1.ConditionDataStoreReady, metav1.ConditionFalse, ReasonMigrationFailed, fmt.Sprintf(

@@ -76,13 +76,13 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, p *pass) error {
 		return nil
 	}
 	for _, s := range tenantSteps {
-		if err := s.run(ctx, r, p); err != nil {
+		if err := r.runStep(ctx, s, p); err != nil {
 			return err
 		}
 	}
 	p.setCondition(kamajiv1alpha1.ConditionTenantConfigured, metav1.ConditionTrue, ReasonTenantConfigured,
 		"kubeadm-config, kubelet-config, bootstrap-token RBAC, cluster-info and cluster-admins are applied")
-	return stepAddons(ctx, r, p)
+	return r.runStep(ctx, step{"addons", stepAddons}, p)
 }
 
 // phasesInput describes the tenant to the kubeadm phases.

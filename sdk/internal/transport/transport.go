@@ -82,8 +82,8 @@ func Start(cfg sdk.ClientConfig, kind string, p goplugin.Plugin) (*Conn, error) 
 		Managed:          true,
 		StartTimeout:     orDefault(cfg.StartTimeout, sdk.DefaultStartTimeout),
 		Logger:           logger,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize))},
+		GRPCDialOptions: append([]grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize))}, cfg.DialOptions...),
 	})
 	rpc, err := client.Client()
 	if err != nil {
