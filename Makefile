@@ -71,8 +71,8 @@ DATASTORES ?= etcd
 
 .PHONY: up
 up: ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
-	@# Only what the plane runs: kine when a kine DataStore is asked for; konnectivity and older
-	@# tenant versions are built when a tenant asks for them (or by make kube-bins).
+	@# Only what the plane runs: kine when a kine DataStore is asked for; older tenant versions
+	@# are built when a tenant asks for them, konnectivity by make kube-bins.
 	hack/kube-bins.sh kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl etcd \
 	  $$(echo "$(DATASTORES)" | grep -qE 'all|mysql|postgresql|nats' && echo kine) >/dev/null
 	@mkdir -p $(BIN)
@@ -128,11 +128,11 @@ test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + 
 	hack/services.sh
 	@for m in $(MODULES); do \
 	  echo "== go test $$m"; \
-	  (cd $$m && go test -count=1 ./...); \
+	  (cd $$m && go test -count=1 -timeout 60m ./...); \
 	done
 	@for m in $(STANDALONE); do \
 	  echo "== GOWORK=off go test $$m"; \
-	  (cd $$m && GOWORK=off go test -count=1 ./...); \
+	  (cd $$m && GOWORK=off go test -count=1 -timeout 60m ./...); \
 	done
 
 .PHONY: bench

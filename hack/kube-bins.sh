@@ -121,6 +121,9 @@ import (
 )
 GO
   (cd "$src" && go mod tidy -e >&2)
+  # tidy -e can end well with a go.sum missing what an interrupted download left out: the
+  # folder is marked ready only when it can build.
+  grep -q "^k8s.io/kubernetes $version " "$src/go.sum" 2>/dev/null || die "k8s.io/kubernetes $version: go mod tidy left no go.sum entry for it in $src (network?); run again"
   touch "$src/.ready"
   echo "$src"
 }

@@ -43,19 +43,15 @@ images:
   - image: rancher/kine:*-amd64
     dir: $cache/kine/$1/bin
     entrypoint: kine
-    build: kine
   - image: rancher/kine:*
     dir: $cache/kine/$1/bin
     entrypoint: kine
-    build: kine
   - image: registry.k8s.io/kas-network-proxy/proxy-server:*
     dir: $cache/konnectivity/$1/bin
     entrypoint: proxy-server
-    build: konnectivity
   - image: registry.k8s.io/kas-network-proxy/proxy-agent:*
     dir: $cache/konnectivity/$1/bin
     entrypoint: proxy-agent
-    build: konnectivity
 `
 
 // ImageRule maps image references to a folder of binaries.
