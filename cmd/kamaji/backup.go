@@ -76,7 +76,7 @@ manager runs (in its pod, or a Job with its ServiceAccount, configuration and pl
 datastore credentials never leave the admin cluster. The tenant keeps running; the archive is
 one consistent view where the driver has one (etcd: a single revision).`,
 		Example: `  # In the manager's pod, the archive streamed to your machine:
-  kubectl -n kamaji-system exec deploy/kamaji -- kamaji backup --tenant default/tenant-00 --output - > tenant-00.kbk
+  kubectl -n kamaji-system exec deploy/kamaji -- kamaji backup --config /etc/kamaji/kamaji.yaml --tenant default/tenant-00 --output - > tenant-00.kbk
 
   # To a file:
   kamaji backup --tenant default/tenant-00 --output /backups/tenant-00.kbk`,
@@ -145,7 +145,7 @@ must be empty, and its Kubernetes minor must be the archive's or later. After th
 written they are read back and compared; then scale the control plane up (kubectl kamaji wake).
 Run it where the manager runs, like backup.`,
 		Example: `  # From your machine into the manager's pod:
-  kubectl -n kamaji-system exec -i deploy/kamaji -- kamaji restore --tenant default/restored --input - < tenant-00.kbk`,
+  kubectl -n kamaji-system exec -i deploy/kamaji -- kamaji restore --config /etc/kamaji/kamaji.yaml --tenant default/restored --input - < tenant-00.kbk`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if input == "" {
