@@ -267,10 +267,14 @@ func TestTenantSlices(t *testing.T) {
 		if o := got.Status.Storage.Overrides; len(o) != 1 || o[0].DataStoreName != "slices-events" || o[0].User != got.Spec.DataStoreUsername {
 			t.Fatalf("status.storage.overrides = %+v", o)
 		}
-		u, err := otherRoot.UserGet(ctxT(t), got.Spec.DataStoreUsername)
-		if err != nil || len(u.Roles) != 1 {
-			t.Fatalf("the tenant's user on the override etcd: %+v %v", u, err)
-		}
+		// The override slice is provisioned after the main one (whose DataStoreReady comes first).
+		eventually(t, "the tenant's user on the override etcd", func(ctx context.Context) (bool, error) {
+			u, err := otherRoot.UserGet(ctx, got.Spec.DataStoreUsername)
+			if err != nil {
+				return false, err
+			}
+			return len(u.Roles) == 1, fmt.Errorf("roles %v", u.Roles)
+		})
 		eventually(t, "the apiserver to use the override etcd for events", func(ctx context.Context) (bool, error) {
 			dep := &appsv1.Deployment{}
 			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "overridden"}, dep); err != nil {
