@@ -62,10 +62,7 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, p *pass) error {
 		return nil
 	}
 	if migrating(p.status.Storage) {
-		// Writes are frozen in the tenant (and the apiserver may be switching datastores). Our
-		// watches stop: an open watch holds a leaving apiserver to its grace period, and the
-		// freeze lasts until the last pod of the source is gone.
-		r.Tenants.Stop(key)
+		// Writes are frozen in the tenant (and the apiserver may be switching datastores).
 		msg := "the tenant's data is being migrated; the tenant is configured again once it is done"
 		p.setCondition(kamajiv1alpha1.ConditionTenantConfigured, metav1.ConditionUnknown, ReasonMigrating, msg)
 		p.setCondition(kamajiv1alpha1.ConditionAddonsReady, metav1.ConditionUnknown, ReasonMigrating, msg)
