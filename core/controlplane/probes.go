@@ -45,8 +45,8 @@ func tuning(p *kamajiv1alpha1.ControlPlaneProbes, component func(*kamajiv1alpha1
 	return t
 }
 
-// Probe timings are kubeadm's for its static control-plane pods; spec.controlPlane.deployment.probes
-// overrides them field by field.
+// Probe timings are kubeadm's for its static control-plane pods (but the startup probe's);
+// spec.controlPlane.deployment.probes overrides them field by field.
 func livenessProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 	p := httpsProbe(path, port)
 	p.InitialDelaySeconds = 10
@@ -67,13 +67,15 @@ func readinessProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 }
 
 // startupProbe gives a slow first start (datastore migration, large caches) four minutes
-// before the liveness probe may kill the container.
+// before the liveness probe may kill the container, as kubeadm's does, but polls every second
+// from the start instead of every 10 s after 10 s: readiness is not probed before the startup
+// probe passes, and an apiserver that answers after 3 s would otherwise wait until the 10th,
+// which every start, upgrade and migration's write freeze would pay.
 func startupProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 	p := httpsProbe(path, port)
-	p.InitialDelaySeconds = 10
 	p.TimeoutSeconds = 15
-	p.PeriodSeconds = 10
-	p.FailureThreshold = 24
+	p.PeriodSeconds = 1
+	p.FailureThreshold = 240
 	applyProbeSpecs(p, tune.startup)
 	return p
 }

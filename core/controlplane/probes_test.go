@@ -22,10 +22,10 @@ func TestProbeTimings(t *testing.T) {
 		liveness, readiness, startup timings
 	}{
 		{
-			name:      "kubeadm defaults",
+			name:      "defaults",
 			liveness:  timings{10, 15, 10, 0, 8},
 			readiness: timings{0, 15, 1, 0, 3},
-			startup:   timings{10, 15, 10, 0, 24},
+			startup:   timings{0, 15, 1, 0, 240},
 		},
 		{
 			name: "spec overrides field by field",
@@ -36,14 +36,14 @@ func TestProbeTimings(t *testing.T) {
 			},
 			liveness:  timings{10, 15, 5, 0, 3},
 			readiness: timings{0, 2, 1, 2, 3},
-			startup:   timings{0, 15, 10, 0, 60},
+			startup:   timings{0, 15, 1, 0, 60},
 		},
 		{
 			name:      "an empty block changes nothing",
 			probes:    &kamajiv1alpha1.ControlPlaneProbes{},
 			liveness:  timings{10, 15, 10, 0, 8},
 			readiness: timings{0, 15, 1, 0, 3},
-			startup:   timings{10, 15, 10, 0, 24},
+			startup:   timings{0, 15, 1, 0, 240},
 		},
 	}
 	for _, tt := range tests {
@@ -93,9 +93,9 @@ func TestComponentProbeOverrides(t *testing.T) {
 		container         string
 		liveness, startup timings
 	}{
-		{APIServerContainer, timings{10, 15, 20, 0, 12}, timings{0, 15, 10, 0, 90}},
-		{ControllerManagerContainer, timings{10, 5, 20, 0, 5}, timings{10, 15, 10, 0, 30}},
-		{SchedulerContainer, timings{10, 15, 20, 0, 5}, timings{10, 15, 10, 0, 30}},
+		{APIServerContainer, timings{10, 15, 20, 0, 12}, timings{0, 15, 1, 0, 90}},
+		{ControllerManagerContainer, timings{10, 5, 20, 0, 5}, timings{0, 15, 1, 0, 30}},
+		{SchedulerContainer, timings{10, 15, 20, 0, 5}, timings{0, 15, 1, 0, 30}},
 	} {
 		c := findContainer(t, d, tc.container)
 		if got := timingsOf(c.LivenessProbe); got != tc.liveness {

@@ -12,11 +12,11 @@ import (
 	"testing"
 
 	"github.com/openhcp/kamaji/plugins/datastore-mysql/driver"
-	"github.com/openhcp/kamaji/plugins/datastore-mysql/internal/mysqltest"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/conformance"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/testkit/mysqltest"
 )
 
 // TestConformance runs the SDK's conformance kit against the plugin binary, built here, and the

@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/openhcp/kamaji/plugins/datastore-nats/driver"
-	"github.com/openhcp/kamaji/plugins/datastore-nats/internal/natstest"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/conformance"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/testkit/natstest"
 )
 
 var (

@@ -185,7 +185,8 @@ type ProbeSpec struct {
 // ControlPlaneProbes tunes the liveness, readiness and startup probes of the control plane containers.
 // Each timing comes from, in order of precedence: the component's block (apiServer,
 // controllerManager, scheduler), then the global one (liveness, readiness, startup), then the
-// kubeadm default; they merge field by field.
+// default: kubeadm's timings, except the startup probe, which polls every second from the start
+// (failureThreshold 240, the same four minutes); they merge field by field.
 type ControlPlaneProbes struct {
 	// Liveness tunes the liveness probe of every component.
 	// +optional

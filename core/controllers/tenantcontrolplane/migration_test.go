@@ -8,6 +8,8 @@ package tenantcontrolplane_test
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -113,8 +115,19 @@ func TestMigration(t *testing.T) {
 			args := strings.Join(getDeployment(ctx, t, name).Spec.Template.Spec.Containers[0].Args, " ")
 			return strings.Contains(args, "--etcd-servers=https://"+b.Endpoints[0]), fmt.Errorf("args %s", args)
 		})
-		oldAPI.Stop()
-		tc, _ = runTenant(t, parent, name)
+		// The new replica starts on mig-b while the old one, on mig-a, still serves and still
+		// receives the Service's traffic (the manager's tenant client is routed to it): the
+		// freeze must be lifted on the new replica, reached by its pod IP, and only there.
+		newAPI, err := testenv.StartTenantAPIServer(ctxT(t), env.Client, "default", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent.Cleanup(newAPI.Stop)
+		pod := replicaPod(t, name, newAPI)
+		defer func() { _ = env.Client.Delete(context.Background(), pod) }()
+		rollOut(t, name)
+		oldClient := tc
+		tc = clientFor(t, tenantConfig(t, name, kubeconfig.KeySuperAdmin, newAPI.URL))
 		// Play the Deployment controller for as long as it takes: any later template change is
 		// rolled out too, as on a real cluster.
 		var done *kamajiv1alpha1.TenantControlPlane
@@ -156,6 +169,15 @@ func TestMigration(t *testing.T) {
 			err := tc.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "after"}})
 			return err == nil, err
 		})
+		// The replica left on mig-a kept the freeze: what it accepted would have been lost.
+		if err := oldClient.Create(ctxT(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "lost"}}); err == nil {
+			t.Error("the replica on the source DataStore accepted a write after the switch")
+		}
+		// From now on the Service leads to the new replica.
+		server := "https://" + done.Status.ControlPlaneEndpoint
+		tenantURLs.Store(server, newAPI.URL)
+		tenants.Stop(types.NamespacedName{Namespace: "default", Name: name})
+		oldAPI.Stop()
 		if resp, err := rootA.Get(ctxT(t), "/"+schema+"/", clientv3WithPrefix()...); err != nil || resp.Count != 0 {
 			t.Errorf("the source slice still holds keys: %v %v", resp.Count, err)
 		}
@@ -277,4 +299,36 @@ func TestMigration(t *testing.T) {
 	if resp, err := rootB.Get(ctxT(t), "/"+schema+"/", clientv3WithPrefix()...); err != nil || resp.Count != 0 {
 		t.Errorf("the tenant's keys outlived it on mig-b: %v %v", resp.Count, err)
 	}
+}
+
+// replicaPod records a Ready control-plane pod of the Deployment's current template whose
+// kube-apiserver is api (pod IP and port): what the kubelet would report for the new replica.
+func replicaPod(t *testing.T, name string, api *testenv.TenantAPIServer) *corev1.Pod {
+	t.Helper()
+	u, err := url.Parse(api.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	d := getDeployment(ctxT(t), t, name)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: name + "-", Labels: d.Spec.Template.Labels, Annotations: d.Spec.Template.Annotations},
+		Spec:       *d.Spec.Template.Spec.DeepCopy(),
+	}
+	for i := range pod.Spec.Containers {
+		if c := &pod.Spec.Containers[i]; c.Name == "kube-apiserver" {
+			c.Ports = []corev1.ContainerPort{{Name: "kube-apiserver", ContainerPort: int32(port), Protocol: corev1.ProtocolTCP}}
+		}
+	}
+	if err := env.Client.Create(ctxT(t), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{
+		Phase: corev1.PodRunning, PodIP: u.Hostname(), PodIPs: []corev1.PodIP{{IP: u.Hostname()}},
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
+	}
+	if err := env.Client.Status().Update(ctxT(t), pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
 }

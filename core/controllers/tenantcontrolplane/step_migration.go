@@ -332,10 +332,20 @@ func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) erro
 	if !p.deploymentObserved || !RolloutComplete(p.status.Kubernetes.Deployment, replicas) {
 		return nil // the Deployment watch brings us back
 	}
+	if m.Phase == kamajiv1alpha1.MigrationSwitching {
+		m.Phase = kamajiv1alpha1.MigrationUnfreezing
+		if err := r.recordMigration(ctx, p); err != nil {
+			return err
+		}
+	}
 	// The Deployment counts no terminating pod, but such a pod may still serve requests on the
-	// slice being left (and the manager's own connection may still reach it): nothing is lifted
-	// or deprovisioned before it is gone.
-	if leaving, err := r.podsLeaving(ctx, p, replicas); err != nil || leaving > 0 {
+	// slice being left (and the manager's own connection may still reach it): through the
+	// Service nothing is lifted, and nothing is deprovisioned at all, before it is gone.
+	waitLeaving := func() error {
+		leaving, err := r.podsLeaving(ctx, p, replicas)
+		if err == nil && leaving == 0 {
+			return nil
+		}
 		e := failf(cond, ReasonMigrating, "waiting for %d control-plane pod(s) of the previous DataStore to stop", leaving)
 		if err != nil {
 			e = fail(cond, ReasonMigrating, fmt.Errorf("listing the control-plane pods: %w", err))
@@ -343,17 +353,24 @@ func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) erro
 		e.retryAfter = freezeRecheck
 		return e
 	}
-	if m.Phase == kamajiv1alpha1.MigrationSwitching {
-		m.Phase = kamajiv1alpha1.MigrationUnfreezing
-		if err := r.recordMigration(ctx, p); err != nil {
-			return err
-		}
-	}
 	if m.FreezeStart != nil && m.FreezeEnd == nil {
-		if err := r.unfreeze(ctx, p); err != nil {
+		lifted, err := r.unfreezeReplicas(ctx, p, replicas)
+		if err != nil {
 			return err
 		}
-		m.FreezeEnd = ptr.To(metav1.NewTime(r.now())) // recorded with the next phase
+		if !lifted {
+			if err := waitLeaving(); err != nil {
+				return err
+			}
+			if err := r.unfreeze(ctx, p); err != nil {
+				return err
+			}
+		}
+		// Recorded with the status of this pass, whatever stops it next.
+		m.FreezeEnd = ptr.To(metav1.NewTime(r.now()))
+	}
+	if err := waitLeaving(); err != nil {
+		return err
 	}
 	if rolledBack {
 		return r.failMigration(ctx, p)

@@ -18,7 +18,9 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -117,6 +119,16 @@ func (b Block) Enforced(ctx context.Context, c client.Client, namespace string) 
 		return false, fmt.Errorf("probing the block: namespace %s does not exist", namespace)
 	}
 	return false, fmt.Errorf("probing the block: %w", err)
+}
+
+// RESTMapper maps the kinds Apply, Enforced and Remove use, for a client that skips discovery.
+func RESTMapper() meta.RESTMapper {
+	admission := admissionregistrationv1.SchemeGroupVersion
+	m := meta.NewDefaultRESTMapper([]schema.GroupVersion{admission, corev1.SchemeGroupVersion})
+	m.Add(admission.WithKind("ValidatingAdmissionPolicy"), meta.RESTScopeRoot)
+	m.Add(admission.WithKind("ValidatingAdmissionPolicyBinding"), meta.RESTScopeRoot)
+	m.Add(corev1.SchemeGroupVersion.WithKind("ConfigMap"), meta.RESTScopeNamespace)
+	return m
 }
 
 // Remove deletes the block from the tenant; an absent block is not an error.

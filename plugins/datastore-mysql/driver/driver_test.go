@@ -11,11 +11,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/openhcp/kamaji/plugins/datastore-mysql/internal/mysqltest"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/testkit"
+	"github.com/openhcp/kamaji/sdk/testkit/mysqltest"
 )
 
 // The checks every driver must pass live in the conformance kit (see ../conformance_test.go);

@@ -14,10 +14,10 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/openhcp/kamaji/plugins/datastore-mysql/internal/mysqltest"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/testkit/mysqltest"
 )
 
 // Ownership: the registry, twins, concurrent claims, legacy adoption and half-provisioned

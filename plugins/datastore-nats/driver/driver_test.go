@@ -11,10 +11,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/openhcp/kamaji/plugins/datastore-nats/internal/natstest"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/testkit/natstest"
 )
 
 // The checks every driver must pass live in the conformance kit (see ../conformance_test.go),

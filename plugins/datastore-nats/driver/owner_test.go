@@ -19,10 +19,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/openhcp/kamaji/plugins/datastore-nats/internal/natstest"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/testkit/natstest"
 )
 
 // wantOwned checks that err is the ALREADY_EXISTS refusal of field naming owner.

@@ -1,16 +1,10 @@
 // Package natstest gives tests NATS DataStores: a nats-server of their own in operator (JWT)
-// mode, optionally with TLS, and the machine's server (plain, no authentication).
+// mode, optionally with TLS, and the machine's server (plain, no authentication). The NATS
+// plugin's tests and the core's migration tests share it.
 package natstest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +18,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/internal/pki"
 )
 
 // ServerBinary is $KAMAJI_NATS_SERVER, else nats-server on the PATH, else /usr/sbin/nats-server.
@@ -116,7 +111,7 @@ resolver_preload: {
 `, port, filepath.Join(dir, "js"), filepath.Join(dir, "operator.jwt"), spub, apub, ajwt, spub, sjwt)
 	o := &Operator{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), Account: apub, SigningSeed: string(sigseed)}
 	if withTLS {
-		ca, cert, key := serverCerts(t)
+		ca, cert, key := serverCerts()
 		for name, b := range map[string][]byte{"ca.crt": ca, "server.crt": cert, "server.key": key} {
 			if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 				t.Fatal(err)
@@ -181,27 +176,10 @@ func freePort(t testing.TB) int {
 }
 
 // serverCerts makes a CA and a certificate for 127.0.0.1 and localhost signed by it.
-func serverCerts(t testing.TB) (ca, cert, key []byte) {
-	caKey := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "natstest-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER := must(x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey))
-	caCert := must(x509.ParseCertificate(caDER))
-	srvKey := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	srvDER := must(x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey))
-	keyDER := must(x509.MarshalECPrivateKey(srvKey))
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+func serverCerts() (ca, cert, key []byte) {
+	caKP := must(pki.NewCA("natstest-ca"))
+	srv := must(pki.Issue(caKP, "nats", nil, true, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}))
+	return caKP.Cert, srv.Cert, srv.Key
 }
 
 // Plain is the machine's NATS server, without authentication: $KAMAJI_NATS_ADDR, default

@@ -1,6 +1,7 @@
-// Package mysqltest gives tests a MySQL DataStore on the machine's server: a dedicated
-// administrative account, created for the test with the privileges the driver documents and
-// dropped at its end.
+// Package mysqltest gives tests MySQL DataStores: on the machine's server, a dedicated
+// administrative account created for the test with the privileges the driver documents and
+// dropped at its end; or a MariaDB server of the test's own that requires TLS. The MySQL
+// plugin's tests and the core's migration tests share it.
 package mysqltest
 
 import (
