@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,5 +46,16 @@ func RemoveAnnotation(ctx context.Context, c client.Client, obj client.Object, k
 		return nil
 	}
 	patch := []byte(`{"metadata":{"annotations":{"` + key + `":null}}}`)
+	return c.Patch(ctx, obj, client.RawPatch("application/merge-patch+json", patch))
+}
+
+// SetAnnotation sets an annotation with a JSON merge patch, leaving the object's other fields
+// and their managers alone (such as a rotation request passed on from one object to others);
+// obj is updated from the answer.
+func SetAnnotation(ctx context.Context, c client.Client, obj client.Object, key, value string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+	if err != nil {
+		return err
+	}
 	return c.Patch(ctx, obj, client.RawPatch("application/merge-patch+json", patch))
 }

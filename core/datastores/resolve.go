@@ -5,9 +5,11 @@ package datastores
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -98,6 +100,20 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[string]cacheEntry
+	// cas: the checksum of each DataStore's CA as last resolved (kept across Forget), and who
+	// to tell when it changes.
+	cas        map[string][32]byte
+	onCAChange []func(dataStore string)
+}
+
+// OnCAChange registers f, called with a DataStore's name when a resolution gives it another CA
+// (certificate or key) than the previous one: the client certificates signed with the old one
+// are to be reissued. The DataStore controller resolves every DataStore again every 30 s, so a
+// CA changed in a referenced Secret is seen too.
+func (c *Cache) OnCAChange(f func(dataStore string)) {
+	c.mu.Lock()
+	c.onCAChange = append(c.onCAChange, f)
+	c.mu.Unlock()
 }
 
 type cacheEntry struct {
@@ -122,12 +138,22 @@ func (c *Cache) Get(ctx context.Context, ds *kamajiv1alpha1.DataStore) (datastor
 	if err != nil {
 		return cfg, err
 	}
+	sum := sha256.Sum256(append(append([]byte{}, cfg.CACert...), cfg.CAKey...))
 	c.mu.Lock()
 	if c.entries == nil {
-		c.entries = map[string]cacheEntry{}
+		c.entries, c.cas = map[string]cacheEntry{}, map[string][32]byte{}
 	}
 	c.entries[ds.Name] = cacheEntry{resourceVersion: ds.ResourceVersion, cfg: cfg, at: now()}
+	prev, known := c.cas[ds.Name]
+	c.cas[ds.Name] = sum
+	var notify []func(string)
+	if known && prev != sum {
+		notify = slices.Clone(c.onCAChange)
+	}
 	c.mu.Unlock()
+	for _, f := range notify {
+		f(ds.Name)
+	}
 	return cfg, nil
 }
 

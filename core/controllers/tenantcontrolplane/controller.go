@@ -69,6 +69,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	Options  Options
 	Now      func() time.Time
+
+	// writes: our Secret writes the cache has yet to show (readSecret).
+	writes secretWrites
 }
 
 // event records an Event regarding obj; note is a message, not a format.
@@ -91,10 +94,13 @@ type step struct {
 	run  func(ctx context.Context, r *Reconciler, p *pass) error
 }
 
-// steps run in order; a failing step stops the pass (later steps depend on it). The Service
-// comes before the PKI because the apiserver certificate's SANs and the admin kubeconfig's
-// server need the address the Service gives the tenant.
+// steps run in order; a failing step stops the pass (later steps depend on it), except a
+// datastore step outside a migration (see runSteps). The rotation request comes first so that
+// every step sees it on the Secrets it keeps. The Service comes before the PKI because the
+// apiserver certificate's SANs and the admin kubeconfig's server need the address the Service
+// gives the tenant.
 var steps = []step{
+	{"rotation-request", stepRotationRequest},
 	{"datastore", stepDataStore},
 	{"datastore-overrides", stepDataStoreOverrides},
 	{"service", stepService},
@@ -107,6 +113,37 @@ var steps = []step{
 	{"konnectivity", stepKonnectivity},
 	{"deployment", stepDeployment},
 	{"migration-after-rollout", stepMigrationAfterRollout},
+}
+
+// dataStoreSteps talk to the datastore or need what it answered (see runSteps).
+var dataStoreSteps = map[string]bool{"datastore": true, "datastore-overrides": true, "migration-after-rollout": true}
+
+// runSteps runs the admin-side steps and returns their errors. A failing step stops the pass,
+// except a datastore step while no migration is under way: an unreachable datastore (or
+// plugin) then blocks only the steps that need it, and the certificates, kubeconfigs and the
+// Deployment still converge, the Deployment on the storage it was last built with
+// (deploymentStorage). A migration keeps its order: its failing phase stops the pass.
+func (r *Reconciler) runSteps(ctx context.Context, p *pass) []error {
+	var errs []error
+	withoutDataStore := false
+	for _, s := range steps {
+		if withoutDataStore && dataStoreSteps[s.name] {
+			continue
+		}
+		err := r.runStep(ctx, s, p)
+		if err == nil {
+			continue
+		}
+		log.FromContext(ctx).Info("step did not complete", "step", s.name, "error", err.Error())
+		errs = append(errs, err)
+		if !dataStoreSteps[s.name] || migrating(p.status.Storage) {
+			break
+		}
+		withoutDataStore = true
+		// What the failed step may have half given is not used: the Deployment keeps its storage.
+		p.conn, p.overrideServers, p.storageSecret = datastore.Connection{}, nil, ""
+	}
+	return errs
 }
 
 // SetupWithManager registers the controller. It watches only what it owns: our Deployments,
@@ -136,7 +173,44 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		}))
 	}
+	if r.DataStores != nil {
+		// A DataStore's new CA must reach every datastore client certificate signed by the old
+		// one now, not at each TCP's next event: its TCPs are enqueued.
+		b = b.WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			r.DataStores.OnCAChange(func(name string) {
+				for _, key := range r.dataStoreUsers(ctx, name) {
+					q.Add(reconcile.Request{NamespacedName: key})
+				}
+			})
+			return nil
+		}))
+	}
 	return b.Complete(r)
+}
+
+// dataStoreUsers lists the TCPs that keep a slice on the DataStore, as main or override, by
+// spec or by status (from the cache).
+func (r *Reconciler) dataStoreUsers(ctx context.Context, name string) []types.NamespacedName {
+	var list kamajiv1alpha1.TenantControlPlaneList
+	if err := r.Client.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "listing the TenantControlPlanes of a DataStore whose CA changed", "dataStore", name)
+		return nil
+	}
+	var out []types.NamespacedName
+	for i := range list.Items {
+		tcp := &list.Items[i]
+		uses := tcp.Spec.DataStore == name || tcp.Status.Storage.DataStoreName == name
+		for _, o := range tcp.Spec.DataStoreOverrides {
+			uses = uses || o.DataStore == name
+		}
+		for _, o := range tcp.Status.Storage.Overrides {
+			uses = uses || o.DataStoreName == name
+		}
+		if uses {
+			out = append(out, client.ObjectKeyFromObject(tcp))
+		}
+	}
+	return out
 }
 
 // notUsageOnly drops the update events of a TCP whose only change is its datastore usage,
@@ -180,8 +254,11 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 		reader = r.APIReader
 	}
 	if err := reader.Get(ctx, req.NamespacedName, tcp); err != nil {
-		if apierrors.IsNotFound(err) && r.Tenants != nil {
-			r.Tenants.Stop(req.NamespacedName)
+		if apierrors.IsNotFound(err) {
+			r.writes.forget(req.NamespacedName)
+			if r.Tenants != nil {
+				r.Tenants.Stop(req.NamespacedName)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -199,17 +276,11 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 	}
 
 	p := &pass{tcp: tcp, status: *tcp.Status.DeepCopy(), now: r.now()}
-	var stepErr error
-	for _, s := range steps {
-		if stepErr = r.runStep(ctx, s, p); stepErr != nil {
-			log.FromContext(ctx).Info("step did not complete", "step", s.name, "error", stepErr.Error())
-			break
-		}
-	}
-	computeStatus(p, stepErr)
+	errs := r.runSteps(ctx, p)
+	computeStatus(p, errs...)
 	// Inside the tenant: its outcome is the TenantConfigured and AddonsReady conditions only.
 	var tenantErr error
-	if stepErr == nil {
+	if len(errs) == 0 {
 		if tenantErr = r.reconcileTenant(ctx, p); tenantErr != nil {
 			log.FromContext(ctx).Info("tenant not configured", "error", tenantErr.Error())
 			se, ok := asStepError(tenantErr)
@@ -224,24 +295,37 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 	if err := r.applyStatus(sctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
-	if stepErr != nil {
-		return resultFor(stepErr)
+	res, err := resultFor(append(errs, tenantErr)...)
+	if err != nil {
+		return res, err
 	}
-	return resultFor(tenantErr)
+	// Come back when the earliest certificate is due, not at the next event or resync.
+	if renew := p.renewalRequeue(r.Options.CertificateExpirationDeadline); renew > 0 && (res.RequeueAfter == 0 || renew < res.RequeueAfter) {
+		res.RequeueAfter = renew
+	}
+	return res, nil
 }
 
 const statusWriteTimeout = 10 * time.Second
 
-// resultFor turns a step error into a retry: plugin backoff and waits for external state use
-// their own delay; other errors go through the controller's exponential backoff.
-func resultFor(err error) (ctrl.Result, error) {
-	if err == nil {
-		return ctrl.Result{}, nil
+// resultFor turns the pass's errors into a retry: plugin backoff and waits for external state
+// use their own delay (the shortest one); any other error goes through the controller's
+// exponential backoff.
+func resultFor(errs ...error) (ctrl.Result, error) {
+	var res ctrl.Result
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		se, ok := asStepError(err)
+		if !ok || se.retryAfter <= 0 {
+			return ctrl.Result{}, err
+		}
+		if res.RequeueAfter == 0 || se.retryAfter < res.RequeueAfter {
+			res.RequeueAfter = se.retryAfter
+		}
 	}
-	if se, ok := asStepError(err); ok && se.retryAfter > 0 {
-		return ctrl.Result{RequeueAfter: se.retryAfter}, nil
-	}
-	return ctrl.Result{}, err
+	return res, nil
 }
 
 // pluginCallTimeout bounds one datastore plugin call to half the reconcile timeout, so a hung

@@ -59,6 +59,8 @@ var (
 	clockOffset time.Duration
 	// etcdPlugin is the etcd datastore plugin the manager runs, for tests that call it directly.
 	etcdPlugin settings.Plugin
+	// managerPlugins are every plugin the manager runs, for tests that run passes of their own.
+	managerPlugins []settings.Plugin
 	// metricsURL is the manager's /metrics endpoint.
 	metricsURL string
 )
@@ -101,6 +103,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	if err == nil {
+		managerPlugins = plugins
 		s := testenv.DefaultSettings()
 		s.Plugins = plugins
 		// The manager serves /metrics as in production, for the metrics test to scrape.

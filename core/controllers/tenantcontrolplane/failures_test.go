@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
@@ -70,9 +72,17 @@ func TestFailuresAndExposure(t *testing.T) {
 		if st := versionStatus(getTCP(ctxT(t), t, "on-dead")); st != kamajiv1alpha1.VersionProvisioning {
 			t.Errorf("status %s, want Provisioning", st)
 		}
-		// Nothing was created past the failing step.
-		if err := env.Client.Get(ctxT(t), client.ObjectKey{Namespace: "default", Name: "on-dead"}, &corev1.Service{}); err == nil {
-			t.Error("a Service exists for a TCP whose datastore slice failed")
+		// What needs no datastore goes on (the Service, the certificates); the Deployment, which
+		// needs the slice's connection, is not built, and its condition says why.
+		eventually(t, "ControlPlaneAvailable=False WaitingForDataStore", func(ctx context.Context) (bool, error) {
+			c := meta.FindStatusCondition(getTCP(ctx, t, "on-dead").Status.Conditions, kamajiv1alpha1.ConditionControlPlaneAvailable)
+			return c != nil && c.Status == metav1.ConditionFalse && c.Reason == tcpcontroller.ReasonWaitingForDataStore, fmt.Errorf("%+v", c)
+		})
+		if err := env.Client.Get(ctxT(t), client.ObjectKey{Namespace: "default", Name: "on-dead"}, &appsv1.Deployment{}); err == nil {
+			t.Error("a Deployment exists for a TCP that never got a datastore slice")
+		}
+		if !meta.IsStatusConditionTrue(getTCP(ctxT(t), t, "on-dead").Status.Conditions, kamajiv1alpha1.ConditionCertificatesReady) {
+			t.Errorf("the certificates wait for the datastore: %v", getTCP(ctxT(t), t, "on-dead").Status.Conditions)
 		}
 		// The datastore comes back (the endpoint is fixed): the TCP is provisioned.
 		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {

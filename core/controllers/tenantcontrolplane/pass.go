@@ -37,6 +37,12 @@ type pass struct {
 
 	// deploymentObserved: the Deployment controller has seen our latest template.
 	deploymentObserved bool
+	// deploymentApplied: the Deployment step succeeded in this pass.
+	deploymentApplied bool
+
+	// rotations are the Secrets a rotation request on the TCP was passed on to in this pass, as
+	// the patch answered (the cache may not show the request yet); an honoured one is removed.
+	rotations map[string]*corev1.Secret
 
 	service  *corev1.Service
 	endpoint string

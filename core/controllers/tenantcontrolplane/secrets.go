@@ -23,23 +23,49 @@ type ownedSecret struct {
 	obj    *corev1.Secret
 }
 
-// readSecret reads one of our Secrets from the (label-restricted) cache.
+// readSecret reads one of our Secrets from the (label-restricted) cache, or from the API server
+// when the cache may be stale: it has not shown our last write yet, or it shows a rotation
+// request that may already be honoured.
 func (r *Reconciler) readSecret(ctx context.Context, p *pass, name string) (ownedSecret, error) {
-	s := &corev1.Secret{}
 	out := ownedSecret{name: name}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.tcp.Namespace, Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) {
+	if s, ok := p.rotations[name]; ok {
+		// A rotation request this pass passed on: the object the patch answered holds it.
+		out.obj, out.data, out.rotate = s, s.Data, true
+		_, out.paused = s.Annotations[kamajiv1alpha1.PausedAnnotation]
+		return out, nil
+	}
+	tcpKey := client.ObjectKeyFromObject(p.tcp)
+	key := client.ObjectKey{Namespace: p.tcp.Namespace, Name: name}
+	s := &corev1.Secret{}
+	found := true
+	if err := r.Client.Get(ctx, key, s); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return out, err
+		}
+		found = false
+	}
+	written, pending := r.writes.expected(tcpKey, name)
+	if pending && found && s.ResourceVersion == written {
+		r.writes.done(tcpKey, name) // the cache caught up
+		pending = false
+	}
+	_, rotate := s.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]
+	if (pending || (found && rotate)) && r.APIReader != nil {
+		fresh := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, key, fresh); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return out, err
+			}
+			r.writes.done(tcpKey, name) // gone since
 			return out, nil
 		}
-		return out, err
-	}
-	if _, rotate := s.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]; rotate && r.APIReader != nil {
-		// A rotation request must be current: the cache may still show one already honoured.
-		fresh := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), fresh); err != nil {
-			return out, client.IgnoreNotFound(err)
+		if pending && fresh.ResourceVersion != written {
+			r.writes.done(tcpKey, name) // changed since our write: the cache will show that
 		}
-		s = fresh
+		s, found = fresh, true
+	}
+	if !found {
+		return out, nil
 	}
 	out.obj, out.data = s, s.Data
 	_, out.paused = s.Annotations[kamajiv1alpha1.PausedAnnotation]
@@ -48,30 +74,36 @@ func (r *Reconciler) readSecret(ctx context.Context, p *pass, name string) (owne
 }
 
 // writeSecret declares the Secret's whole content, owned by the TCP, unless it is paused or
-// nothing changed; a honoured rotation request is then removed from it.
+// nothing changed. A rotation request on it is then honoured: it is removed, even from a Secret
+// that has nothing to reissue (the service-account key is never rotated by request), so that it
+// is neither left pending nor honoured twice.
 func (r *Reconciler) writeSecret(ctx context.Context, p *pass, cur ownedSecret, data map[string][]byte, reason tenantpki.Reason) error {
 	if cur.paused {
 		p.addSecret(cur.name, cur.data)
 		return nil
 	}
-	if cur.data != nil && !reason.Changed() {
-		p.addSecret(cur.name, cur.data)
-		return nil
-	}
-	s := &corev1.Secret{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: cur.name, Namespace: p.tcp.Namespace, Labels: exposure.Labels(p.tcp)},
-		Type:       corev1.SecretTypeOpaque,
-		Data:       data,
-	}
-	owned(p.tcp, s)
-	if err := apply.Apply(ctx, r.Client, s); err != nil {
-		return err
-	}
-	if cur.rotate && cur.obj != nil {
-		if err := apply.RemoveAnnotation(ctx, r.Client, cur.obj, kamajiv1alpha1.RotateCertificatesAnnotation); err != nil {
+	if cur.data == nil || reason.Changed() {
+		s := &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: metav1.ObjectMeta{Name: cur.name, Namespace: p.tcp.Namespace, Labels: exposure.Labels(p.tcp)},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       data,
+		}
+		owned(p.tcp, s)
+		if err := apply.Apply(ctx, r.Client, s); err != nil {
 			return err
 		}
+		r.writes.expect(client.ObjectKeyFromObject(p.tcp), cur.name, s.ResourceVersion)
+	} else {
+		data = cur.data
+	}
+	if cur.rotate && cur.obj != nil {
+		obj := cur.obj.DeepCopy()
+		if err := apply.RemoveAnnotation(ctx, r.Client, obj, kamajiv1alpha1.RotateCertificatesAnnotation); err != nil {
+			return err
+		}
+		r.writes.expect(client.ObjectKeyFromObject(p.tcp), cur.name, obj.ResourceVersion)
+		delete(p.rotations, cur.name)
 	}
 	p.addSecret(cur.name, data)
 	return nil

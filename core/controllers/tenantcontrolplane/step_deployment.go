@@ -29,23 +29,20 @@ func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 			FrontProxyCA: name(tenantpki.FrontProxyCA), FrontProxyClient: name(tenantpki.FrontProxyClient), ServiceAccount: name(tenantpki.ServiceAccount),
 			ControllerManagerKubeconfig: kubeconfig.ControllerManagerSecretName(p.tcp.Name), SchedulerKubeconfig: kubeconfig.SchedulerSecretName(p.tcp.Name),
 		},
-		SecretsChecksum: secretsChecksum(p.secrets),
-		Labels:          exposure.Labels(p.tcp),
-		Additions:       p.additions,
+		Labels:    exposure.Labels(p.tcp),
+		Additions: p.additions,
 	}
-	switch {
-	case p.conn.Etcd != nil:
-		in.Etcd = &controlplane.EtcdStorage{Servers: p.conn.Etcd.Servers, Prefix: p.conn.Etcd.Prefix, CertSecret: p.storageSecret}
-		in.EtcdServersOverrides = p.overrideServers
-	case p.conn.Kine != nil:
-		ks, err := kineStorage(r, p)
-		if err != nil {
-			return fail(kamajiv1alpha1.ConditionDataStoreReady, ReasonUnsupportedConnection, err)
-		}
-		in.Kine = ks
+	storage, err := deploymentStorage(ctx, r, p)
+	if err != nil {
+		return err
 	}
+	in.Etcd, in.EtcdServersOverrides, in.Kine = storage.Etcd, storage.Overrides, storage.Kine
+	in.SecretsChecksum = secretsChecksum(p.secrets) // with the storage Secret
 	dep, err := controlplane.Build(in)
 	if err != nil {
+		return fail(cond, ReasonDeploymentFailed, err)
+	}
+	if err := recordStorage(dep, storage); err != nil {
 		return fail(cond, ReasonDeploymentFailed, err)
 	}
 	owned(p.tcp, dep)
@@ -63,6 +60,7 @@ func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 	ds.ReadyReplicas, ds.AvailableReplicas, ds.UnavailableReplicas = dep.Status.ReadyReplicas, dep.Status.AvailableReplicas, dep.Status.UnavailableReplicas
 	ds.Conditions = dep.Status.Conditions
 	p.deploymentObserved = dep.Status.ObservedGeneration >= dep.Generation
+	p.deploymentApplied = true
 	return nil
 }
 

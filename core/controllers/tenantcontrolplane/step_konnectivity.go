@@ -47,12 +47,17 @@ func stepKonnectivity(ctx context.Context, r *Reconciler, p *pass) error {
 	}
 
 	clk := clock(r.now)
-	_, forceAll := p.tcp.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]
 	cur, err := r.readSecret(ctx, p, certName)
 	if err != nil {
 		return fail(cond, ReasonKonnectivityFailed, err)
 	}
-	opts := tenantpki.Options{RenewBefore: r.Options.CertificateExpirationDeadline, Force: cur.rotate || forceAll}
+	curKC, err := r.readSecret(ctx, p, kcName)
+	if err != nil {
+		return fail(cond, ReasonKonnectivityFailed, err)
+	}
+	// The kubeconfig's client certificate is the konnectivity certificate: a rotation request on
+	// either reissues it.
+	opts := tenantpki.Options{RenewBefore: r.Options.CertificateExpirationDeadline, Force: cur.rotate || curKC.rotate}
 	sans := tenantpki.APIServerSANs(p.tcp, p.service.Name, p.service.Spec.ClusterIP, apiServerExtraSANs(p)...)
 	data, reason, err := tenantpki.EnsureKonnectivity(cur.data, p.ca, sans, opts, clk)
 	if err != nil {
@@ -70,10 +75,6 @@ func stepKonnectivity(ctx context.Context, r *Reconciler, p *pass) error {
 	}
 	ks.Certificate.SecretName, ks.Certificate.Checksum = certName, sum
 
-	curKC, err := r.readSecret(ctx, p, kcName)
-	if err != nil {
-		return fail(cond, ReasonKonnectivityFailed, err)
-	}
 	server := kubeconfig.LocalServer(exposure.Port(p.tcp))
 	kc, kcReason, err := kubeconfig.EnsureKonnectivity(curKC.data, p.ca, p.tcp.Name, server, data[tenantpki.KeyKonnectivityCert], data[tenantpki.KeyKonnectivityKey])
 	if err != nil {

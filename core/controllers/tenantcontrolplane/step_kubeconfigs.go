@@ -24,7 +24,6 @@ func stepKubeconfigs(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionKubeconfigsReady
 	clk := clock(r.now)
 	opts := tenantpki.Options{RenewBefore: r.Options.CertificateExpirationDeadline}
-	_, forceAll := p.tcp.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]
 	port := exposure.Port(p.tcp)
 	cluster := p.tcp.Name
 	kc := &p.status.KubeConfig
@@ -53,7 +52,7 @@ func stepKubeconfigs(ctx context.Context, r *Reconciler, p *pass) error {
 			return fail(cond, ReasonKubeconfigsFailed, err)
 		}
 		o := opts
-		o.Force = cur.rotate || forceAll
+		o.Force = cur.rotate
 		data, reason, err := k.ensure(cur.data, o)
 		if err != nil {
 			return fail(cond, ReasonKubeconfigsFailed, fmt.Errorf("%s: %w", k.name, err))

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
-	"github.com/openhcp/kamaji/core/apply"
 	"github.com/openhcp/kamaji/core/exposure"
 	"github.com/openhcp/kamaji/core/tenantpki"
 )
@@ -27,17 +26,17 @@ func (c clock) Now() time.Time { return c() }
 
 // stepPKI keeps the tenant's CAs, certificates and service-account key: created when absent,
 // reissued before the renewal deadline, when their SANs change, when the CA they chain to
-// changed, or on request (certs.kamaji.clastix.io/rotate on the TCP for every leaf, on a Secret
-// for that Secret; on the CA Secret it rotates the CA and so every leaf).
+// changed, or on request (certs.kamaji.clastix.io/rotate on a Secret, for that Secret: on the CA
+// Secret it rotates the CA and so every leaf; stepRotationRequest passes a request on the TCP on
+// to every leaf Secret).
 func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionCertificatesReady
 	clk := clock(r.now)
 	base := tenantpki.Options{RenewBefore: r.Options.CertificateExpirationDeadline}
-	_, forceAll := p.tcp.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]
 	certs := &p.status.Certificates
 	var reissued []string
 
-	ensureOne := func(kind tenantpki.Kind, st *kamajiv1alpha1.CertificatePrivateKeyPairStatus, leaf bool,
+	ensureOne := func(kind tenantpki.Kind, st *kamajiv1alpha1.CertificatePrivateKeyPairStatus,
 		ensure func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error)) (map[string][]byte, error) {
 		name := tenantpki.SecretName(p.tcp.Name, kind)
 		cur, err := r.readSecret(ctx, p, name)
@@ -45,7 +44,7 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 			return nil, err
 		}
 		opts := base
-		opts.Force = cur.rotate || (forceAll && leaf)
+		opts.Force = cur.rotate
 		data, reason, err := ensure(cur.data, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -70,7 +69,7 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 	}
 
 	// The CA: a rotation request on its Secret replaces it, and every leaf follows.
-	caData, err := ensureOne(tenantpki.CA, &certs.CA, false, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+	caData, err := ensureOne(tenantpki.CA, &certs.CA, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
 		if opts.Force && cur != nil {
 			p.caRotating = true
 			d, err := tenantpki.RotateCA(opts, clk)
@@ -85,7 +84,7 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 	if err != nil {
 		return fail(cond, ReasonCertificatesFailed, fmt.Errorf("the tenant CA is unusable: %w", err))
 	}
-	fpData, err := ensureOne(tenantpki.FrontProxyCA, &certs.FrontProxyCA, false, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+	fpData, err := ensureOne(tenantpki.FrontProxyCA, &certs.FrontProxyCA, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
 		return tenantpki.EnsureFrontProxyCA(cur, opts, clk)
 	})
 	if err != nil {
@@ -96,7 +95,7 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 		return fail(cond, ReasonCertificatesFailed, fmt.Errorf("the front-proxy CA is unusable: %w", err))
 	}
 	saStatus := &kamajiv1alpha1.CertificatePrivateKeyPairStatus{}
-	if _, err := ensureOne(tenantpki.ServiceAccount, saStatus, false, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+	if _, err := ensureOne(tenantpki.ServiceAccount, saStatus, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
 		return tenantpki.EnsureServiceAccountKey(cur, opts)
 	}); err != nil {
 		return fail(cond, ReasonCertificatesFailed, err)
@@ -120,16 +119,11 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 		}},
 	}
 	for _, l := range leaves {
-		if _, err := ensureOne(l.kind, l.st, true, l.ensure); err != nil {
+		if _, err := ensureOne(l.kind, l.st, l.ensure); err != nil {
 			return fail(cond, ReasonCertificatesFailed, err)
 		}
 	}
 	p.ca = ca
-	if forceAll {
-		if err := apply.RemoveAnnotation(ctx, r.Client, p.tcp, kamajiv1alpha1.RotateCertificatesAnnotation); err != nil {
-			return fail(cond, ReasonCertificatesFailed, err)
-		}
-	}
 	msg := "all certificates are valid"
 	if len(reissued) > 0 {
 		msg = fmt.Sprintf("issued %v", reissued)

@@ -23,13 +23,24 @@ const (
 )
 
 // computeStatus derives the Kamaji version status and the Ready condition from what the pass
-// saw. It is a pure function of the pass, so every transition is unit-tested.
-func computeStatus(p *pass, stepErr error) {
+// saw and the errors of its steps (the first one is the cause the Ready condition names; each
+// sets its own condition False). It is a pure function of the pass, so every transition is
+// unit-tested.
+func computeStatus(p *pass, errs ...error) {
 	setVersionCondition(p)
-	if se, ok := asStepError(stepErr); ok {
-		p.setCondition(se.condition, metav1.ConditionFalse, se.reason, se.err.Error())
-	} else if stepErr != nil {
-		p.setCondition(kamajiv1alpha1.ConditionReady, metav1.ConditionFalse, ReasonStepFailed, stepErr.Error())
+	var stepErr error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if stepErr == nil {
+			stepErr = err
+		}
+		if se, ok := asStepError(err); ok {
+			p.setCondition(se.condition, metav1.ConditionFalse, se.reason, se.err.Error())
+		} else {
+			p.setCondition(kamajiv1alpha1.ConditionReady, metav1.ConditionFalse, ReasonStepFailed, err.Error())
+		}
 	}
 
 	installed := p.status.Kubernetes.Version.Version
@@ -78,8 +89,19 @@ func computeStatus(p *pass, stepErr error) {
 	if complete && replicas > 0 {
 		available = metav1.ConditionTrue
 	}
-	if stepErr == nil {
+	switch {
+	case stepErr == nil:
 		p.setCondition(kamajiv1alpha1.ConditionControlPlaneAvailable, available, string(state), message)
+	case p.deploymentApplied && !migrating(p.status.Storage):
+		// Another step failed (the datastore) but the Deployment converged: say how it runs.
+		// (A migration's waits leave the condition as the migration's passes set it.)
+		rolled := p.deploymentObserved && RolloutComplete(dep, replicas)
+		available, reason := metav1.ConditionFalse, ReasonNotAvailable
+		if rolled && replicas > 0 {
+			available, reason = metav1.ConditionTrue, ReasonReady
+		}
+		p.setCondition(kamajiv1alpha1.ConditionControlPlaneAvailable, available, reason,
+			fmt.Sprintf("%d/%d control-plane replicas run the current template, %d available", dep.UpdatedReplicas, replicas, dep.AvailableReplicas))
 	}
 	ready := metav1.ConditionFalse
 	if state == kamajiv1alpha1.VersionReady || state == kamajiv1alpha1.VersionWriteLimited || state == kamajiv1alpha1.VersionSleeping {
