@@ -187,7 +187,12 @@ func TestPprofAndLoggingFlagsTakeEffect(t *testing.T) {
 	t.Run("level from the environment", func(t *testing.T) {
 		// At level error, the manager's start (webhooks registered, controllers started: all
 		// info) logs nothing.
-		m := startManager(t, plane, []string{"KAMAJI_ZAP_LOG_LEVEL=error"}, "--zap-encoder=json")
+		port, err := testenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+		m := startManager(t, plane, []string{"KAMAJI_ZAP_LOG_LEVEL=error"}, "--zap-encoder=json", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port))
 		m.waitFor(ctx, t, "the webhook server", func() bool {
 			// A full handshake: a bare TCP connect makes the server log a handshake error.
 			c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", m.webhookAddr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // loopback probe
@@ -196,7 +201,11 @@ func TestPprofAndLoggingFlagsTakeEffect(t *testing.T) {
 			}
 			return err == nil
 		})
-		time.Sleep(2 * time.Second) // the controllers start right after the webhook server
+		// The controllers start after the webhook server; each sets its worker gauge as it does.
+		for _, c := range []string{"datastore", "tenantcontrolplane", "kubeconfiggenerator"} {
+			series := `controller_runtime_active_workers{controller="` + c + `"}`
+			m.waitFor(ctx, t, "the "+c+" controller started", func() bool { _, body := get(metrics); return strings.Contains(body, series) })
+		}
 		for _, e := range m.logEntries(t) {
 			if e["level"] == "info" || e["level"] == "debug" {
 				t.Errorf("logged below error with KAMAJI_ZAP_LOG_LEVEL=error: %v", e)

@@ -27,6 +27,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	kcg "github.com/openhcp/kamaji/core/controllers/kubeconfiggenerator"
+	"github.com/openhcp/kamaji/core/metrics/metricstest"
 	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/tenantpki"
@@ -36,6 +37,8 @@ import (
 
 var (
 	env *testenv.Env
+	// metricsURL is the manager's /metrics endpoint.
+	metricsURL string
 	// The manager's clock; tests move it forward to reach renewal deadlines.
 	clockMu     sync.Mutex
 	clockOffset time.Duration
@@ -63,7 +66,13 @@ func TestMain(m *testing.M) {
 	if err == nil {
 		s := testenv.DefaultSettings()
 		s.Plugins = []settings.Plugin{plugin}
-		env, err = testenv.StartEnv(ctx, s, testenv.Options{Now: now})
+		// /metrics tells when the controller has handled every event (settled).
+		var port int
+		if port, err = testenv.FreePort(); err == nil {
+			metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+			s.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", port)
+			env, err = testenv.StartEnv(ctx, s, testenv.Options{Now: now})
+		}
 	}
 	cancel()
 	if err != nil {
@@ -394,10 +403,11 @@ func TestKubeconfigGenerator(t *testing.T) {
 
 	t.Run("nothing is rewritten when nothing changed", func(t *testing.T) {
 		before := mustSecret(t, "team-a", "a1-gold-prod")
+		done := reconciles(t)
 		updateGenerator(t, "gold-prod", func(g *kamajiv1alpha1.KubeconfigGenerator) {
 			g.Annotations = map[string]string{"test/touch": "1"}
 		})
-		time.Sleep(2 * time.Second)
+		settled(t, done)
 		if after := mustSecret(t, "team-a", "a1-gold-prod"); after.ResourceVersion != before.ResourceVersion {
 			t.Errorf("the Secret was rewritten: resourceVersion %s → %s", before.ResourceVersion, after.ResourceVersion)
 		}
@@ -499,11 +509,12 @@ func TestKubeconfigGenerator(t *testing.T) {
 			return !pending && readKubeconfig(t, s).cert.SerialNumber.Cmp(old.SerialNumber) != 0, nil
 		})
 
+		done := reconciles(t)
 		annotate(func(s *corev1.Secret) {
 			s.Annotations = map[string]string{kamajiv1alpha1.PausedAnnotation: ""}
 			s.Data[kcg.SecretKey] = []byte("edited by hand")
 		})
-		time.Sleep(2 * time.Second)
+		settled(t, done)
 		if s := mustSecret(t, "team-a", "a1-gold-prod"); string(s.Data[kcg.SecretKey]) != "edited by hand" {
 			t.Fatal("a paused Secret was rewritten")
 		}
@@ -638,4 +649,31 @@ func TestServedAsKamajiServesIt(t *testing.T) {
 	if want := []string{".status.resources", ".status.availableResources", ".metadata.creationTimestamp"}; !slices.Equal(cols, want) {
 		t.Errorf("printer columns %v, want %v", cols, want)
 	}
+}
+
+// reconciles is how many reconciles the KubeconfigGenerator controller has finished.
+func reconciles(t *testing.T) float64 {
+	t.Helper()
+	f, err := metricstest.Scrape(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Sum("controller_runtime_reconcile_total", map[string]string{"controller": "kubeconfiggenerator"})
+}
+
+// settled waits until the controller has finished a reconcile beyond done (a count from
+// reconciles taken before the change) and has nothing queued or running: the change was seen
+// and handled, so what it did not do, it will not do.
+func settled(t *testing.T, done float64) {
+	t.Helper()
+	eventually(t, "the KubeconfigGenerator controller to handle the change", func(ctx context.Context) (bool, error) {
+		f, err := metricstest.Scrape(metricsURL)
+		if err != nil {
+			return false, err
+		}
+		n := f.Sum("controller_runtime_reconcile_total", map[string]string{"controller": "kubeconfiggenerator"})
+		depth, _ := f.Value("workqueue_depth", map[string]string{"name": "kubeconfiggenerator"})
+		active, _ := f.Value("controller_runtime_active_workers", map[string]string{"controller": "kubeconfiggenerator"})
+		return n > done && depth == 0 && active == 0, fmt.Errorf("%v reconciles (%v before), queue depth %v, active workers %v", n, done, depth, active)
+	})
 }

@@ -42,6 +42,17 @@ func Scrape(url string) (Families, error) {
 	return p.TextToMetricFamilies(resp.Body)
 }
 
+// Sum adds up the values (as Value reads them) of every series of family name whose labels
+// include labels, such as a counter over all its results.
+func (f Families) Sum(name string, labels map[string]string) float64 {
+	var sum float64
+	for _, ls := range f.Series(name, labels) {
+		v, _ := f.Value(name, ls)
+		sum += v
+	}
+	return sum
+}
+
 // Value is the value of the series of family name whose labels include labels: a gauge's or
 // counter's value, a histogram's sample count. found is false when there is no such series.
 func (f Families) Value(name string, labels map[string]string) (value float64, found bool) {

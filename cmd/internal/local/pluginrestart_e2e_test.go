@@ -1,0 +1,148 @@
+package local_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/metrics/metricstest"
+)
+
+func init() {
+	registerPlaneSubtest("a killed plugin is restarted and counted in kamaji_plugin_restarts_total", testPluginRestart)
+}
+
+// testPluginRestart SIGKILLs the etcd datastore plugin, a child process of the manager. The
+// plugin host notices (its probe loop, or the next use, such as the DataStore's periodic
+// check) and counts a restart; the next use starts a new process. The tenants, whose data path
+// never goes through the plugin, stay Ready throughout.
+func testPluginRestart(t *testing.T, e *e2e) {
+	const plugin, binary, ds = "etcd", "kamaji-datastore-etcd", "default"
+	tenants := []string{"tenant-00", "tenant-01"}
+	for _, name := range tenants {
+		e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
+	}
+	manager := e.managerPID(t)
+	var old int
+	eventually(t, "the etcd plugin to run under the manager", func() error {
+		pids := childProcesses(manager, binary)
+		if len(pids) != 1 {
+			return fmt.Errorf("processes of %s under the manager (pid %d): %v", binary, manager, pids)
+		}
+		old = pids[0]
+		return nil
+	})
+	before := pluginMetric(t, "kamaji_plugin_restarts_total", plugin)
+	if err := unix.Kill(old, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed %s (pid %d); restarts counted before: %v", binary, old, before)
+
+	// Sampled on every poll: a tenant seen anything but Ready fails the test.
+	notReady := map[string]string{}
+	sampleTenants := func() {
+		for _, name := range tenants {
+			if s := e.tcp(t, name).Status.Kubernetes.Version.Status; s == nil || *s != kamajiv1alpha1.VersionReady {
+				notReady[name] = fmt.Sprint(s)
+			}
+		}
+	}
+	eventually(t, "the restart to be counted", func() error {
+		sampleTenants()
+		if n := pluginMetric(t, "kamaji_plugin_restarts_total", plugin); n <= before {
+			return fmt.Errorf("kamaji_plugin_restarts_total{plugin=%q} = %v", plugin, n)
+		}
+		return nil
+	})
+	eventually(t, "a new etcd plugin process, up and Ready on its DataStore", func() error {
+		sampleTenants()
+		pids := childProcesses(manager, binary)
+		if len(pids) != 1 || pids[0] == old {
+			return fmt.Errorf("processes of %s under the manager: %v (killed %d)", binary, pids, old)
+		}
+		if up := pluginMetric(t, "kamaji_plugin_up", plugin); up != 1 {
+			return fmt.Errorf("kamaji_plugin_up{plugin=%q} = %v", plugin, up)
+		}
+		var store kamajiv1alpha1.DataStore
+		if err := e.cl.Get(ctx(t), client.ObjectKey{Name: ds}, &store); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(store.Status.Conditions, "Ready"); c == nil || c.Status != "True" || !store.Status.Ready {
+			return fmt.Errorf("DataStore %s: ready %v, condition %+v", ds, store.Status.Ready, c)
+		}
+		return nil
+	})
+	sampleTenants()
+	if len(notReady) > 0 {
+		t.Errorf("tenants seen not Ready while the plugin restarted: %v", notReady)
+	}
+	if _, err := e.kubectlErr("tenant-00", "get", "ns"); err != nil {
+		t.Error(err)
+	}
+}
+
+// pluginMetric is the value of a per-plugin series of the manager's /metrics (-1 when absent).
+func pluginMetric(t *testing.T, family, plugin string) float64 {
+	t.Helper()
+	f, err := metricstest.Scrape(managerMetricsURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := f.Value(family, map[string]string{"plugin": plugin})
+	if !ok {
+		return -1
+	}
+	return v
+}
+
+// managerPID is the pid of the plane's `kamaji manager`.
+func (e *e2e) managerPID(t *testing.T) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.state, "run", "kamaji-manager.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// childProcesses are the pids of the running children of ppid whose executable is named binary.
+func childProcesses(ppid int, binary string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 2 || f[0] == "Z" || f[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		exe, _ := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
+		if filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == binary {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
