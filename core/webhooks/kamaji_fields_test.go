@@ -184,11 +184,11 @@ func TestKamajiDeploymentFieldsReachTheDeployment(t *testing.T) {
 	for what, c := range map[string][2]timing{
 		"kube-apiserver liveness":           {of(api.LivenessProbe), {5, 10, 6}},
 		"kube-apiserver readiness":          {of(api.ReadinessProbe), {15, 3, 5}},
-		"kube-apiserver startup":            {of(api.StartupProbe), {15, 10, 40}},
+		"kube-apiserver startup":            {of(api.StartupProbe), {15, 1, 40}},
 		"kube-controller-manager liveness":  {of(cm.LivenessProbe), {15, 10, 6}},
-		"kube-controller-manager startup":   {of(cm.StartupProbe), {15, 10, 60}},
+		"kube-controller-manager startup":   {of(cm.StartupProbe), {15, 1, 60}},
 		"kube-scheduler liveness":           {of(sched.LivenessProbe), {15, 30, 6}},
-		"kube-scheduler startup (global)":   {of(sched.StartupProbe), {15, 10, 40}},
+		"kube-scheduler startup (global)":   {of(sched.StartupProbe), {15, 1, 40}},
 		"kube-controller-manager readiness": {of(cm.ReadinessProbe), {}},
 	} {
 		if c[0] != c[1] {

@@ -1,8 +1,6 @@
 package local_test
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -113,7 +110,7 @@ func (e *e2e) checkManagerMetrics(t *testing.T, name string) error {
 	atLeastOne("kamaji_certificates_current", map[string]string{"namespace": "default", "name": name})
 	want("kamaji_certificate_expiration_timestamp_seconds", map[string]string{
 		"namespace": "default", "name": name, "secret": tenantpki.SecretName(name, tenantpki.APIServer), "key": tenantpki.KeyAPIServerCert,
-	}, float64(e.apiServerCertNotAfter(t, name)))
+	}, float64(e.apiServerCert(t, name).NotAfter.Unix()))
 
 	// The reconcile steps, by step and result: the admin-side and tenant-side steps of a Ready
 	// TCP's passes succeeded.
@@ -141,23 +138,4 @@ func (e *e2e) checkManagerMetrics(t *testing.T, name string) error {
 	sort.Strings(methods)
 	t.Logf("etcd plugin RPCs seen: %v", methods)
 	return nil
-}
-
-// apiServerCertNotAfter is the expiry (Unix seconds) of the certificate in the TCP's apiserver
-// Secret.
-func (e *e2e) apiServerCertNotAfter(t *testing.T, name string) int64 {
-	t.Helper()
-	s, err := e.cs.CoreV1().Secrets("default").Get(ctx(t), tenantpki.SecretName(name, tenantpki.APIServer), metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(s.Data[tenantpki.KeyAPIServerCert])
-	if block == nil {
-		t.Fatalf("secret %s has no certificate", s.Name)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert.NotAfter.Unix()
 }

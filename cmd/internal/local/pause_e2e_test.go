@@ -113,6 +113,12 @@ func (e *e2e) waitReconciled(t *testing.T, name string, gen int64, san string) {
 
 func (e *e2e) certSecretSANs(t *testing.T, name string) []string {
 	t.Helper()
+	return e.apiServerCert(t, name).DNSNames
+}
+
+// apiServerCert is the certificate in the TCP's apiserver Secret.
+func (e *e2e) apiServerCert(t *testing.T, name string) *x509.Certificate {
+	t.Helper()
 	s, err := e.cs.CoreV1().Secrets("default").Get(ctx(t), tenantpki.SecretName(name, tenantpki.APIServer), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +131,7 @@ func (e *e2e) certSecretSANs(t *testing.T, name string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cert.DNSNames
+	return cert
 }
 
 func (e *e2e) deploymentGeneration(t *testing.T, name string) int64 {
