@@ -1,7 +1,7 @@
 // Command provisioning measures how fast the manager provisions many TenantControlPlanes at
 // once against a real admin apiserver (pods do not run): the time until every TCP has its
 // datastore slice, Secrets, Service and Deployment, the rate, and the manager's peak RSS and
-// CPU seconds. The manager runs as its own process (`kamaji manager`), so its figures are its
+// CPU seconds; then, with -idle, what it does at rest (idleFigures). The manager runs as its own process (`kamaji manager`), so its figures are its
 // own. Figures are printed as "metric <name> <value> <unit>" lines for hack/bench.sh.
 package main
 
@@ -40,15 +40,16 @@ func main() {
 	workers := flag.Int("workers", 10, "--max-concurrent-tcp-reconciles of the manager")
 	kamaji := flag.String("kamaji", "", "path of the kamaji binary")
 	plugin := flag.String("plugin", "", "path of the etcd datastore plugin binary")
+	idle := flag.Duration("idle", 10*time.Minute, "after the provisioning, how long to watch the manager at rest (0: not at all)")
 	flag.Parse()
 	tb := &benchtb.TB{Prog: "provisioning"}
 	defer tb.RunCleanups()
-	if err := run(tb, *count, *workers, *kamaji, *plugin); err != nil {
+	if err := run(tb, *count, *workers, *kamaji, *plugin, *idle); err != nil {
 		tb.Fatal(err)
 	}
 }
 
-func run(tb *benchtb.TB, count, workers int, kamajiBin, pluginBin string) error {
+func run(tb *benchtb.TB, count, workers int, kamajiBin, pluginBin string, idle time.Duration) error {
 	ctx := context.Background()
 	plane, err := testenv.Start(ctx, testenv.Options{})
 	if err != nil {
@@ -83,12 +84,16 @@ func run(tb *benchtb.TB, count, workers int, kamajiBin, pluginBin string) error 
 	if err != nil {
 		return err
 	}
+	metricsPort, err := testenv.FreePort()
+	if err != nil {
+		return err
+	}
 	logf, err := os.Create(filepath.Join(dir, "manager.log"))
 	if err != nil {
 		return err
 	}
 	mgr := exec.Command(kamajiBin, "manager", "--config", cfgPath, "--leader-elect=false", "--datastore=default",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--health-probe-bind-address=0", "--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
 		"--max-concurrent-tcp-reconciles="+strconv.Itoa(workers))
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = logf, logf
@@ -188,7 +193,10 @@ func run(tb *benchtb.TB, count, workers int, kamajiBin, pluginBin string) error 
 	}
 	fmt.Printf("%d TCPs with datastore slice, Secrets, Service and Deployment in %.1f s: %.1f TCP/s %s the aim of 10 TCP/s; peak RSS %.0f MB (aim < 250 MB); Kamaji publishes ~1 TCP/s\n",
 		count, elapsed.Seconds(), float64(count)/elapsed.Seconds(), verdict, float64(peakRSS)/(1<<20))
-	return nil
+	if idle <= 0 {
+		return nil
+	}
+	return idleFigures(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), mgr.Process.Pid, count, idle)
 }
 
 func createWithRetry(ctx context.Context, c client.Client, obj client.Object) error {

@@ -15,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -72,6 +74,8 @@ type Reconciler struct {
 
 	// writes: our Secret writes the cache has yet to show (readSecret).
 	writes secretWrites
+	// ensured: the datastore slices ensured recently, for the same inputs (provision).
+	ensured ensuredSlices
 }
 
 // event records an Event regarding obj; note is a message, not a format.
@@ -87,6 +91,9 @@ type Options struct {
 	ReconcileTimeout              time.Duration
 	CertificateExpirationDeadline time.Duration
 	KineImage                     string
+	// DataStoreVerifyInterval: how long a successful EnsureTenant is trusted while its inputs do
+	// not change (0: DefaultDataStoreVerifyInterval).
+	DataStoreVerifyInterval time.Duration
 }
 
 type step struct {
@@ -163,6 +170,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&networkingv1.Ingress{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+	// A TCP waiting for its DataStore (absent, with a missing Secret, changed) is enqueued when
+	// the DataStore is created, its spec changes or its Ready condition flips, not polled.
+	b = b.Watches(&kamajiv1alpha1.DataStore{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var reqs []reconcile.Request
+		for _, key := range r.dataStoreUsers(ctx, obj.GetName()) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
+		}
+		return reqs
+	}), builder.WithPredicates(dataStoreChanged))
 	if r.Tenants != nil {
 		b = b.WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			r.Tenants.SetNotify(func(key types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: key}) })
@@ -213,6 +229,23 @@ func (r *Reconciler) dataStoreUsers(ctx context.Context, name string) []types.Na
 	return out
 }
 
+// dataStoreChanged passes a DataStore's creation, spec change or Ready flip: what a TCP waiting
+// for it, or provisioned from its former spec, must see. Its status refreshes (usage, checks
+// every 30 s) do not pass.
+var dataStoreChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*kamajiv1alpha1.DataStore)
+		n, ok2 := e.ObjectNew.(*kamajiv1alpha1.DataStore)
+		if !ok1 || !ok2 {
+			return false
+		}
+		return o.Generation != n.Generation ||
+			meta.IsStatusConditionTrue(o.Status.Conditions, kamajiv1alpha1.ConditionReady) != meta.IsStatusConditionTrue(n.Status.Conditions, kamajiv1alpha1.ConditionReady)
+	},
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
 // notUsageOnly drops the update events of a TCP whose only change is its datastore usage,
 // which the DataStore controller refreshes every few minutes: nothing to reconcile there.
 var notUsageOnly = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
@@ -256,6 +289,7 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 	if err := reader.Get(ctx, req.NamespacedName, tcp); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.writes.forget(req.NamespacedName)
+			r.ensured.forget(req.NamespacedName)
 			if r.Tenants != nil {
 				r.Tenants.Stop(req.NamespacedName)
 			}

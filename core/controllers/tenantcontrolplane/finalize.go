@@ -120,6 +120,8 @@ func (r *Reconciler) deleteSlice(ctx context.Context, p *pass, s slice) error {
 	}
 	tenant := Tenant(p.tcp)
 	tenant.Schema, tenant.Username = s.schema, s.user
+	// Whatever happens to the call, no slice of this TCP is taken as ensured any longer.
+	r.ensured.forget(client.ObjectKeyFromObject(p.tcp))
 	cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
 	defer cancel()
 	if err := plugin.DeleteTenant(cctx, cfg, tenant); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -14,6 +13,7 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
+	"github.com/openhcp/kamaji/core/tenantpki"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
@@ -32,9 +32,10 @@ const (
 	// one holding the tenant's data; the core never switches silently.
 	ReasonDataStoreChangeRefused = "DataStoreChangeRefused"
 
-	// waitForObject: how long to wait for a missing DataStore or Secret to appear. No watch
-	// fans DataStore events out to every TCP, so a bounded poll picks them up.
-	waitForObject = 10 * time.Second
+	// retrying ends the message of a configuration error found only here: the pass returns it
+	// as an error, so the controller retries with its per-object exponential backoff (not a
+	// fixed interval), and a DataStore created, changed or turned Ready enqueues its TCPs at once.
+	retrying = "retrying with exponential backoff"
 )
 
 // stepDataStore provisions the tenant's slice of its DataStore through the driver's plugin
@@ -44,6 +45,8 @@ func stepDataStore(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionDataStoreReady
 	st := &p.status.Storage
 	if st.Migration != nil || (st.DataStoreName != "" && st.DataStoreName != p.tcp.Spec.DataStore) {
+		// Every call of a migration goes to the plugin; what was remembered before may be gone.
+		r.ensured.forget(client.ObjectKeyFromObject(p.tcp))
 		if len(p.tcp.Spec.DataStoreOverrides) > 0 && st.Migration == nil {
 			return failf(cond, ReasonDataStoreChangeRefused,
 				"spec.dataStore is %q but the tenant's data is on DataStore %q, and a tenant with spec.dataStoreOverrides cannot be migrated: set spec.dataStore back to %q",
@@ -81,7 +84,9 @@ func provision(ctx context.Context, r *Reconciler, p *pass, name string) error {
 	}
 	p.dataStore, p.dsConfig = ds, cfg
 
+	newSlice := false
 	if st.DataStoreName != ds.Name || st.Setup.Schema != tenant.Schema || st.Setup.User != tenant.Username {
+		newSlice = true
 		st.Driver, st.DataStoreName = ds.Spec.Driver, ds.Name
 		st.Setup.Schema, st.Setup.User = tenant.Schema, tenant.Username
 		st.Setup.LastUpdate = metav1.NewTime(p.now)
@@ -89,18 +94,53 @@ func provision(ctx context.Context, r *Reconciler, p *pass, name string) error {
 			return fail(cond, ReasonProvisioningFailed, fmt.Errorf("recording the slice before provisioning it: %w", err))
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
-	conn, err := plugin.EnsureTenant(cctx, cfg, tenant)
-	cancel()
-	if err != nil {
-		return provisioningFailure(cond, ds, err)
+	// At rest, the plugin is not called again for the same inputs (see ensuredSlices); a new
+	// slice, a migration or a missing storage Secret always call it.
+	key, sum := client.ObjectKeyFromObject(p.tcp), ensureInputs(p.tcp, ds, cfg, tenant)
+	reuse := !newSlice && st.Migration == nil
+	conn, cached := datastore.Connection{}, false
+	if reuse {
+		if c, ok := r.ensured.lookup(key, ensuredMain, sum, p.now); ok && r.storageSecretPresent(ctx, p, c) {
+			conn, cached = c, true
+		}
+	}
+	if !cached {
+		cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
+		var err error
+		conn, err = plugin.EnsureTenant(cctx, cfg, tenant)
+		cancel()
+		if err != nil {
+			return provisioningFailure(cond, ds, err)
+		}
 	}
 	p.conn = conn
 	if err := ensureStorageSecret(ctx, r, p); err != nil {
 		return err
 	}
 	st.Driver = ds.Spec.Driver
+	if !cached && st.Migration == nil {
+		r.ensured.remember(key, ensuredMain, sum, conn, p.now, r.Options.DataStoreVerifyInterval)
+	}
 	return nil
+}
+
+// ensuredMain is the role of the main DataStore's slice in ensuredSlices.
+const ensuredMain = "main"
+
+// storageSecretPresent reports whether the Secret the connection is stored in exists: a deleted
+// one is provisioned again from a fresh EnsureTenant, not from memory.
+func (r *Reconciler) storageSecretPresent(ctx context.Context, p *pass, conn datastore.Connection) bool {
+	name := ""
+	switch {
+	case conn.Etcd != nil:
+		name = tenantpki.SecretName(p.tcp.Name, tenantpki.Datastore)
+	case conn.Kine != nil:
+		name = DataStoreConfigSecretName(p.tcp.Name)
+	default:
+		return false
+	}
+	cur, err := r.readSecret(ctx, p, name)
+	return err == nil && cur.obj != nil
 }
 
 // refuseSwitch stops a pass whose spec names another DataStore, schema or user than the status
@@ -127,19 +167,16 @@ func (r *Reconciler) dataStorePlugin(ctx context.Context, cond, name string) (*k
 	ds := &kamajiv1alpha1.DataStore{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ds); err != nil {
 		if apierrors.IsNotFound(err) {
-			e := failf(cond, ReasonDataStoreNotFound, "DataStore %q does not exist", name)
-			e.retryAfter = waitForObject
-			return nil, datastore.Config{}, nil, e
+			return nil, datastore.Config{}, nil, failf(cond, ReasonDataStoreNotFound, "DataStore %q does not exist (%s, and at once when it is created)", name, retrying)
 		}
 		return nil, datastore.Config{}, nil, fail(cond, ReasonDataStoreNotFound, err)
 	}
 	cfg, err := r.DataStores.Get(ctx, ds)
 	if err != nil {
-		e := fail(cond, ReasonDataStoreSecretMissing, fmt.Errorf("DataStore %s: %w", name, err))
 		if datastores.IsMissingSecret(err) {
-			e.retryAfter = waitForObject
+			err = fmt.Errorf("%w (%s, and at once when the DataStore turns Ready)", err, retrying)
 		}
-		return nil, datastore.Config{}, nil, e
+		return nil, datastore.Config{}, nil, fail(cond, ReasonDataStoreSecretMissing, fmt.Errorf("DataStore %s: %w", name, err))
 	}
 	plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
 	if err != nil {
@@ -164,6 +201,12 @@ func provisioningFailure(cond string, ds *kamajiv1alpha1.DataStore, err error) e
 
 // recordStatus writes the pass's status now, ahead of the end of the pass.
 func (r *Reconciler) recordStatus(ctx context.Context, p *pass) error {
+	// A migration records its phases mid-pass, and may freeze, copy and switch within one pass:
+	// from its first record the version status says Migrating, as the pass's end would.
+	if migrating(p.status.Storage) {
+		state := kamajiv1alpha1.VersionMigrating
+		p.status.Kubernetes.Version.Status = &state
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
 	defer cancel()
 	return r.applyStatus(sctx, p)
@@ -174,14 +217,17 @@ func Tenant(tcp *kamajiv1alpha1.TenantControlPlane) datastore.Tenant {
 	return datastore.Tenant{Namespace: tcp.Namespace, Name: tcp.Name, Schema: tcp.Spec.DataStoreSchema, Username: tcp.Spec.DataStoreUsername, UID: string(tcp.UID)}
 }
 
-// pluginFailure turns a plugin host error into a condition with its reason and backoff.
+// pluginFailure turns a plugin host error into a condition with its reason and backoff: the
+// host's own restart backoff when it gives one, the controller's exponential backoff otherwise.
+// A plugin the manager is not configured with only comes with a restart of the manager (which
+// reconciles every TCP): polling for it at a fixed interval would be pointless.
 func pluginFailure(cond string, err error) error {
 	if pe, ok := pluginhost.AsError(err); ok {
+		if pe.Reason == pluginhost.ReasonNotConfigured {
+			err = fmt.Errorf("%w (%s; a plugin is added by restarting the manager with it configured)", err, retrying)
+		}
 		e := fail(cond, pe.Reason, err)
 		e.retryAfter = pe.RetryAfter
-		if e.retryAfter == 0 && pe.Reason == pluginhost.ReasonNotConfigured {
-			e.retryAfter = waitForObject
-		}
 		return e
 	}
 	return fail(cond, pluginhost.ReasonHandshakeFailed, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
@@ -37,17 +38,26 @@ func stepDataStoreOverrides(ctx context.Context, r *Reconciler, p *pass) error {
 				"spec.dataStoreOverrides: DataStore %s has another CA than DataStore %s: the apiserver's one etcd client certificate, signed by %s's CA, cannot authenticate to it",
 				ds.Name, p.dataStore.Name, p.dataStore.Name)
 		}
+		newSlice := false
 		if i := slices.IndexFunc(p.status.Storage.Overrides, func(s kamajiv1alpha1.StorageOverrideStatus) bool { return s.DataStoreName == ds.Name }); i < 0 {
+			newSlice = true
 			p.status.Storage.Overrides = append(p.status.Storage.Overrides, kamajiv1alpha1.StorageOverrideStatus{DataStoreName: ds.Name, Schema: tenant.Schema, User: tenant.Username})
 			if err := r.recordStatus(ctx, p); err != nil {
 				return fail(cond, ReasonProvisioningFailed, fmt.Errorf("recording the override slice before provisioning it: %w", err))
 			}
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
-		conn, err := plugin.EnsureTenant(cctx, cfg, tenant)
-		cancel()
-		if err != nil {
-			return provisioningFailure(cond, ds, err)
+		// As for the main slice: not called again at rest for the same inputs (ensuredSlices).
+		key, role, sum := client.ObjectKeyFromObject(p.tcp), "override/"+ds.Name, ensureInputs(p.tcp, ds, cfg, tenant)
+		conn, cached := r.ensured.lookup(key, role, sum, p.now)
+		if newSlice || !cached {
+			cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
+			var err error
+			conn, err = plugin.EnsureTenant(cctx, cfg, tenant)
+			cancel()
+			if err != nil {
+				return provisioningFailure(cond, ds, err)
+			}
+			r.ensured.remember(key, role, sum, conn, p.now, r.Options.DataStoreVerifyInterval)
 		}
 		switch {
 		case conn.Etcd == nil:

@@ -94,13 +94,14 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 	if err != nil {
 		return fail(cond, ReasonCertificatesFailed, fmt.Errorf("the front-proxy CA is unusable: %w", err))
 	}
-	saStatus := &kamajiv1alpha1.CertificatePrivateKeyPairStatus{}
+	// From the status as read: a fresh one would have no checksum, and its lastUpdate would be
+	// set to now on every pass, a status write that brings the next pass (a loop at rest).
+	saStatus := (*kamajiv1alpha1.CertificatePrivateKeyPairStatus)(&certs.SA)
 	if _, err := ensureOne(tenantpki.ServiceAccount, saStatus, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
 		return tenantpki.EnsureServiceAccountKey(cur, opts)
 	}); err != nil {
 		return fail(cond, ReasonCertificatesFailed, err)
 	}
-	certs.SA = kamajiv1alpha1.PublicKeyPrivateKeyPairStatus(*saStatus)
 
 	sans := tenantpki.APIServerSANs(p.tcp, p.service.Name, p.service.Spec.ClusterIP, apiServerExtraSANs(p)...)
 	leaves := []struct {
