@@ -50,8 +50,9 @@ func testPluginRestart(t *testing.T, e *e2e) {
 	notReady := map[string]string{}
 	sampleTenants := func() {
 		for _, name := range tenants {
-			if s := e.tcp(t, name).Status.Kubernetes.Version.Status; s == nil || *s != kamajiv1alpha1.VersionReady {
-				notReady[name] = fmt.Sprint(s)
+			tcp := e.tcp(t, name)
+			if s := tcp.Status.Kubernetes.Version.Status; s == nil || *s != kamajiv1alpha1.VersionReady {
+				notReady[name] = fmt.Sprintf("%v: %+v", ptrString(s), tcp.Status.Conditions)
 			}
 		}
 	}
@@ -145,4 +146,12 @@ func childProcesses(ppid int, binary string) []int {
 		}
 	}
 	return out
+}
+
+// ptrString reads a status that may be unset.
+func ptrString[T ~string](p *T) string {
+	if p == nil {
+		return "<unset>"
+	}
+	return string(*p)
 }

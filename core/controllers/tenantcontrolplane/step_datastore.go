@@ -78,7 +78,7 @@ func provision(ctx context.Context, r *Reconciler, p *pass, name string) error {
 	if err := refuseSwitch(st, name, tenant); err != nil {
 		return err
 	}
-	ds, cfg, plugin, err := r.dataStorePlugin(ctx, cond, name)
+	ds, cfg, err := r.dataStoreConfig(ctx, cond, name)
 	if err != nil {
 		return err
 	}
@@ -105,8 +105,13 @@ func provision(ctx context.Context, r *Reconciler, p *pass, name string) error {
 		}
 	}
 	if !cached {
+		// The plugin is needed only now: a slice at rest does not depend on it being up (a
+		// plugin that restarts leaves its tenants alone).
+		plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
+		if err != nil {
+			return pluginFailure(cond, err)
+		}
 		cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
-		var err error
 		conn, err = plugin.EnsureTenant(cctx, cfg, tenant)
 		cancel()
 		if err != nil {
@@ -164,25 +169,34 @@ func refuseSwitch(st *kamajiv1alpha1.StorageStatus, dataStore string, t datastor
 
 // dataStorePlugin reads a DataStore, resolves its Secrets and gets its driver's plugin.
 func (r *Reconciler) dataStorePlugin(ctx context.Context, cond, name string) (*kamajiv1alpha1.DataStore, datastore.Config, *datastore.Client, error) {
-	ds := &kamajiv1alpha1.DataStore{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ds); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, datastore.Config{}, nil, failf(cond, ReasonDataStoreNotFound, "DataStore %q does not exist (%s, and at once when it is created)", name, retrying)
-		}
-		return nil, datastore.Config{}, nil, fail(cond, ReasonDataStoreNotFound, err)
-	}
-	cfg, err := r.DataStores.Get(ctx, ds)
+	ds, cfg, err := r.dataStoreConfig(ctx, cond, name)
 	if err != nil {
-		if datastores.IsMissingSecret(err) {
-			err = fmt.Errorf("%w (%s, and at once when the DataStore turns Ready)", err, retrying)
-		}
-		return nil, datastore.Config{}, nil, fail(cond, ReasonDataStoreSecretMissing, fmt.Errorf("DataStore %s: %w", name, err))
+		return nil, datastore.Config{}, nil, err
 	}
 	plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
 	if err != nil {
 		return nil, datastore.Config{}, nil, pluginFailure(cond, err)
 	}
 	return ds, cfg, plugin, nil
+}
+
+// dataStoreConfig reads a DataStore and resolves its Secrets.
+func (r *Reconciler) dataStoreConfig(ctx context.Context, cond, name string) (*kamajiv1alpha1.DataStore, datastore.Config, error) {
+	ds := &kamajiv1alpha1.DataStore{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ds); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, datastore.Config{}, failf(cond, ReasonDataStoreNotFound, "DataStore %q does not exist (%s, and at once when it is created)", name, retrying)
+		}
+		return nil, datastore.Config{}, fail(cond, ReasonDataStoreNotFound, err)
+	}
+	cfg, err := r.DataStores.Get(ctx, ds)
+	if err != nil {
+		if datastores.IsMissingSecret(err) {
+			err = fmt.Errorf("%w (%s, and at once when the DataStore turns Ready)", err, retrying)
+		}
+		return nil, datastore.Config{}, fail(cond, ReasonDataStoreSecretMissing, fmt.Errorf("DataStore %s: %w", name, err))
+	}
+	return ds, cfg, nil
 }
 
 // provisioningFailure names why EnsureTenant failed. A slice owned by another TCP cannot heal

@@ -29,7 +29,7 @@ func stepDataStoreOverrides(ctx context.Context, r *Reconciler, p *pass) error {
 	}
 	tenant := Tenant(p.tcp)
 	for _, o := range p.tcp.Spec.DataStoreOverrides {
-		ds, cfg, plugin, err := r.dataStorePlugin(ctx, cond, o.DataStore)
+		ds, cfg, err := r.dataStoreConfig(ctx, cond, o.DataStore)
 		if err != nil {
 			return err
 		}
@@ -50,8 +50,11 @@ func stepDataStoreOverrides(ctx context.Context, r *Reconciler, p *pass) error {
 		key, role, sum := client.ObjectKeyFromObject(p.tcp), "override/"+ds.Name, ensureInputs(p.tcp, ds, cfg, tenant)
 		conn, cached := r.ensured.lookup(key, role, sum, p.now)
 		if newSlice || !cached {
+			plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
+			if err != nil {
+				return pluginFailure(cond, err)
+			}
 			cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
-			var err error
 			conn, err = plugin.EnsureTenant(cctx, cfg, tenant)
 			cancel()
 			if err != nil {
