@@ -374,3 +374,39 @@ func mountAt(c corev1.Container, path string) *corev1.VolumeMount {
 	}
 	return nil
 }
+
+// The tenant apiservers reach the manager's webhook through the webhook Service, by the name
+// its serving certificate carries, unless config.tenant-webhook-url says otherwise.
+func TestTenantWebhookURLIsTheWebhookService(t *testing.T) {
+	for _, tc := range []struct {
+		flags []string
+		want  func(svc *corev1.Service) string
+	}{
+		{nil, func(svc *corev1.Service) string {
+			return "https://" + svc.Name + "." + svc.Namespace + ".svc:" + strconv.Itoa(int(svc.Spec.Ports[0].Port))
+		}},
+		{[]string{"--set", "config.tenant-webhook-url=https://10.0.0.5:9443"}, func(*corev1.Service) string { return "https://10.0.0.5:9443" }},
+	} {
+		out := renderCase{name: "tenant-webhook-url", values: []string{"digests"}, kubeVersion: "1.37.0", flags: tc.flags}.render(t)
+		var svc *corev1.Service
+		for _, d := range only(splitDocs(t, out), "Service") {
+			s := &corev1.Service{}
+			if err := sigsyaml.Unmarshal(d.JSON, s); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Spec.Ports) > 0 && s.Spec.Ports[0].Name == "webhook-server" {
+				svc = s
+			}
+		}
+		if svc == nil {
+			t.Fatal("no webhook Service rendered")
+		}
+		conf := map[string]any{}
+		if err := sigsyaml.Unmarshal([]byte(kamajiYAML(t, out)), &conf); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := conf["tenant-webhook-url"], tc.want(svc); got != want {
+			t.Errorf("%v: tenant-webhook-url %v, want %s", tc.flags, got, want)
+		}
+	}
+}

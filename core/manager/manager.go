@@ -168,6 +168,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 			ReconcileTimeout:              s.ControllerReconcileTimeout,
 			CertificateExpirationDeadline: s.CertificateExpirationDeadline,
 			KineImage:                     s.KineImage,
+			TenantWebhook:                 tenantWebhook{url: s.TenantWebhookURL, caPath: s.WebhookCAPath, certDir: o.WebhookCertDir, certs: certs}.Get,
 		},
 	}).SetupWithManager(mgr); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ package settings
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -32,6 +33,11 @@ type Settings struct {
 	DisableTelemetry              bool
 	WebhookPort                   int
 	WebhookCertDir                string
+	// TenantWebhookURL is the https base URL at which tenant apiservers reach this manager's
+	// webhook server (https://<webhook Service>.<namespace>.svc:443 in a cluster): the webhooks
+	// that freeze a migrating tenant and enforce spec.writePermissions call it. Empty: neither
+	// can be put in place, and the TCPs that need them say so in a condition.
+	TenantWebhookURL string
 	// WebhookCertSecretName, when set, has the manager issue its webhook serving certificate
 	// itself (core/webhookcerts), kept in this Secret of PodNamespace, for WebhookServiceName,
 	// valid WebhookCertValidity, its CA injected into the two named configurations.
@@ -111,6 +117,9 @@ func (s *Settings) Validate() error {
 	if err := s.validateWebhookCerts(); err != nil {
 		return err
 	}
+	if err := validateTenantWebhookURL(s.TenantWebhookURL); err != nil {
+		return err
+	}
 	names := map[string]bool{}
 	for i, p := range s.Plugins {
 		key := fmt.Sprintf("plugins[%d]", i)
@@ -173,6 +182,23 @@ func (s *Settings) validateWebhookCerts() error {
 		return fmt.Errorf("webhook-service-name: required with webhook-cert-secret-name (the certificate is for that Service)")
 	case s.WebhookCertValidity < MinWebhookCertValidity:
 		return fmt.Errorf("webhook-cert-validity: %s is less than the 1h minimum", s.WebhookCertValidity)
+	}
+	return nil
+}
+
+// validateTenantWebhookURL checks what the tenant apiservers' webhook validation would refuse.
+func validateTenantWebhookURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("tenant-webhook-url: %q is no URL: %v", v, err)
+	case u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("tenant-webhook-url: %q must be an https URL with a host, such as https://kamaji-webhook-service.kamaji-system.svc:443", v)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("tenant-webhook-url: %q must not carry user information, a query or a fragment (a webhook URL may not)", v)
 	}
 	return nil
 }

@@ -45,6 +45,11 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{func(s *Settings) { selfManaged(s); s.WebhookServiceName = "" }, "webhook-service-name: required with webhook-cert-secret-name"},
 		{func(s *Settings) { selfManaged(s); s.WebhookCertValidity = time.Minute }, "webhook-cert-validity: 1m0s is less than the 1h minimum"},
 		{selfManaged, ""},
+		// Where tenant apiservers reach the manager's webhooks.
+		{func(s *Settings) { s.TenantWebhookURL = "https://kamaji-webhook-service.kamaji-system.svc:443" }, ""},
+		{func(s *Settings) { s.TenantWebhookURL = "http://10.0.0.1:9443" }, "tenant-webhook-url: \"http://10.0.0.1:9443\" must be an https URL"},
+		{func(s *Settings) { s.TenantWebhookURL = "kamaji-webhook-service:443" }, "tenant-webhook-url:"},
+		{func(s *Settings) { s.TenantWebhookURL = "https://10.0.0.1:9443/?a=b" }, "tenant-webhook-url: \"https://10.0.0.1:9443/?a=b\" must not carry"},
 	} {
 		s := valid()
 		tc.mutate(&s)

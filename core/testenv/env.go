@@ -27,8 +27,11 @@ type Env struct {
 	*Plane
 	Client  client.Client
 	Manager ctrl.Manager
-	cancel  context.CancelFunc
-	done    chan error
+	// WebhookURL is the manager's webhook server (https://127.0.0.1:<port>), the manager's
+	// tenant-webhook-url unless the settings name another.
+	WebhookURL string
+	cancel     context.CancelFunc
+	done       chan error
 }
 
 // DefaultSettings are the manager settings integration tests start from.
@@ -64,6 +67,13 @@ func StartEnv(ctx context.Context, s *settings.Settings, opts Options) (_ *Env, 
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
+	}
+	// Tenant apiservers of the tests are local processes: they reach the manager on loopback.
+	env.WebhookURL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if s.TenantWebhookURL == "" {
+		withURL := *s
+		withURL.TenantWebhookURL = env.WebhookURL
+		s = &withURL
 	}
 	env.Manager, err = manager.New(plane.Config, s, manager.Options{WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir, Now: opts.Now, Tenants: opts.Tenants})
 	if err != nil {

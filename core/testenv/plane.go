@@ -201,7 +201,8 @@ func httpOK(c *http.Client, url string) bool {
 }
 
 // ServingCert issues a loopback serving certificate from the plane's CA, written to dir as
-// tls.crt/tls.key (the layout controller-runtime's webhook server reads).
+// tls.crt/tls.key (the layout controller-runtime's webhook server reads), with the CA as ca.crt
+// (what the manager gives the webhooks it puts in tenants).
 func (p *Plane) ServingCert(dir string) error {
 	kp, err := p.CA.Issue(pki.Request{
 		CommonName: "kamaji-webhook", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")},
@@ -218,6 +219,9 @@ func (p *Plane) ServingCert(dir string) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), kp.CertPEM(), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), p.CA.CertPEM(), 0o600); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "tls.key"), key, 0o600)

@@ -269,6 +269,10 @@ func (m *Manager) dnsNames() []string {
 	return []string{svc, svc + "." + ns, svc + "." + ns + ".svc"}
 }
 
+// CABundle is the CA bundle of the certificate being served (nil until one is): what a client
+// of the webhook server trusts.
+func (m *Manager) CABundle() []byte { return m.servedBundle() }
+
 func (m *Manager) servedBundle() []byte {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

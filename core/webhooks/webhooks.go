@@ -1,5 +1,6 @@
 // Package webhooks holds the admission webhooks the manager serves: TenantControlPlane
-// defaulting and validation, DataStore validation. Each validation rule is a pure function in
+// defaulting and validation, DataStore validation, and the handler tenant apiservers call to
+// refuse the writes a frozen or write-limited tenant blocks (TenantDenyPath). Each validation rule is a pure function in
 // a file of its own; the handlers decode the request, run the rules and answer with an Invalid
 // status whose causes name the fields.
 package webhooks
@@ -61,6 +62,7 @@ func Register(srv webhook.Server, c client.Reader, mapper meta.RESTMapper, opts 
 	srv.Register(TCPMutatePath, &admission.Webhook{Handler: &tcpDefaulter{opts: opts, reader: c}})
 	srv.Register(TCPValidatePath, &admission.Webhook{Handler: &tcpValidator{opts: opts, reader: c, mapper: mapper}})
 	srv.Register(DataStoreValidatePath, &admission.Webhook{Handler: &dataStoreValidator{opts: opts, reader: c}})
+	srv.Register(TenantDenyPath, TenantDenyWebhook())
 }
 
 // invalid answers with a 422 Invalid status listing every field error, as the apiserver's own

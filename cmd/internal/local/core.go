@@ -136,7 +136,11 @@ func (p *Plane) stageManager(ctx context.Context) (string, error) {
 		"health-probe-bind-address":     loopback(p.cfg.ManagerHealthPort),
 		"webhook-port":                  p.cfg.WebhookPort,
 		"webhook-cert-dir":              p.cfg.path("webhook-certs"),
+		"webhook-ca-path":               p.cfg.path("webhook-certs", "ca.crt"),
 		"tmp-directory":                 p.cfg.path("tmp"),
+		// The tenant apiservers run in pods on the bridge: they reach the manager, a host
+		// process listening on every interface, at the gateway.
+		"tenant-webhook-url": "https://" + net.JoinHostPort(p.cfg.Gateway, strconv.Itoa(p.cfg.WebhookPort)),
 		"plugins": append([]settings.Plugin{{
 			Kind: settings.KindDataStore, Name: "etcd", Path: p.pluginPath(), SHA256: sum, Drivers: []string{"etcd"},
 		}}, append(kinePlugins, addons...)...),

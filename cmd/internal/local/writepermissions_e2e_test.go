@@ -52,7 +52,7 @@ func testWritePermissions(t *testing.T, e *e2e) {
 
 	e.setWritePermissions(t, name, kamajiv1alpha1.Permissions{BlockCreate: true, BlockUpdate: true, BlockDelete: true})
 	e.waitStatus(t, name, kamajiv1alpha1.VersionWriteLimited)
-	// The tenant's apiserver loads admission policies asynchronously: wait until a dry run
+	// The tenant's apiserver loads webhook configurations asynchronously: wait until a dry run
 	// (which goes through admission like a write) is refused, then write for real.
 	eventually(t, "a dry-run create in default to be refused", func() error {
 		out, err := e.kubectlAs(admin, "create", "configmap", fresh, "-n", "default", "--dry-run=server")
@@ -64,6 +64,14 @@ func testWritePermissions(t *testing.T, e *e2e) {
 		}
 		return nil
 	})
+	// The limitation is a webhook the tenant apiserver calls the manager for.
+	vwc, err := super.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx(t), "kamaji-write-permissions", metav1.GetOptions{})
+	if err != nil || len(vwc.Webhooks) != 1 || vwc.Webhooks[0].ClientConfig.URL == nil || !strings.HasPrefix(*vwc.Webhooks[0].ClientConfig.URL, "https://10.244.0.1:") {
+		t.Errorf("the ValidatingWebhookConfiguration kamaji-write-permissions: %v %+v", err, vwc)
+	}
+	if _, err := super.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx(t), "kamaji-write-permissions", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a ValidatingAdmissionPolicy kamaji-write-permissions: %v", err)
+	}
 	refused := func(what string, args ...string) {
 		t.Helper()
 		out, err := e.kubectlAs(admin, args...)
@@ -102,6 +110,9 @@ func testWritePermissions(t *testing.T, e *e2e) {
 	if out, err := e.kubectlAs(admin, "delete", "configmap", existing, "-n", "default"); err != nil {
 		t.Errorf("a delete in default once the limits are lifted: %s", out)
 	}
+	if _, err := super.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx(t), "kamaji-write-permissions", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the ValidatingWebhookConfiguration kamaji-write-permissions once the limits are lifted: %v", err)
+	}
 }
 
 // setWritePermissions sets the TCP's spec.writePermissions (the zero value lifts every limit).
@@ -122,7 +133,7 @@ func (e *e2e) liftWritePermissions(t *testing.T, name string) {
 
 // adminConf writes the tenant's admin.conf from its Secret (kubernetes-admin, bound to
 // cluster-admin through kubeadm:cluster-admins: the kubeconfig a user is given, subject to
-// admission policies like any user) and returns its path.
+// admission webhooks like any user) and returns its path.
 func (e *e2e) adminConf(t *testing.T, name string) string {
 	t.Helper()
 	s, err := e.cs.CoreV1().Secrets("default").Get(ctx(t), kubeconfig.AdminSecretName(name), metav1.GetOptions{})

@@ -8,6 +8,7 @@ package tenantcontrolplane
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -37,6 +38,7 @@ import (
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/tenant"
+	"github.com/openhcp/kamaji/core/tenant/writeblock"
 	"github.com/openhcp/kamaji/sdk/addon"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
@@ -94,6 +96,18 @@ type Options struct {
 	// DataStoreVerifyInterval: how long a successful EnsureTenant is trusted while its inputs do
 	// not change (0: DefaultDataStoreVerifyInterval).
 	DataStoreVerifyInterval time.Duration
+	// TenantWebhook locates the manager's webhook as tenant apiservers reach it, for the write
+	// freeze of a migration and spec.writePermissions (core/tenant/writeblock); nil, or an
+	// error, and neither can be put in place: the TCP's condition says why.
+	TenantWebhook func() (writeblock.Webhook, error)
+}
+
+// tenantWebhook is Options.TenantWebhook's answer, or why there is none.
+func (r *Reconciler) tenantWebhook() (writeblock.Webhook, error) {
+	if r.Options.TenantWebhook == nil {
+		return writeblock.Webhook{}, errors.New("the manager has no webhook for tenant apiservers to call (manager setting tenant-webhook-url)")
+	}
+	return r.Options.TenantWebhook()
 }
 
 type step struct {

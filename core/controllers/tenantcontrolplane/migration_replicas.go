@@ -69,7 +69,7 @@ func (r *Reconciler) unfreezeReplicas(ctx context.Context, p *pass, replicas int
 		log.FromContext(ctx).Info("lifting the freeze by pod IP failed: waiting for the leaving replicas instead", "pod", current[0].Name, "error", err.Error())
 		return false, nil
 	}
-	// Each replica drops the removed policy from its own informer: the freeze is over once no
+	// Each replica drops the removed configuration from its own informer: the freeze is over once no
 	// current replica refuses a write.
 	for i, c := range clients {
 		enforced, err := Freeze.Enforced(ctx, c, metav1.NamespaceDefault)

@@ -35,7 +35,8 @@ const (
 )
 
 // Freeze is the write freeze of a migrating tenant: everything but kube-system and
-// kube-node-lease (nodes keep their leases, the control plane its leader elections).
+// kube-node-lease (nodes keep their leases, the control plane its leader elections). Its
+// Webhook is filled in where it is applied (Options.TenantWebhook).
 var Freeze = writeblock.Block{
 	Name:       "kamaji-freeze",
 	Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
@@ -127,6 +128,8 @@ func stepMigration(ctx context.Context, r *Reconciler, p *pass) error {
 			err = r.migrationCopy(ctx, p, false)
 		case kamajiv1alpha1.MigrationRollingBack:
 			return r.rollBack(ctx, p, m.Message)
+		case kamajiv1alpha1.MigrationFailed:
+			return nil // rolled back within this pass: failMigration set the condition
 		default: // Switching, Unfreezing, CleaningUp: the control plane runs on what the status says
 			if err := provisionCurrent(ctx, r, p); err != nil {
 				return err
@@ -218,18 +221,25 @@ func (r *Reconciler) migrationFreeze(ctx context.Context, p *pass) error {
 		return err
 	}
 	if ptr.Deref(p.tcp.Spec.ControlPlane.Deployment.Replicas, 2) > 0 {
+		freeze := Freeze
+		wh, err := r.tenantWebhook()
+		if err != nil {
+			// No freeze without it, however long the migration waits: back to the source now.
+			return r.rollBack(ctx, p, fmt.Sprintf("the tenant's writes cannot be frozen: %v", err))
+		}
+		freeze.Webhook = wh
 		tc, err := r.migrationTenantClient(ctx, p)
 		if err != nil {
 			return err
 		}
 		if m.FreezeStart == nil {
-			// Recorded before the policy goes in: whatever happens next, a rollback lifts it.
+			// Recorded before the freeze goes in: whatever happens next, a rollback lifts it.
 			m.FreezeStart = ptr.To(metav1.NewTime(r.now()))
 			if err := r.recordMigration(ctx, p); err != nil {
 				return err
 			}
 		}
-		enforced, err := Freeze.Apply(ctx, tc, apply.FieldManager, metav1.NamespaceDefault)
+		enforced, err := freeze.Apply(ctx, tc, apply.FieldManager, metav1.NamespaceDefault)
 		if err != nil {
 			return fail(cond, ReasonMigrating, fmt.Errorf("freezing the tenant's writes: %w", err))
 		}
@@ -463,7 +473,7 @@ func (r *Reconciler) unfreeze(ctx context.Context, p *pass) error {
 	if err := Freeze.Remove(ctx, tc); err != nil {
 		return fail(cond, ReasonMigrating, fmt.Errorf("lifting the write freeze: %w", err))
 	}
-	// The apiserver drops a removed policy asynchronously: the migration is not over while a
+	// The apiserver drops a removed configuration asynchronously: the migration is not over while a
 	// client's write would still be refused.
 	enforced, err := Freeze.Enforced(ctx, tc, metav1.NamespaceDefault)
 	if err != nil || enforced {

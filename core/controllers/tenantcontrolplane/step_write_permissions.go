@@ -39,14 +39,14 @@ func WritePermissionsBlock(p kamajiv1alpha1.Permissions) writeblock.Block {
 	}
 }
 
-// stepWritePermissions enforces spec.writePermissions in the tenant with an admission policy
-// its own apiserver applies (see core/tenant/writeblock), and removes it once no write is
-// blocked. The version status is WriteLimited while a limitation applies.
+// stepWritePermissions enforces spec.writePermissions in the tenant with a webhook
+// configuration its apiserver calls the manager for (see core/tenant/writeblock), and removes it
+// once no write is blocked. The version status is WriteLimited while a limitation applies.
 func stepWritePermissions(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionTenantConfigured
 	wp := p.tcp.Spec.WritePermissions
 	b := WritePermissionsBlock(wp)
-	const unit = "write-permissions"
+	const unit, legacy = "write-permissions", "write-permissions/legacy-policy"
 	if !wp.HasAnyLimitation() {
 		// Removed once per tenant client, not on every pass.
 		if p.tenant.Unchanged(unit, "none") {
@@ -58,14 +58,23 @@ func stepWritePermissions(ctx context.Context, r *Reconciler, p *pass) error {
 		p.tenant.Record(unit, "none", p.tenant.Events(unit))
 		return nil
 	}
-	// Declared on every pass while limited: a policy deleted in the tenant comes back.
+	// Declared on every pass while limited: a configuration deleted in the tenant comes back.
 	p.tenant.Forget(unit)
-	policy, binding := b.Objects()
-	if err := apply.Apply(ctx, p.tenant, policy); err != nil {
-		return fail(cond, ReasonWriteLimitFailed, fmt.Errorf("write limitation policy: %w", err))
+	wh, err := r.tenantWebhook()
+	if err != nil {
+		return fail(cond, ReasonWriteLimitFailed, fmt.Errorf("spec.writePermissions cannot be enforced: %w", err))
 	}
-	if err := apply.Apply(ctx, p.tenant, binding); err != nil {
-		return fail(cond, ReasonWriteLimitFailed, fmt.Errorf("write limitation binding: %w", err))
+	b.Webhook = wh
+	if err := b.Install(ctx, p.tenant, apply.FieldManager); err != nil {
+		return fail(cond, ReasonWriteLimitFailed, fmt.Errorf("write limitation: %w", err))
+	}
+	// The admission policy an earlier version installed goes, once per tenant client (no
+	// object is watched under that unit: it stays recorded).
+	if !p.tenant.Unchanged(legacy, "removed") {
+		if err := b.RemoveLegacy(ctx, p.tenant); err != nil {
+			return fail(cond, ReasonWriteLimitFailed, fmt.Errorf("write limitation: removing the previous version's admission policy: %w", err))
+		}
+		p.tenant.Record(legacy, "removed", p.tenant.Events(legacy))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -584,6 +585,30 @@ func TestTenantCluster(t *testing.T) {
 	t.Run("write permissions are enforced in the tenant, outside kube-system, and lifted", func(t *testing.T) {
 		admin := clientFor(t, tenantConfig(t, name, kubeconfig.KeyAdmin, api.URL)) // kubeadm:cluster-admins, not the core
 		block := tcpcontroller.WritePermissionsBlock(kamajiv1alpha1.Permissions{BlockCreate: true, BlockDelete: true})
+		// The admission policy of the previous version, as an upgraded tenant holds it: it goes.
+		legacy := []client.Object{
+			&admissionregistrationv1.ValidatingAdmissionPolicy{
+				ObjectMeta: metav1.ObjectMeta{Name: block.Name},
+				Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+					MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+						RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+							Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+							Rule:       admissionregistrationv1.Rule{APIGroups: []string{"example.com"}, APIVersions: []string{"v1"}, Resources: []string{"nothing"}},
+						},
+					}}},
+					Validations: []admissionregistrationv1.Validation{{Expression: "false"}},
+				},
+			},
+			&admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: block.Name},
+				Spec:       admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: block.Name, ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+			},
+		}
+		for _, obj := range legacy {
+			if err := tc.Create(ctxT(t), obj); err != nil {
+				t.Fatal(err)
+			}
+		}
 		updateTCP(t, name, func(x *kamajiv1alpha1.TenantControlPlane) {
 			x.Spec.WritePermissions = kamajiv1alpha1.Permissions{BlockCreate: true, BlockDelete: true}
 		})
@@ -591,6 +616,16 @@ func TestTenantCluster(t *testing.T) {
 			err := admin.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "limited-"}})
 			return err != nil && strings.Contains(err.Error(), block.Message), err
 		})
+		// A webhook the manager serves, called by the tenant apiserver.
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "kamaji-write-permissions"}}
+		exists(t, tc, "the ValidatingWebhookConfiguration kamaji-write-permissions", vwc)
+		if len(vwc.Webhooks) != 1 || vwc.Webhooks[0].Name != "kamaji-write-permissions.kamaji.clastix.io" ||
+			!strings.HasPrefix(ptr.Deref(vwc.Webhooks[0].ClientConfig.URL, ""), env.WebhookURL+"/tenant/deny/") {
+			t.Errorf("the webhook: %+v", vwc.Webhooks)
+		}
+		for _, obj := range legacy {
+			gone(t, tc, fmt.Sprintf("the previous version's %T", obj), obj)
+		}
 		rollOut(t, name)
 		waitStatus(t, name, kamajiv1alpha1.VersionWriteLimited)
 		if err := admin.Create(ctxT(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "allowed-while-limited"}}); err != nil {
@@ -605,6 +640,7 @@ func TestTenantCluster(t *testing.T) {
 			err := admin.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "unlimited-"}})
 			return err == nil, err
 		})
+		gone(t, tc, "the ValidatingWebhookConfiguration kamaji-write-permissions", vwc)
 	})
 
 	t.Run("the tenant's watches stop while it sleeps and start again when it wakes", func(t *testing.T) {
