@@ -84,9 +84,27 @@ func provision(ctx context.Context, r *Reconciler, p *pass, name string) error {
 	}
 	p.dataStore, p.dsConfig = ds, cfg
 
-	newSlice := false
-	if st.DataStoreName != ds.Name || st.Setup.Schema != tenant.Schema || st.Setup.User != tenant.Username {
-		newSlice = true
+	newSlice := st.DataStoreName != ds.Name || st.Setup.Schema != tenant.Schema || st.Setup.User != tenant.Username
+	// At rest, the plugin is not called again for the same inputs (see ensuredSlices); a new
+	// slice, a migration or a missing storage Secret always call it.
+	key, sum := client.ObjectKeyFromObject(p.tcp), ensureInputs(p.tcp, ds, cfg, tenant)
+	conn, cached := datastore.Connection{}, false
+	if !newSlice && st.Migration == nil {
+		if c, ok := r.ensured.lookup(key, ensuredMain, sum, p.now); ok && r.storageSecretPresent(ctx, p, c) {
+			conn, cached = c, true
+		}
+	}
+	// The plugin is needed only for a call: a slice at rest does not depend on it being up (a
+	// plugin that restarts leaves its tenants alone). It is looked up before a new slice is
+	// recorded, so a driver no plugin serves records nothing that deletion would then wait on.
+	var plugin *datastore.Client
+	if !cached {
+		var err error
+		if plugin, _, err = r.Plugins.DataStore(ctx, ds.Spec.Driver); err != nil {
+			return pluginFailure(cond, err)
+		}
+	}
+	if newSlice {
 		st.Driver, st.DataStoreName = ds.Spec.Driver, ds.Name
 		st.Setup.Schema, st.Setup.User = tenant.Schema, tenant.Username
 		st.Setup.LastUpdate = metav1.NewTime(p.now)
@@ -94,24 +112,9 @@ func provision(ctx context.Context, r *Reconciler, p *pass, name string) error {
 			return fail(cond, ReasonProvisioningFailed, fmt.Errorf("recording the slice before provisioning it: %w", err))
 		}
 	}
-	// At rest, the plugin is not called again for the same inputs (see ensuredSlices); a new
-	// slice, a migration or a missing storage Secret always call it.
-	key, sum := client.ObjectKeyFromObject(p.tcp), ensureInputs(p.tcp, ds, cfg, tenant)
-	reuse := !newSlice && st.Migration == nil
-	conn, cached := datastore.Connection{}, false
-	if reuse {
-		if c, ok := r.ensured.lookup(key, ensuredMain, sum, p.now); ok && r.storageSecretPresent(ctx, p, c) {
-			conn, cached = c, true
-		}
-	}
 	if !cached {
-		// The plugin is needed only now: a slice at rest does not depend on it being up (a
-		// plugin that restarts leaves its tenants alone).
-		plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
-		if err != nil {
-			return pluginFailure(cond, err)
-		}
 		cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
+		var err error
 		conn, err = plugin.EnsureTenant(cctx, cfg, tenant)
 		cancel()
 		if err != nil {

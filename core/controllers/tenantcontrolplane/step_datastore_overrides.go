@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
 // stepDataStoreOverrides provisions the tenant on each DataStore of spec.dataStoreOverrides
@@ -38,23 +39,27 @@ func stepDataStoreOverrides(ctx context.Context, r *Reconciler, p *pass) error {
 				"spec.dataStoreOverrides: DataStore %s has another CA than DataStore %s: the apiserver's one etcd client certificate, signed by %s's CA, cannot authenticate to it",
 				ds.Name, p.dataStore.Name, p.dataStore.Name)
 		}
-		newSlice := false
-		if i := slices.IndexFunc(p.status.Storage.Overrides, func(s kamajiv1alpha1.StorageOverrideStatus) bool { return s.DataStoreName == ds.Name }); i < 0 {
-			newSlice = true
+		newSlice := !slices.ContainsFunc(p.status.Storage.Overrides, func(s kamajiv1alpha1.StorageOverrideStatus) bool { return s.DataStoreName == ds.Name })
+		// As for the main slice: not called again at rest for the same inputs (ensuredSlices),
+		// and the plugin looked up before a new slice is recorded.
+		key, role, sum := client.ObjectKeyFromObject(p.tcp), "override/"+ds.Name, ensureInputs(p.tcp, ds, cfg, tenant)
+		conn, cached := r.ensured.lookup(key, role, sum, p.now)
+		var plugin *datastore.Client
+		if newSlice || !cached {
+			var err error
+			if plugin, _, err = r.Plugins.DataStore(ctx, ds.Spec.Driver); err != nil {
+				return pluginFailure(cond, err)
+			}
+		}
+		if newSlice {
 			p.status.Storage.Overrides = append(p.status.Storage.Overrides, kamajiv1alpha1.StorageOverrideStatus{DataStoreName: ds.Name, Schema: tenant.Schema, User: tenant.Username})
 			if err := r.recordStatus(ctx, p); err != nil {
 				return fail(cond, ReasonProvisioningFailed, fmt.Errorf("recording the override slice before provisioning it: %w", err))
 			}
 		}
-		// As for the main slice: not called again at rest for the same inputs (ensuredSlices).
-		key, role, sum := client.ObjectKeyFromObject(p.tcp), "override/"+ds.Name, ensureInputs(p.tcp, ds, cfg, tenant)
-		conn, cached := r.ensured.lookup(key, role, sum, p.now)
 		if newSlice || !cached {
-			plugin, _, err := r.Plugins.DataStore(ctx, ds.Spec.Driver)
-			if err != nil {
-				return pluginFailure(cond, err)
-			}
 			cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
+			var err error
 			conn, err = plugin.EnsureTenant(cctx, cfg, tenant)
 			cancel()
 			if err != nil {
