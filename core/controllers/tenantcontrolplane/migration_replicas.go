@@ -13,7 +13,6 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/controlplane"
-	"github.com/openhcp/kamaji/core/kubeconfig"
 	"github.com/openhcp/kamaji/core/tenant/writeblock"
 )
 
@@ -48,11 +47,10 @@ func (r *Reconciler) unfreezeReplicas(ctx context.Context, p *pass, replicas int
 	if len(current) < int(replicas) {
 		return false, nil
 	}
-	cur, err := r.readSecret(ctx, p, kubeconfig.AdminSecretName(p.tcp.Name))
+	kc, err := r.superAdminKubeconfig(ctx, p)
 	if err != nil {
-		return false, fail(cond, ReasonMigrating, err)
+		return false, err
 	}
-	kc := cur.data[kubeconfig.KeySuperAdmin]
 	clients := make([]client.Client, 0, len(current))
 	for _, pod := range current {
 		port := apiServerPort(&pod.Spec)

@@ -540,13 +540,9 @@ func (r *Reconciler) migrationTenantClient(ctx context.Context, p *pass) (*tenan
 	if r.Tenants == nil {
 		return nil, failf(cond, ReasonMigrating, "the manager has no tenant clients: cannot freeze the tenant")
 	}
-	cur, err := r.readSecret(ctx, p, kubeconfig.AdminSecretName(p.tcp.Name))
+	kc, err := r.superAdminKubeconfig(ctx, p)
 	if err != nil {
-		return nil, fail(cond, ReasonMigrating, err)
-	}
-	kc := cur.data[kubeconfig.KeySuperAdmin]
-	if len(kc) == 0 {
-		return nil, failf(cond, ReasonMigrating, "the admin kubeconfig Secret %s has no %s", kubeconfig.AdminSecretName(p.tcp.Name), kubeconfig.KeySuperAdmin)
+		return nil, err
 	}
 	tc, err := r.Tenants.Get(client.ObjectKeyFromObject(p.tcp), kc)
 	if err != nil {
@@ -558,6 +554,20 @@ func (r *Reconciler) migrationTenantClient(ctx context.Context, p *pass) (*tenan
 		return nil, e
 	}
 	return tc, nil
+}
+
+// superAdminKubeconfig is the tenant's super-admin kubeconfig, the manager's identity there.
+func (r *Reconciler) superAdminKubeconfig(ctx context.Context, p *pass) ([]byte, error) {
+	const cond = kamajiv1alpha1.ConditionDataStoreReady
+	cur, err := r.readSecret(ctx, p, kubeconfig.AdminSecretName(p.tcp.Name))
+	if err != nil {
+		return nil, fail(cond, ReasonMigrating, err)
+	}
+	kc := cur.data[kubeconfig.KeySuperAdmin]
+	if len(kc) == 0 {
+		return nil, failf(cond, ReasonMigrating, "the admin kubeconfig Secret %s has no %s", kubeconfig.AdminSecretName(p.tcp.Name), kubeconfig.KeySuperAdmin)
+	}
+	return kc, nil
 }
 
 // migrationTimeout reads kamaji.clastix.io/migration-timeout (a Go duration, "10m").
