@@ -33,9 +33,11 @@ func (a *app) rotateCommand() *cobra.Command {
                      Kubeconfigs you already hold keep working until they expire.
   rotate NAME --ca   on the tenant's CA Secret (<name>-ca): a new CA is made and every
                      certificate and kubeconfig that depends on it follows; the tenant shows
-                     CertificateAuthorityRotating until its pods run with them. Kubeconfigs
-                     signed by the old CA stop working: fetch them again (kubeconfig NAME),
-                     and nodes must trust the new CA.
+                     CertificateAuthorityRotating until its pods run with them. The old CA
+                     stays trusted until the Secret's annotation
+                     ` + tenantpki.CAPreviousUntilAnnotation + ` (the manager's
+                     --ca-rotation-overlap, 24h by default): fetch your kubeconfig again
+                     (kubeconfig NAME) and renew nodes' client certificates before then.
 
 Waits until the annotation is honoured, the reissued certificates are recorded in the status
 and the control plane is Ready again (or Sleeping, when scaled to zero).`,
@@ -145,7 +147,11 @@ func (a *app) rotateCA(cmd *cobra.Command, tcp *kamajiv1alpha1.TenantControlPlan
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.streams.Out, "%s has a new CA; it is %s. Kubeconfigs signed by the old CA no longer work: `kubectl kamaji kubeconfig %s -n %s` gives the new one.\n",
-		tcp.Name, status.State(tcp), tcp.Name, tcp.Namespace)
+	until := "the end of the overlap"
+	if cur := (&corev1.Secret{}); c.Get(ctx(cmd), key, cur) == nil && cur.Annotations[tenantpki.CAPreviousUntilAnnotation] != "" {
+		until = cur.Annotations[tenantpki.CAPreviousUntilAnnotation]
+	}
+	fmt.Fprintf(a.streams.Out, "%s has a new CA; it is %s. The old CA stays trusted until %s: before then, `kubectl kamaji kubeconfig %s -n %s` gives a kubeconfig signed by the new one.\n",
+		tcp.Name, status.State(tcp), until, tcp.Name, tcp.Namespace)
 	return nil
 }

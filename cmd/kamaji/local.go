@@ -149,9 +149,10 @@ func newLocalNodeAgentCommand() *cobra.Command {
 		Short: "Join a tenant cluster as a node the kubeadm way, without running pods (used by tests)",
 		Long: `Play the kubelet's part of kubeadm's node join against a tenant kube-apiserver: discover
 cluster-info with the bootstrap token and the CA pin, get a kubelet client certificate through
-a CSR, register the Node, keep its Lease and Ready condition fresh, and serve the kubelet port
-(/healthz, /pods) to clients with a certificate of the tenant CA. Runs until SIGINT/SIGTERM and
-leaves the Node in place.`,
+a CSR, register the Node, keep its Lease and Ready condition fresh, renew its client certificate
+through CSRs as a kubelet with rotateCertificates does, and serve the kubelet port (/healthz,
+/pods) to clients with a certificate of the tenant CA. Runs until SIGINT/SIGTERM and leaves the
+Node in place.`,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -168,7 +169,7 @@ leaves the Node in place.`,
 	f.StringVar(&o.JoinCommand, "join-command", "", "The whole line \"kubeadm token create --print-join-command\" prints, instead of --server, --token and --discovery-token-ca-cert-hash.")
 	f.StringVar(&o.NodeName, "node-name", "", "Name of the Node to register (a DNS subdomain).")
 	f.StringVar(&o.NodeIP, "node-ip", "", "InternalIP the Node reports; the API server calls the kubelet port there.")
-	f.StringVar(&o.CertDir, "cert-dir", "", "Folder for kubelet-client.crt, kubelet-client.key and ca.crt.")
+	f.StringVar(&o.CertDir, "cert-dir", "", "Folder for ca.crt and the client certificates, as the kubelet's: kubelet-client-current.pem links to the one in use.")
 	f.StringVar(&o.Listen, "listen", "", "Address of the kubelet API (default NODE-IP:10250).")
 	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "Limit for joining: discovery, certificate signing and registration.")
 	return cmd

@@ -64,6 +64,7 @@ environment, which wins over the file. Plugins are listed in the config file onl
 	f.DurationVar(&s.CacheResyncPeriod, "cache-resync-period", 10*time.Hour, "The controllers' cache resync period.")
 	f.BoolVar(&s.DisableTelemetry, "disable-telemetry", false, "Accepted for compatibility; this build sends no telemetry at all.")
 	f.DurationVar(&s.CertificateExpirationDeadline, "certificate-expiration-deadline", 24*time.Hour, "Define the deadline upon certificate expiration to start the renewal process, cannot be less than a 24 hours.")
+	f.DurationVar(&s.CARotationOverlap, "ca-rotation-overlap", 24*time.Hour, "How long a tenant's previous CA stays trusted after its CA is rotated (certs.kamaji.clastix.io/rotate on the CA Secret, or its renewal); the CA Secret's kamaji.clastix.io/ca-previous-until annotation holds the end, and may be edited.")
 	f.IntVar(&s.WebhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	f.StringVar(&s.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook server's tls.crt and tls.key.")
 	f.StringVar(&s.TenantWebhookURL, "tenant-webhook-url", "", "The https base URL at which tenant apiservers reach this manager's webhook server, such as https://kamaji-webhook-service.kamaji-system.svc:443: the webhooks that freeze a migrating tenant and enforce spec.writePermissions call it, trusting the CA of --webhook-ca-path (else ca.crt of --webhook-cert-dir, else the self-managed CA). Empty: migrations and write permissions fail with a condition naming this flag.")

@@ -26,7 +26,7 @@ func apiServerContainer(in Input, image string) corev1.Container {
 	args := []string{
 		"--allow-privileged=true",
 		"--authorization-mode=Node,RBAC",
-		"--client-ca-file=" + fileCACert.path,
+		"--client-ca-file=" + clientCA(in).path,
 		"--enable-bootstrap-token-auth=true",
 		"--kubelet-client-certificate=" + fileKubeletClientCert.path,
 		"--kubelet-client-key=" + fileKubeletClientKey.path,
@@ -87,14 +87,13 @@ func apiServerContainer(in Input, image string) corev1.Container {
 		LivenessProbe:  livenessProbe("/livez", port, probes),
 		ReadinessProbe: readinessProbe("/readyz", port, probes),
 		StartupProbe:   startupProbe("/livez", port, probes),
-		VolumeMounts: append(mounts(
-			fileCACert,
+		VolumeMounts: append(mounts(caFiles(in,
 			fileAPIServerCert, fileAPIServerKey,
 			fileKubeletClientCert, fileKubeletClientKey,
 			fileFrontProxyCACert,
 			fileFrontProxyClientCert, fileFrontProxyClientKey,
 			fileSAPublicKey, fileSAPrivateKey,
-		), storageMounts(in)...),
+		)...), storageMounts(in)...),
 	}
 	extra := append(copyMounts(in.Additions.APIServerVolumeMounts), additionalMounts(dep).APIServer...)
 	finishContainer(&c, resources(dep).APIServer, securityContext(dep, apiServerSecurityContext), extra)

@@ -21,7 +21,7 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 		"--authentication-kubeconfig=" + fileControllerManagerConf.path,
 		"--authorization-kubeconfig=" + fileControllerManagerConf.path,
 		"--bind-address=0.0.0.0",
-		"--client-ca-file=" + fileCACert.path,
+		"--client-ca-file=" + clientCA(in).path,
 		"--cluster-cidr=" + podCIDRs(np),
 		"--cluster-name=" + in.TCP.Name,
 		"--cluster-signing-cert-file=" + fileCACert.path,
@@ -30,7 +30,7 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 		"--kubeconfig=" + fileControllerManagerConf.path,
 		"--leader-elect=true",
 		"--requestheader-client-ca-file=" + fileFrontProxyCACert.path,
-		"--root-ca-file=" + fileCACert.path,
+		"--root-ca-file=" + clientCA(in).path,
 		"--service-account-private-key-file=" + fileSAPrivateKey.path,
 		"--service-cluster-ip-range=" + serviceCIDRs(np),
 		"--use-service-account-credentials=true",
@@ -47,7 +47,7 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 		StartupProbe:  startupProbe("/healthz", port, probes),
 		// The CA key signs kubelet certificates (CSR signing); the service-account key signs
 		// the tokens of the controllers' own service accounts.
-		VolumeMounts: mounts(fileCACert, fileCAKey, fileFrontProxyCACert, fileSAPrivateKey, fileControllerManagerConf),
+		VolumeMounts: mounts(caFiles(in, fileCAKey, fileFrontProxyCACert, fileSAPrivateKey, fileControllerManagerConf)...),
 	}
 	finishContainer(&c, resources(dep).ControllerManager, securityContext(dep, controllerManagerSecurityContext), additionalMounts(dep).ControllerManager)
 	return c

@@ -26,6 +26,10 @@ type Input struct {
 
 	// Secrets names the Secrets holding the PKI and kubeconfigs, with the Key* constants as keys.
 	Secrets Secrets
+	// CATrustBundle says the CA Secret holds KeyCABundle (a CA rotation's overlap): the
+	// components trust it, rather than the CA alone, for client certificates (--client-ca-file)
+	// and publish it to pods (--root-ca-file).
+	CATrustBundle bool
 	// SecretsChecksum is a hash of every referenced Secret's data; it goes into the pod-template
 	// annotation SecretsChecksumAnnotation so a changed certificate rolls the pods.
 	SecretsChecksum string

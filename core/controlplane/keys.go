@@ -5,7 +5,9 @@ package controlplane
 const (
 	// Secrets.CA
 	KeyCACert = "ca.crt"
-	KeyCAKey  = "ca.key"
+	// KeyCABundle: the CA and the previous one, during a CA rotation's overlap only.
+	KeyCABundle = "ca-bundle.crt"
+	KeyCAKey    = "ca.key"
 	// Secrets.APIServer
 	KeyAPIServerCert = "apiserver.crt"
 	KeyAPIServerKey  = "apiserver.key"

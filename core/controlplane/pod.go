@@ -30,7 +30,7 @@ func podSpec(in Input) corev1.PodSpec {
 	containers = append(containers, copyContainers(in.Additions.Containers, true)...)
 	containers = append(containers, copyContainers(dep.AdditionalContainers, false)...)
 
-	volumes := coreVolumes(in.Secrets)
+	volumes := coreVolumes(in)
 	volumes = append(volumes, storageVolumes(in)...)
 	volumes = append(volumes, copyVolumes(in.Additions.Volumes, true)...)
 	volumes = append(volumes, copyVolumes(dep.AdditionalVolumes, false)...)

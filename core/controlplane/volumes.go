@@ -38,6 +38,7 @@ type file struct {
 var (
 	fileCACert                = file{volumeCA, KeyCACert, pkiDir + "/ca.crt"}
 	fileCAKey                 = file{volumeCA, KeyCAKey, pkiDir + "/ca.key"}
+	fileCABundle              = file{volumeCA, KeyCABundle, pkiDir + "/ca-bundle.crt"}
 	fileAPIServerCert         = file{volumeAPIServer, KeyAPIServerCert, pkiDir + "/apiserver.crt"}
 	fileAPIServerKey          = file{volumeAPIServer, KeyAPIServerKey, pkiDir + "/apiserver.key"}
 	fileKubeletClientCert     = file{volumeAPIServerKubeletClient, KeyAPIServerKubeletClientCert, pkiDir + "/apiserver-kubelet-client.crt"}
@@ -65,9 +66,14 @@ func mounts(files ...file) []corev1.VolumeMount {
 // coreVolumes are the Secret volumes of the PKI and kubeconfigs. Each projects only the keys
 // some container mounts: the front-proxy CA key, for one, never reaches the node, and a
 // missing key fails the pod start with a clear event instead of a confusing flag error.
-func coreVolumes(s Secrets) []corev1.Volume {
+func coreVolumes(in Input) []corev1.Volume {
+	s := in.Secrets
+	ca := []file{fileCACert, fileCAKey}
+	if in.CATrustBundle {
+		ca = append(ca, fileCABundle)
+	}
 	return []corev1.Volume{
-		secretVolume(volumeCA, s.CA, fileCACert, fileCAKey),
+		secretVolume(volumeCA, s.CA, ca...),
 		secretVolume(volumeAPIServer, s.APIServer, fileAPIServerCert, fileAPIServerKey),
 		secretVolume(volumeAPIServerKubeletClient, s.APIServerKubeletClient, fileKubeletClientCert, fileKubeletClientKey),
 		secretVolume(volumeFrontProxyCA, s.FrontProxyCA, fileFrontProxyCACert),
@@ -88,6 +94,24 @@ func secretVolume(name, secret string, files ...file) corev1.Volume {
 		Items:       items,
 		DefaultMode: ptr.To(secretMode),
 	}}}
+}
+
+// clientCA is the file the components trust for client certificates and publish to pods.
+func clientCA(in Input) file {
+	if in.CATrustBundle {
+		return fileCABundle
+	}
+	return fileCACert
+}
+
+// caFiles is the CA certificate (and the trust bundle during an overlap) followed by others:
+// the mounts of a container that trusts the tenant CA.
+func caFiles(in Input, others ...file) []file {
+	out := []file{fileCACert}
+	if in.CATrustBundle {
+		out = append(out, fileCABundle)
+	}
+	return append(out, others...)
 }
 
 // copyVolumes deep-copies volumes, sorted by name when the caller's order carries no meaning.

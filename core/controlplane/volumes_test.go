@@ -88,3 +88,49 @@ func TestSecretVolumes(t *testing.T) {
 		}
 	}
 }
+
+// During a CA rotation's overlap the components trust, and publish to pods, the bundle of the
+// new and the previous CA; the CSR signer keeps the new CA alone.
+func TestCATrustBundleDuringOverlap(t *testing.T) {
+	in := etcdInput()
+	in.CATrustBundle = true
+	d := mustBuild(t, in)
+	api := findContainer(t, d, APIServerContainer)
+	cm := findContainer(t, d, ControllerManagerContainer)
+	for _, want := range []struct {
+		c    corev1.Container
+		flag string
+	}{
+		{api, "--client-ca-file=/etc/kubernetes/pki/ca-bundle.crt"},
+		{cm, "--client-ca-file=/etc/kubernetes/pki/ca-bundle.crt"},
+		{cm, "--root-ca-file=/etc/kubernetes/pki/ca-bundle.crt"},
+		{cm, "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt"},
+	} {
+		if !slices.Contains(want.c.Args, want.flag) {
+			t.Errorf("%s: no %s in %q", want.c.Name, want.flag, want.c.Args)
+		}
+		if _, ok := mountAt(want.c, "/etc/kubernetes/pki/ca-bundle.crt"); !ok {
+			t.Errorf("%s does not mount the bundle", want.c.Name)
+		}
+	}
+	v := findVolume(t, d, volumeCA)
+	if keys := itemKeys(v); !slices.Contains(keys, KeyCABundle) {
+		t.Errorf("CA volume items %v", keys)
+	}
+	// Outside an overlap the key may not exist: it must not be projected (the pod would not start).
+	d = mustBuild(t, etcdInput())
+	if keys := itemKeys(findVolume(t, d, volumeCA)); slices.Contains(keys, KeyCABundle) {
+		t.Errorf("CA volume items %v without an overlap", keys)
+	}
+	if _, ok := mountAt(findContainer(t, d, APIServerContainer), "/etc/kubernetes/pki/ca-bundle.crt"); ok {
+		t.Error("the bundle is mounted without an overlap")
+	}
+}
+
+func itemKeys(v corev1.Volume) []string {
+	var out []string
+	for _, it := range v.Secret.Items {
+		out = append(out, it.Key)
+	}
+	return out
+}

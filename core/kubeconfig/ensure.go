@@ -57,7 +57,7 @@ func ensureConf(current []byte, ca *pki.KeyPair, clusterName, server string, c c
 // result equals current, current is returned as is (Unchanged); otherwise the reason tells
 // what moved.
 func wrap(current []byte, ca *pki.KeyPair, clusterName, server, user string, p pair, reason tenantpki.Reason) ([]byte, tenantpki.Reason, error) {
-	conf, err := Build(server, ca.CertPEM(), user, p.cert, p.key, clusterName)
+	conf, err := Build(server, ca.TrustPEM(), user, p.cert, p.key, clusterName)
 	if err != nil {
 		return nil, "", err
 	}

@@ -167,6 +167,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 			MaxConcurrentReconciles:       s.MaxConcurrentTCPReconciles,
 			ReconcileTimeout:              s.ControllerReconcileTimeout,
 			CertificateExpirationDeadline: s.CertificateExpirationDeadline,
+			CARotationOverlap:             s.CARotationOverlap,
 			KineImage:                     s.KineImage,
 			TenantWebhook:                 tenantWebhook{url: s.TenantWebhookURL, caPath: s.WebhookCAPath, certDir: o.WebhookCertDir, certs: certs}.Get,
 		},

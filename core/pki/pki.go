@@ -48,6 +48,9 @@ func NewKey(alg Algorithm) (crypto.Signer, error) {
 type KeyPair struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
+	// Trust, for a CA, is the PEM bundle its clients should trust when it is more than Cert:
+	// during a CA rotation, the new CA and the previous one. Empty: Cert alone.
+	Trust []byte
 }
 
 // Request describes a certificate to issue.
@@ -148,6 +151,14 @@ func (kp *KeyPair) CertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kp.Cert.Raw})
 }
 
+// TrustPEM is what a client of this CA should trust: Trust when set, else the certificate.
+func (kp *KeyPair) TrustPEM() []byte {
+	if len(kp.Trust) > 0 {
+		return kp.Trust
+	}
+	return kp.CertPEM()
+}
+
 // KeyPEM encodes the private key (PKCS#8 for ECDSA, PKCS#1 for RSA, as kubeadm writes them).
 func (kp *KeyPair) KeyPEM() ([]byte, error) {
 	return EncodeKey(kp.Key)
@@ -188,6 +199,30 @@ func ParseCert(certPEM []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate found")
 	}
 	return x509.ParseCertificate(b.Bytes)
+}
+
+// ParseCerts decodes every PEM certificate of a bundle or chain, in order; none is an error.
+func ParseCerts(bundle []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return out, nil
 }
 
 // ParseKey decodes a PEM private key (PKCS#1, SEC1 or PKCS#8).

@@ -22,17 +22,20 @@ type Settings struct {
 	MaxConcurrentTCPReconciles    int
 	ControllerReconcileTimeout    time.Duration
 	CertificateExpirationDeadline time.Duration
-	TmpDirectory                  string
-	KineImage                     string
-	MigrateImage                  string
-	PodNamespace                  string
-	ServiceAccountName            string
-	WebhookServiceName            string
-	WebhookCAPath                 string
-	CacheResyncPeriod             time.Duration
-	DisableTelemetry              bool
-	WebhookPort                   int
-	WebhookCertDir                string
+	// CARotationOverlap: how long a tenant's previous CA stays trusted after a CA rotation
+	// (0: 24h).
+	CARotationOverlap  time.Duration
+	TmpDirectory       string
+	KineImage          string
+	MigrateImage       string
+	PodNamespace       string
+	ServiceAccountName string
+	WebhookServiceName string
+	WebhookCAPath      string
+	CacheResyncPeriod  time.Duration
+	DisableTelemetry   bool
+	WebhookPort        int
+	WebhookCertDir     string
 	// TenantWebhookURL is the https base URL at which tenant apiservers reach this manager's
 	// webhook server (https://<webhook Service>.<namespace>.svc:443 in a cluster): the webhooks
 	// that freeze a migrating tenant and enforce spec.writePermissions call it. Empty: neither
@@ -100,6 +103,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.KubeAPIBurst < 1 {
 		return fmt.Errorf("kube-api-burst: must be at least 1, got %d", s.KubeAPIBurst)
+	}
+	if s.CARotationOverlap < 0 || s.CARotationOverlap >= CertificateValidity {
+		return fmt.Errorf("ca-rotation-overlap: %s must be between 0 (the 24h default) and the certificates' validity (%s)", s.CARotationOverlap, CertificateValidity)
 	}
 	if s.CacheResyncPeriod < 0 {
 		return fmt.Errorf("cache-resync-period: must not be negative, got %s", s.CacheResyncPeriod)

@@ -79,8 +79,8 @@ func EnsureKonnectivity(current map[string][]byte, ca *pki.KeyPair, sans SANs, o
 
 // EnsureDatastoreClient keeps or issues the certificate the control plane presents to its
 // DataStore, signed by the DataStore's CA, with the common name and organizations the
-// datastore driver asked for. The Secret also carries the DataStore CA (ca.crt); when only that
-// copy is stale (the CA was renewed with the same key, so the leaf still verifies) it is
+// datastore driver asked for. The Secret also carries the DataStore CA (ca.crt: the CA's
+// TrustPEM, so a bundle is carried whole); when only that copy is stale (the CA was renewed with the same key, so the leaf still verifies) it is
 // rewritten with reason Repaired.
 func EnsureDatastoreClient(current map[string][]byte, datastoreCA *pki.KeyPair, commonName string, organization []string, opts Options, clock Clock) (map[string][]byte, Reason, error) {
 	if commonName == "" {
@@ -94,7 +94,7 @@ func EnsureDatastoreClient(current map[string][]byte, datastoreCA *pki.KeyPair, 
 	if err != nil {
 		return nil, "", err
 	}
-	caPEM := datastoreCA.CertPEM()
+	caPEM := datastoreCA.TrustPEM()
 	if !bytes.Equal(current[KeyDatastoreCACert], caPEM) {
 		reason = Combine(reason, Repaired)
 	} else {

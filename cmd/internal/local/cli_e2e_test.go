@@ -22,6 +22,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -225,17 +226,33 @@ func testCLI(t *testing.T, e *e2e) {
 		}
 
 		out := k.ok(t, 6*time.Minute, "rotate", name, "--ca", "--timeout", "5m")
-		if !strings.Contains(out, "has a new CA") || serial(tenantpki.CA, tenantpki.KeyCACert) == ca {
+		if !strings.Contains(out, "has a new CA") || !strings.Contains(out, "The old CA stays trusted until 20") || serial(tenantpki.CA, tenantpki.KeyCACert) == ca {
 			t.Fatalf("rotate --ca: %s", out)
 		}
-		// The merged context carries the old CA: refused until it is fetched again.
+		// The overlap: the merged context, signed by the old CA and trusting only it, still
+		// works (the apiserver trusts both CAs and serves its certificate with the new CA
+		// cross-signed by the old one).
+		if got, err := kubectl("--context", name, "get", "ns", "-o", "name"); err != nil {
+			t.Fatalf("the old credentials during the overlap: %v %s", err, got)
+		}
+		// Ending the overlap now, as a user may: refused until fetched again.
+		endNow := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, tenantpki.CAPreviousUntilAnnotation, time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+		if _, err := e.cs.CoreV1().Secrets("default").Patch(ctx(t), tenantpki.SecretName(name, tenantpki.CA), types.MergePatchType, []byte(endNow), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		eventually(t, "the old credentials to be refused", func() error {
 			if got, err := kubectl("--context", name, "get", "ns"); err == nil {
 				return fmt.Errorf("still accepted: %s", got)
 			}
 			return nil
 		})
-		k.ok(t, time.Minute, "kubeconfig", name, "--merge", "--context-name", name, "--overwrite")
+		// The pods roll off the previous CA: the verb refuses until the tenant is Ready again.
+		eventually(t, "kubeconfig --merge once the tenant is Ready again", func() error {
+			if out, errOut, err := k.run(time.Minute, "kubeconfig", name, "--merge", "--context-name", name, "--overwrite"); err != nil {
+				return fmt.Errorf("%v: %s%s", err, out, errOut)
+			}
+			return nil
+		})
 		eventually(t, "the new credentials to work", func() error {
 			got, err := kubectl("--context", name, "get", "ns", "-o", "name")
 			if err != nil {

@@ -11,8 +11,9 @@ import (
 )
 
 // Run joins the node and then serves it until ctx ends: discovery, TLS bootstrap and
-// registration must finish within o.Timeout; after that the Lease, the Ready heartbeat and the
-// kubelet port run until ctx is cancelled, when Run returns nil and leaves the Node in place.
+// registration must finish within o.Timeout; after that the Lease, the Ready heartbeat, the
+// renewals of the client certificate and the kubelet port run until ctx is cancelled, when Run
+// returns nil and leaves the Node in place.
 func Run(ctx context.Context, o Options) error {
 	if err := o.Complete(); err != nil {
 		return err
@@ -57,7 +58,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	logf("bootstrap: CSR %s approved and signed by %s", creds.CSRName, creds.IssuerCN)
 
-	nc, err := nodeClient(o.Server, creds)
+	// The renewals run as long as Run does, whatever ends it.
+	rotCtx, stopRotation := context.WithCancel(ctx)
+	defer stopRotation()
+	nc, err := startClientCertRotation(rotCtx, o.Server, o.CertDir, o.NodeName, info.CAPEM, logf)
 	if err != nil {
 		return fmt.Errorf("node client: %v", err)
 	}

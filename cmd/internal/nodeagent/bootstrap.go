@@ -12,21 +12,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/certificate/csr"
 )
 
-// File names in --cert-dir, after the kubelet's own.
-const (
-	ClientCertFile = "kubelet-client.crt"
-	ClientKeyFile  = "kubelet-client.key"
-	CAFile         = "ca.crt"
-)
+// CAFile in --cert-dir is the CA the node trusts, the one it got at discovery.
+const CAFile = "ca.crt"
 
 const userAgent = "kamaji-node-agent"
 
@@ -110,43 +106,27 @@ func checkIssued(certPEM, keyPEM []byte) (issuerCN string, err error) {
 	return certs[0].Issuer.CommonName, nil
 }
 
-// WriteCredentials stores the credentials like a kubelet's: private files in a private folder.
+// WriteCredentials stores the credentials like a kubelet's, in a private folder: the CA as
+// ca.crt, and the pair in the certificate store the renewals go on with
+// (kubelet-client-current.pem), as the kubelet's bootstrap leaves it.
 func WriteCredentials(dir string, c *Credentials) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--cert-dir: %v", err)
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
-		{ClientCertFile, c.CertPEM, 0o600},
-		{ClientKeyFile, c.KeyPEM, 0o600},
-		{CAFile, c.CAPEM, 0o644},
-	} {
-		p := filepath.Join(dir, f.name)
-		if err := os.WriteFile(p, f.data, f.mode); err != nil {
-			return fmt.Errorf("--cert-dir: %v", err)
-		}
-		// WriteFile keeps the mode of a file that already exists: make it right on a re-run.
-		if err := os.Chmod(p, f.mode); err != nil {
-			return fmt.Errorf("--cert-dir: %v", err)
-		}
+	p := filepath.Join(dir, CAFile)
+	if err := os.WriteFile(p, c.CAPEM, 0o644); err != nil {
+		return fmt.Errorf("--cert-dir: %v", err)
+	}
+	// WriteFile keeps the mode of a file that already exists: make it right on a re-run.
+	if err := os.Chmod(p, 0o644); err != nil {
+		return fmt.Errorf("--cert-dir: %v", err)
+	}
+	store, err := certificate.NewFileStore(ClientCertPairPrefix, dir, dir, "", "")
+	if err != nil {
+		return fmt.Errorf("--cert-dir: %v", err)
+	}
+	if _, err := store.Update(c.CertPEM, c.KeyPEM); err != nil {
+		return fmt.Errorf("--cert-dir: %v", err)
 	}
 	return nil
-}
-
-// nodeClient authenticates as system:node:NAME with the issued certificate. It never watches,
-// so a request timeout is safe and keeps a hung apiserver from stalling the heartbeats.
-func nodeClient(server string, c *Credentials) (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(&rest.Config{
-		Host:    server,
-		Timeout: 30 * time.Second,
-		TLSClientConfig: rest.TLSClientConfig{
-			CertData: c.CertPEM,
-			KeyData:  c.KeyPEM,
-			CAData:   c.CAPEM,
-		},
-		UserAgent: userAgent,
-	})
 }

@@ -4,8 +4,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -115,35 +113,4 @@ func TestNodeClientCSR(t *testing.T) {
 	wrong := ca.issue(t, pkix.Name{CommonName: "system:node:node-1"}, newKey(t).Public())
 	_, err = checkIssued(wrong, keyPEM)
 	wantErr(t, err, "issued certificate does not match the key")
-}
-
-func TestWriteCredentials(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "pki")
-	c := &Credentials{CertPEM: []byte("cert"), KeyPEM: []byte("key"), CAPEM: []byte("ca")}
-	for range 2 { // a second run rewrites in place
-		if err := WriteCredentials(dir, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, want := range map[string]struct {
-		data string
-		mode os.FileMode
-	}{
-		"kubelet-client.crt": {"cert", 0o600},
-		"kubelet-client.key": {"key", 0o600},
-		"ca.crt":             {"ca", 0o644},
-	} {
-		p := filepath.Join(dir, name)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(b) != want.data || st.Mode().Perm() != want.mode {
-			t.Errorf("%s: %q %v, want %q %v", name, b, st.Mode().Perm(), want.data, want.mode)
-		}
-	}
 }

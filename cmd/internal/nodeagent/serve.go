@@ -18,7 +18,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	certutil "k8s.io/client-go/util/cert"
 )
 
 // servingCert makes the kubelet port's self-signed certificate, as a kubelet without
@@ -56,13 +55,9 @@ func servingCert(nodeName, nodeIP string, now time.Time) (tls.Certificate, error
 // kubeletTLSConfig serves cert and admits only clients with a certificate of the tenant CA: the
 // apiserver's kubelet-client certificate is one. Anything else fails in the handshake.
 func kubeletTLSConfig(cert tls.Certificate, clientCAPEM []byte) (*tls.Config, error) {
-	cas, err := certutil.ParseCertsPEM(clientCAPEM)
+	pool, err := certPool(clientCAPEM)
 	if err != nil {
 		return nil, fmt.Errorf("client CA: %v", err)
-	}
-	pool := x509.NewCertPool()
-	for _, c := range cas {
-		pool.AddCert(c)
 	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},

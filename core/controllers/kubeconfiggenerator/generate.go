@@ -62,7 +62,7 @@ func (r *Reconciler) generate(ctx context.Context, gen *kamajiv1alpha1.Kubeconfi
 	if err != nil {
 		return time.Time{}, fmt.Errorf("issuing the client certificate: %w", err)
 	}
-	conf, err := kubeconfig.Build(server, ca.CertPEM(), user, certPEM, keyPEM, tcp.Name)
+	conf, err := kubeconfig.Build(server, ca.TrustPEM(), user, certPEM, keyPEM, tcp.Name)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -115,7 +115,7 @@ func (r *Reconciler) tenantCA(ctx context.Context, tcp *kamajiv1alpha1.TenantCon
 		}
 		return nil, err
 	}
-	ca, err := tenantpki.LoadKeyPair(s.Data, tenantpki.KeyCACert, tenantpki.KeyCAKey)
+	ca, err := tenantpki.LoadCA(s.Data)
 	if err != nil {
 		return nil, fmt.Errorf("the tenant CA Secret %s is unusable: %w", name, err)
 	}

@@ -92,7 +92,10 @@ type Options struct {
 	MaxConcurrentReconciles       int
 	ReconcileTimeout              time.Duration
 	CertificateExpirationDeadline time.Duration
-	KineImage                     string
+	// CARotationOverlap: how long the previous CA stays trusted after a CA rotation (0:
+	// DefaultCARotationOverlap).
+	CARotationOverlap time.Duration
+	KineImage         string
 	// DataStoreVerifyInterval: how long a successful EnsureTenant is trusted while its inputs do
 	// not change (0: DefaultDataStoreVerifyInterval).
 	DataStoreVerifyInterval time.Duration

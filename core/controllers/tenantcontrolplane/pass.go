@@ -50,6 +50,11 @@ type pass struct {
 	ca *pki.KeyPair
 	// caRotating is set while the CA is replaced and its dependents reissued.
 	caRotating bool
+	// caCross is the cross-signed CA appended to serving certificates (empty: none);
+	// caOverlapEnd when the previous CA stops being trusted (zero: no overlap). What clients
+	// trust is ca.TrustPEM().
+	caCross      []byte
+	caOverlapEnd time.Time
 	// adminKubeconfig is the admin kubeconfig Secret's data, for the tenant client.
 	adminKubeconfig map[string][]byte
 

@@ -21,7 +21,8 @@ const renewalMargin = time.Second
 // renew (a leaf capped by a DataStore CA that expires first, a paused Secret): requeueing for
 // them would loop, so they are left out. The wait is capped at half the renewal deadline, so a
 // certificate is renewed with at least half of that margin left whatever the clock did. Zero
-// when the pass kept no certificate (it stopped before them).
+// when the pass kept no certificate (it stopped before them). A running CA overlap's end
+// counts as a deadline.
 func (p *pass) renewalRequeue(renewBefore time.Duration) time.Duration {
 	renewBefore = tenantpki.Options{RenewBefore: renewBefore}.WithDefaults().RenewBefore
 	limit := renewBefore / 2
@@ -39,13 +40,21 @@ func (p *pass) renewalRequeue(renewBefore time.Duration) time.Duration {
 		consider(data)
 	}
 	consider(p.adminKubeconfig)
+	wait := earliest + renewalMargin
 	switch {
 	case !seen:
-		return 0
+		wait = 0
 	case earliest == 0 || earliest+renewalMargin > limit:
-		return limit
+		wait = limit
 	}
-	return earliest + renewalMargin
+	// The end of a CA overlap is due like a certificate: the previous CA must stop being
+	// trusted when the annotation says, not at the next event.
+	if !p.caOverlapEnd.IsZero() {
+		if d := p.caOverlapEnd.Sub(p.now) + renewalMargin; d > 0 && (wait == 0 || d < wait) {
+			wait = d
+		}
+	}
+	return wait
 }
 
 // notAfters gives the expiry of each certificate in a Secret's data: the first certificate of a

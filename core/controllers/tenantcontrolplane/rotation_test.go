@@ -398,6 +398,10 @@ func TestCertificateRotation(t *testing.T) {
 			ps.settled(t, tcp, l)
 			l.expectChanges(t, 1, tcp+"-datastore-certificate")
 			verifyChain(t, certOf(t, getSecret(ctxT(t), t, tcp+"-datastore-certificate"), tenantpki.KeyDatastoreCert), caCert, x509.ExtKeyUsageClientAuth)
+			// The apiserver trusts the whole bundle: the etcd still serves a certificate of the old CA.
+			if got := getSecret(ctxT(t), t, tcp+"-datastore-certificate").Data[tenantpki.KeyDatastoreCACert]; string(got) != string(newCA.Cert)+string(etcd.CACert) {
+				t.Errorf("%s's datastore ca.crt is not the DataStore's bundle:\n%s", tcp, got)
+			}
 		}
 	})
 

@@ -29,8 +29,9 @@ func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 			FrontProxyCA: name(tenantpki.FrontProxyCA), FrontProxyClient: name(tenantpki.FrontProxyClient), ServiceAccount: name(tenantpki.ServiceAccount),
 			ControllerManagerKubeconfig: kubeconfig.ControllerManagerSecretName(p.tcp.Name), SchedulerKubeconfig: kubeconfig.SchedulerSecretName(p.tcp.Name),
 		},
-		Labels:    exposure.Labels(p.tcp),
-		Additions: p.additions,
+		CATrustBundle: len(p.secrets[name(tenantpki.CA)][tenantpki.KeyCABundle]) > 0,
+		Labels:        exposure.Labels(p.tcp),
+		Additions:     p.additions,
 	}
 	storage, err := deploymentStorage(ctx, r, p)
 	if err != nil {

@@ -59,7 +59,9 @@ func stepKonnectivity(ctx context.Context, r *Reconciler, p *pass) error {
 	// either reissues it.
 	opts := tenantpki.Options{RenewBefore: r.Options.CertificateExpirationDeadline, Force: cur.rotate || curKC.rotate}
 	sans := tenantpki.APIServerSANs(p.tcp, p.service.Name, p.service.Spec.ClusterIP, apiServerExtraSANs(p)...)
-	data, reason, err := tenantpki.EnsureKonnectivity(cur.data, p.ca, sans, opts, clk)
+	data, reason, err := chained(p, tenantpki.KeyKonnectivityCert, func(cur ownedSecret, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+		return tenantpki.EnsureKonnectivity(cur.data, p.ca, sans, opts, clk)
+	})(cur, opts)
 	if err != nil {
 		return fail(cond, ReasonKonnectivityFailed, fmt.Errorf("%s: %w", certName, err))
 	}

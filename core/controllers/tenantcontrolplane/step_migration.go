@@ -2,6 +2,7 @@ package tenantcontrolplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -109,7 +110,7 @@ func stepMigration(ctx context.Context, r *Reconciler, p *pass) error {
 		case want != m.Target:
 			why = fmt.Sprintf("spec.dataStore changed to %q during the migration", want)
 		case p.now.After(m.Deadline.Time):
-			why = fmt.Sprintf("not done within %s (annotation %s), in phase %s", m.Deadline.Sub(m.StartTime.Time).Round(time.Second), kamajiv1alpha1.MigrationTimeoutAnnotation, m.Phase)
+			why = deadlinePassed(m)
 		}
 		if why != "" {
 			return r.rollBack(ctx, p, why)
@@ -256,6 +257,11 @@ func (r *Reconciler) migrationFreeze(ctx context.Context, p *pass) error {
 	return r.migrationCopy(ctx, p, true)
 }
 
+// deadlinePassed says the migration was not done by its deadline.
+func deadlinePassed(m *kamajiv1alpha1.StorageMigrationStatus) string {
+	return fmt.Sprintf("not done within %s (annotation %s), in phase %s", m.Deadline.Sub(m.StartTime.Time).Round(time.Second), kamajiv1alpha1.MigrationTimeoutAnnotation, m.Phase)
+}
+
 // migrationCopy streams the source into the target and verifies it, then switches the status
 // (and so the Deployment) to the target. Entered from a previous pass (a manager restarted
 // mid-copy), the target holds a partial copy of our own: it is emptied first.
@@ -273,29 +279,37 @@ func (r *Reconciler) migrationCopy(ctx context.Context, p *pass, fresh bool) err
 	}
 	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), m.Deadline.Time)
 	defer cancel()
+	// A call cut short by the migration's deadline fails with a bare "deadline exceeded": the
+	// reason to give is the deadline.
+	rollBack := func(why string) error {
+		if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			why = deadlinePassed(m) + ": " + why
+		}
+		return r.rollBack(ctx, p, why)
+	}
 	existing, err := migration.Sum(cctx, s.target)
 	if err != nil {
-		return r.rollBack(ctx, p, fmt.Sprintf("reading the target DataStore %s: %v", m.Target, err))
+		return rollBack(fmt.Sprintf("reading the target DataStore %s: %v", m.Target, err))
 	}
 	if existing.Keys > 0 {
 		if fresh && p.tcp.Annotations[kamajiv1alpha1.CleanupPriorMigrationAnnotation] != "true" {
-			return r.rollBack(ctx, p, fmt.Sprintf("the tenant's slice on DataStore %s already holds %d keys (annotate the TCP with %s=true to drop them first)",
+			return rollBack(fmt.Sprintf("the tenant's slice on DataStore %s already holds %d keys (annotate the TCP with %s=true to drop them first)",
 				m.Target, existing.Keys, kamajiv1alpha1.CleanupPriorMigrationAnnotation))
 		}
 		if err := r.resetTarget(cctx, p, s); err != nil {
-			return r.rollBack(ctx, p, fmt.Sprintf("emptying the target slice: %v", err))
+			return rollBack(fmt.Sprintf("emptying the target slice: %v", err))
 		}
 	}
 	copied, err := migration.Copy(cctx, s.source, s.target)
 	if err != nil {
-		return r.rollBack(ctx, p, fmt.Sprintf("copying to DataStore %s: %v", m.Target, err))
+		return rollBack(fmt.Sprintf("copying to DataStore %s: %v", m.Target, err))
 	}
 	got, err := migration.Sum(cctx, s.target)
 	if err != nil {
-		return r.rollBack(ctx, p, fmt.Sprintf("verifying DataStore %s: %v", m.Target, err))
+		return rollBack(fmt.Sprintf("verifying DataStore %s: %v", m.Target, err))
 	}
 	if !got.Equal(copied) {
-		return r.rollBack(ctx, p, fmt.Sprintf("verification failed: the source gave %s, the target holds %s", copied, got))
+		return rollBack(fmt.Sprintf("verification failed: the source gave %s, the target holds %s", copied, got))
 	}
 	m.Copied = copied.String()
 	m.Phase = kamajiv1alpha1.MigrationSwitching

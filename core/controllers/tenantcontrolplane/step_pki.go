@@ -36,8 +36,7 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 	certs := &p.status.Certificates
 	var reissued []string
 
-	ensureOne := func(kind tenantpki.Kind, st *kamajiv1alpha1.CertificatePrivateKeyPairStatus,
-		ensure func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error)) (map[string][]byte, error) {
+	ensureOne := func(kind tenantpki.Kind, st *kamajiv1alpha1.CertificatePrivateKeyPairStatus, ensure ensureFunc) (map[string][]byte, error) {
 		name := tenantpki.SecretName(p.tcp.Name, kind)
 		cur, err := r.readSecret(ctx, p, name)
 		if err != nil {
@@ -45,7 +44,7 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 		}
 		opts := base
 		opts.Force = cur.rotate
-		data, reason, err := ensure(cur.data, opts)
+		data, reason, err := ensure(cur, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -68,24 +67,19 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 		return data, nil
 	}
 
-	// The CA: a rotation request on its Secret replaces it, and every leaf follows.
-	caData, err := ensureOne(tenantpki.CA, &certs.CA, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
-		if opts.Force && cur != nil {
-			p.caRotating = true
-			d, err := tenantpki.RotateCA(opts, clk)
-			return d, tenantpki.Forced, err
-		}
-		return tenantpki.EnsureCA(cur, opts, clk)
-	})
+	// The CA: a rotation request on its Secret (or its renewal) replaces it, every leaf
+	// follows, and the old CA stays trusted until the overlap ends (caoverlap.go).
+	caData, err := r.ensureCA(ctx, p, ensureOne)
 	if err != nil {
 		return fail(cond, ReasonCertificatesFailed, err)
 	}
-	ca, err := tenantpki.LoadKeyPair(caData, tenantpki.KeyCACert, tenantpki.KeyCAKey)
+	ca, err := tenantpki.LoadCA(caData)
 	if err != nil {
 		return fail(cond, ReasonCertificatesFailed, fmt.Errorf("the tenant CA is unusable: %w", err))
 	}
-	fpData, err := ensureOne(tenantpki.FrontProxyCA, &certs.FrontProxyCA, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
-		return tenantpki.EnsureFrontProxyCA(cur, opts, clk)
+	p.caCross = caData[tenantpki.KeyCACrossCert]
+	fpData, err := ensureOne(tenantpki.FrontProxyCA, &certs.FrontProxyCA, func(cur ownedSecret, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+		return tenantpki.EnsureFrontProxyCA(cur.data, opts, clk)
 	})
 	if err != nil {
 		return fail(cond, ReasonCertificatesFailed, err)
@@ -97,8 +91,8 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 	// From the status as read: a fresh one would have no checksum, and its lastUpdate would be
 	// set to now on every pass, a status write that brings the next pass (a loop at rest).
 	saStatus := (*kamajiv1alpha1.CertificatePrivateKeyPairStatus)(&certs.SA)
-	if _, err := ensureOne(tenantpki.ServiceAccount, saStatus, func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
-		return tenantpki.EnsureServiceAccountKey(cur, opts)
+	if _, err := ensureOne(tenantpki.ServiceAccount, saStatus, func(cur ownedSecret, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+		return tenantpki.EnsureServiceAccountKey(cur.data, opts)
 	}); err != nil {
 		return fail(cond, ReasonCertificatesFailed, err)
 	}
@@ -107,16 +101,16 @@ func stepPKI(ctx context.Context, r *Reconciler, p *pass) error {
 	leaves := []struct {
 		kind   tenantpki.Kind
 		st     *kamajiv1alpha1.CertificatePrivateKeyPairStatus
-		ensure func(cur map[string][]byte, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error)
+		ensure ensureFunc
 	}{
-		{tenantpki.APIServer, &certs.APIServer, func(cur map[string][]byte, o tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
-			return tenantpki.EnsureAPIServer(cur, ca, sans, o, clk)
-		}},
-		{tenantpki.APIServerKubeletClient, &certs.APIServerKubeletClient, func(cur map[string][]byte, o tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
-			return tenantpki.EnsureAPIServerKubeletClient(cur, ca, o, clk)
-		}},
-		{tenantpki.FrontProxyClient, &certs.FrontProxyClient, func(cur map[string][]byte, o tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
-			return tenantpki.EnsureFrontProxyClient(cur, fpCA, o, clk)
+		{tenantpki.APIServer, &certs.APIServer, chained(p, tenantpki.KeyAPIServerCert, func(cur ownedSecret, o tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+			return tenantpki.EnsureAPIServer(cur.data, ca, sans, o, clk)
+		})},
+		{tenantpki.APIServerKubeletClient, &certs.APIServerKubeletClient, chained(p, tenantpki.KeyAPIServerKubeletClientCert, func(cur ownedSecret, o tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+			return tenantpki.EnsureAPIServerKubeletClient(cur.data, ca, o, clk)
+		})},
+		{tenantpki.FrontProxyClient, &certs.FrontProxyClient, func(cur ownedSecret, o tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
+			return tenantpki.EnsureFrontProxyClient(cur.data, fpCA, o, clk)
 		}},
 	}
 	for _, l := range leaves {

@@ -36,6 +36,11 @@ func ensureStorageSecret(ctx context.Context, r *Reconciler, p *pass) error {
 		if err != nil {
 			return failf(cond, ReasonDataStoreInvalid, "DataStore %s: the CA certificate and key (spec.tlsConfig.certificateAuthority) are unusable: %v", p.dataStore.Name, err)
 		}
+		// A DataStore CA given as a bundle (a new CA, then the one its etcd's serving
+		// certificates still chain to) is trusted whole by the tenant's apiserver.
+		if certs, err := pki.ParseCerts(p.dsConfig.CACert); err == nil && len(certs) > 1 {
+			dsCA.Trust = p.dsConfig.CACert
+		}
 		opts := tenantpki.Options{RenewBefore: r.Options.CertificateExpirationDeadline, Force: cur.rotate}
 		req := p.conn.Etcd.ClientCertificate
 		data, reason, err := tenantpki.EnsureDatastoreClient(cur.data, dsCA, req.CommonName, req.Organizations, opts, clock(r.now))

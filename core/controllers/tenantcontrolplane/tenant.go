@@ -89,7 +89,7 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, p *pass) error {
 func phasesInput(p *pass) phases.Input {
 	in := phases.Input{TCP: p.tcp, Endpoint: p.endpoint}
 	if p.ca != nil {
-		in.CACert = p.ca.CertPEM()
+		in.CACert = p.ca.TrustPEM()
 	}
 	if p.conn.Etcd != nil {
 		in.EtcdServers = p.conn.Etcd.Servers
