@@ -5,7 +5,6 @@ package certs
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	corekubeconfig "github.com/openhcp/kamaji/core/kubeconfig"
+	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/tenantpki"
 )
 
@@ -97,7 +97,7 @@ func FromSecret(s *corev1.Secret, kubeconfig bool) ([]Cert, error) {
 		case kubeconfig:
 			certs, err = fromKubeconfig(s.Data[k])
 		case strings.HasSuffix(k, ".crt"):
-			certs, err = parsePEM(s.Data[k])
+			certs, err = pki.ParseCerts(s.Data[k])
 		default:
 			continue // keys, public keys
 		}
@@ -126,29 +126,6 @@ func subject(c *x509.Certificate) string {
 	return s
 }
 
-func parsePEM(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no PEM certificate")
-	}
-	return out, nil
-}
-
 // fromKubeconfig returns the client certificates the kubeconfig's users embed.
 func fromKubeconfig(data []byte) ([]*x509.Certificate, error) {
 	cfg, err := clientcmd.Load(data)
@@ -163,7 +140,7 @@ func fromKubeconfig(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for _, n := range names {
 		if d := cfg.AuthInfos[n].ClientCertificateData; len(d) > 0 {
-			c, err := parsePEM(d)
+			c, err := pki.ParseCerts(d)
 			if err != nil {
 				return nil, fmt.Errorf("user %s: %w", n, err)
 			}

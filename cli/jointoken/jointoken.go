@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"strings"
 	"time"
@@ -16,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
+
+	"github.com/openhcp/kamaji/core/pki"
 )
 
 // NodeGroup is the extra group kubeadm gives the tokens nodes join with; the tenant's
@@ -77,25 +78,13 @@ func Secret(t Token, ttl time.Duration, now time.Time, description string) *core
 // CAHashes are the discovery pins of every certificate in a PEM bundle, kubeadm's format:
 // "sha256:" and the hex SHA-256 of the certificate's SubjectPublicKeyInfo.
 func CAHashes(caPEM []byte) ([]string, error) {
-	var out []string
-	rest := caPEM
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("the tenant CA: %w", err)
-		}
-		out = append(out, Hash(c))
+	certs, err := pki.ParseCerts(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("the tenant CA: %w", err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("the tenant CA holds no PEM certificate")
+	out := make([]string, 0, len(certs))
+	for _, c := range certs {
+		out = append(out, Hash(c))
 	}
 	return out, nil
 }
