@@ -1,4 +1,4 @@
-# The only entry points: build, images, helm, chart-digests, test, up, down, bench, generate, manifests, lint, kube-bins.
+# The only entry points: build, images, helm, chart-digests, test, up, down, bench, chaos, generate, manifests, lint, kube-bins.
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -138,6 +138,13 @@ test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + 
 .PHONY: bench
 bench: ## Benchmarks against bench/baseline.txt (not part of test); BENCH_ARGS="--update" rewrites it.
 	hack/bench.sh $(BENCH_ARGS)
+
+# Scenarios of make chaos (default: all; hack/chaos.sh --list), e.g. CHAOS_SCENARIOS="partition".
+CHAOS_SCENARIOS ?=
+
+.PHONY: chaos
+chaos: ## The chaos suite (not part of test): faults injected into the manager, plugins and DataStore, figures and verdicts; CHAOS_TCPS=5 for a quick run.
+	hack/chaos.sh $(CHAOS_SCENARIOS)
 
 .PHONY: lint
 lint: ## gofmt and go vet on every module.
