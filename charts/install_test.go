@@ -2,8 +2,6 @@ package charts_test
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,29 +13,44 @@ import (
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/manager"
+	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
 )
 
 // The charts against a real kube-apiserver, as on a cluster without nodes: helm installs both
 // charts (the apiserver validates every object), the manager runs beside it with the chart's
-// own kamaji.yaml, and the apiserver reaches its webhooks through the chart's Service (an
+// own kamaji.yaml and the chart's ServiceAccount identity (a TokenRequest token: the chart's
+// RBAC is enforced), and the apiserver reaches its webhooks through the chart's Service (an
 // EndpointSlice stands in for the pod, --enable-aggregator-routing makes the apiserver use it),
-// trusting the CA the manager injected. No pod runs: images, image volumes and init containers
-// are not exercised here.
+// trusting the CA the manager injected. With that manager a tenant lives its admin-side life
+// (tenant_life_test.go) and the ServiceAccount's permissions are asked (rbac_test.go). No pod
+// runs: images, image volumes and init containers are not exercised here.
 func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 	hostIP := nonLoopbackIPv4(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// The etcd plugin as it ships, pinned by the chart's own value; its path is the test's.
+	etcdPlugin, err := testenv.BuildPlugin(t.TempDir(), "datastore-etcd", settings.KindDataStore, "etcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := []string{"--values", "testdata/values/digests.yaml", "--values", "testdata/values/datastores.yaml",
+		"--set", "bundledPlugins.datastore-etcd.sha256=" + etcdPlugin.SHA256}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	plane, err := testenv.Start(ctx, testenv.Options{ExtraAPIServerArgs: []string{"--enable-aggregator-routing=true"}})
+	plane, err := testenv.Start(ctx, testenv.Options{ExtraAPIServerArgs: []string{
+		"--enable-aggregator-routing=true",
+		// As on clusters that enforce it: the ownerReferences the manager sets (with
+		// blockOwnerDeletion) need update on the owner's finalizers.
+		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,22 +75,35 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 
 	h("install", "kamaji-crds", "./kamaji-crds")
 	// The release's DataStore is created although no manager serves the DataStore webhook yet.
-	h("install", "kamaji", "./kamaji", "--namespace", "kamaji-system", "--create-namespace",
-		"--values", "testdata/values/digests.yaml", "--values", "testdata/values/datastores.yaml")
+	h(append([]string{"install", "kamaji", "./kamaji", "--namespace", "kamaji-system", "--create-namespace"}, values...)...)
 	ds := &kamajiv1alpha1.DataStore{}
 	if err := cl.Get(ctx, client.ObjectKey{Name: "default"}, ds); err != nil {
 		t.Fatalf("the chart's DataStore: %v", err)
 	}
 
-	// The manager, with the chart's kamaji.yaml; only what needs a pod is moved to the test's
-	// ports and folders.
+	// The manager, with the chart's kamaji.yaml and ServiceAccount; only what needs a pod is
+	// moved to the test's ports and folders (and the etcd plugin to where the test built it).
 	cm, err := kc.CoreV1().ConfigMaps("kamaji-system").Get(ctx, "kamaji-config", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	const chartEtcdPlugin = "/opt/kamaji/plugins/datastore-etcd/kamaji-datastore-etcd"
+	if !strings.Contains(cm.Data["kamaji.yaml"], chartEtcdPlugin) {
+		t.Fatalf("the chart's kamaji.yaml has no %s:\n%s", chartEtcdPlugin, cm.Data["kamaji.yaml"])
+	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "kamaji.yaml")
-	if err := os.WriteFile(conf, []byte(cm.Data["kamaji.yaml"]), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(cm.Data["kamaji.yaml"], chartEtcdPlugin, etcdPlugin.Path)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	saKubeconfig, saUser := serviceAccountKubeconfig(ctx, t, kc, plane.Config, "kamaji-system", "kamaji")
+	// The Gateway API, as on a cluster that serves it: the manager's TLSRoute and Gateway rules
+	// are then about kinds the apiserver knows, and can be asked about.
+	gateway, err := testenv.GatewayAPICRDs(testenv.GatewayExperimental)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.InstallCRDs(ctx, apiextensionsclient.NewForConfigOrDie(plane.Config), gateway...); err != nil {
 		t.Fatal(err)
 	}
 	port, err := testenv.FreePort()
@@ -96,7 +122,7 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	mgr.Stdout, mgr.Stderr = logf, logf
-	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	mgr.Env = append(os.Environ(), "KUBECONFIG="+saKubeconfig)
 	if err := mgr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +176,23 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 		t.Errorf("a DataStore of an unserved driver, not the release's: %v", err)
 	}
 
+	t.Run("the manager's ServiceAccount is allowed what it needs, refused the rest", func(t *testing.T) {
+		checkPermissions(t, saKubeconfig, saUser, "tenants", "kamaji-system")
+	})
+	t.Run("a tenant's admin-side life under the chart's RBAC", func(t *testing.T) {
+		checkTenantLife(ctx, t, cl, "tenants", "kamaji-system")
+	})
+	// Whatever the steps above waited for, nothing the manager did was refused (read before
+	// the uninstall below takes its RBAC away).
+	if b, err := os.ReadFile(logf.Name()); err != nil {
+		t.Fatal(err)
+	} else if forbidden := forbiddenLines(string(b)); len(forbidden) > 0 {
+		t.Errorf("the apiserver refused the manager %d times; first: %s", len(forbidden), forbidden[0])
+	}
+
 	// Upgrade: the release's DataStore is updated, through the manager's webhook this time.
-	h("upgrade", "kamaji", "./kamaji", "--namespace", "kamaji-system",
-		"--values", "testdata/values/digests.yaml", "--values", "testdata/values/datastores.yaml",
-		"--set", "datastores[0].spec.endpoints[0]=etcd-1.etcd.kamaji-system.svc:2379")
+	h(append([]string{"upgrade", "kamaji", "./kamaji", "--namespace", "kamaji-system",
+		"--set", "datastores[0].spec.endpoints[0]=etcd-1.etcd.kamaji-system.svc:2379"}, values...)...)
 	if err := cl.Get(ctx, client.ObjectKey{Name: "default"}, ds); err != nil {
 		t.Fatal(err)
 	}
@@ -228,29 +267,14 @@ func nonLoopbackIPv4(t *testing.T) string {
 	return ""
 }
 
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
-	t.Helper()
-	b64 := base64.StdEncoding.EncodeToString
-	kubeconfig := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: plane
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: admin
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-contexts:
-- name: plane
-  context: {cluster: plane, user: admin}
-current-context: plane
-`, cfg.Host, b64(cfg.CAData), b64(cfg.CertData), b64(cfg.KeyData))
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
-		t.Fatal(err)
+// forbiddenLines are the lines of the manager's log where the apiserver refused it a request
+// (RBAC's refusals name the user; admission's, such as blockOwnerDeletion's, do not).
+func forbiddenLines(log string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "is forbidden") {
+			out = append(out, l)
+		}
 	}
-	return path
+	return out
 }
