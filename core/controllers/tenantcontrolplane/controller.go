@@ -388,6 +388,15 @@ func (r *Reconciler) pluginCallTimeout() time.Duration {
 	return 15 * time.Second
 }
 
+// addonRenderTimeout bounds an addon's Render: rendering is templating, done in milliseconds,
+// and a hung addon plugin holds one of the manager's workers for as long as the call may last,
+// slowing every other TCP's passes (the chaos suite's hung-addon scenario).
+const addonRenderTimeout = 5 * time.Second
+
+func (r *Reconciler) addonCallTimeout() time.Duration {
+	return min(r.pluginCallTimeout(), addonRenderTimeout)
+}
+
 func (r *Reconciler) applyStatus(ctx context.Context, p *pass) error {
 	p.status.ObservedGeneration = p.tcp.Generation
 	if equality.Semantic.DeepEqual(p.status, p.tcp.Status) {

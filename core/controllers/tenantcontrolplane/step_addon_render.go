@@ -60,7 +60,7 @@ func stepAddonRender(ctx context.Context, r *Reconciler, p *pass) error {
 		if err != nil {
 			return fail(cond, ReasonAddonRenderFailed, fmt.Errorf("addon %s: %w", a.name, err))
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.pluginCallTimeout())
+		cctx, cancel := context.WithTimeout(ctx, r.addonCallTimeout())
 		res, err := plugin.Render(cctx, addon.RenderRequest{Addon: a.name, Tenant: tp, Params: a.params})
 		cancel()
 		if err != nil {
