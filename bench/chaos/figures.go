@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/openhcp/kamaji/core/metrics/metricstest"
 )
 
@@ -93,7 +91,7 @@ func histogramQuantile(before, after metricstest.Families, name string, labels m
 func buckets(f metricstest.Families, name string, labels map[string]string) map[float64]float64 {
 	out := map[float64]float64{}
 	for _, m := range f[name].GetMetric() {
-		if !hasLabels(m, labels) || m.GetHistogram() == nil {
+		if !metricstest.Matches(m, labels) || m.GetHistogram() == nil {
 			continue
 		}
 		h := m.GetHistogram()
@@ -107,17 +105,4 @@ func buckets(f metricstest.Families, name string, labels map[string]string) map[
 		}
 	}
 	return out
-}
-
-func hasLabels(m *dto.Metric, labels map[string]string) bool {
-	have := map[string]string{}
-	for _, l := range m.GetLabel() {
-		have[l.GetName()] = l.GetValue()
-	}
-	for k, v := range labels {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }

@@ -16,8 +16,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -81,7 +79,7 @@ func setup(tb *benchtb.TB, o options) (*harness, error) {
 
 	h.dir = tb.TempDir()
 	h.kubeconfig = filepath.Join(h.dir, "kubeconfig")
-	if err := writeKubeconfig(plane, h.kubeconfig); err != nil {
+	if err := plane.WriteKubeconfig(h.kubeconfig); err != nil {
 		return nil, err
 	}
 	h.certDir = filepath.Join(h.dir, "webhook")
@@ -243,15 +241,6 @@ func ppid(pid int) int {
 	}
 	n, _ := strconv.Atoi(f[1])
 	return n
-}
-
-func writeKubeconfig(p *testenv.Plane, path string) error {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["plane"] = &clientcmdapi.Cluster{Server: p.Config.Host, CertificateAuthorityData: p.Config.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: p.Config.CertData, ClientKeyData: p.Config.KeyData}
-	cfg.Contexts["plane"] = &clientcmdapi.Context{Cluster: "plane", AuthInfo: "admin"}
-	cfg.CurrentContext = "plane"
-	return clientcmd.WriteToFile(*cfg, path)
 }
 
 // retry calls f every 250 ms until it succeeds or timeout passes, returning its last error.

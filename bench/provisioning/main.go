@@ -22,8 +22,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -64,7 +62,7 @@ func run(tb *benchtb.TB, count, workers int, kamajiBin, pluginBin string, idle t
 
 	// The manager as a process: kubeconfig, kamaji.yaml, webhook serving certificate.
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(plane, kubeconfig); err != nil {
+	if err := plane.WriteKubeconfig(kubeconfig); err != nil {
 		return err
 	}
 	certDir := filepath.Join(dir, "webhook")
@@ -220,15 +218,6 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 		}
 	}
 	return nil
-}
-
-func writeKubeconfig(p *testenv.Plane, path string) error {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["plane"] = &clientcmdapi.Cluster{Server: p.Config.Host, CertificateAuthorityData: p.Config.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: p.Config.CertData, ClientKeyData: p.Config.KeyData}
-	cfg.Contexts["plane"] = &clientcmdapi.Context{Cluster: "plane", AuthInfo: "admin"}
-	cfg.CurrentContext = "plane"
-	return clientcmd.WriteToFile(*cfg, path)
 }
 
 // cpuSeconds is the process's user+system CPU time.

@@ -23,7 +23,7 @@ func clockAt(d time.Duration) *fakeClock { return &fakeClock{now: t0.Add(d)} }
 
 func newCA(t *testing.T, clock tenantpki.Clock) *pki.KeyPair {
 	t.Helper()
-	data, err := tenantpki.RotateCA(tenantpki.Options{}, clock)
+	data, _, err := tenantpki.EnsureCA(nil, tenantpki.Options{}, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,13 +31,6 @@ func EnsureFrontProxyCA(current map[string][]byte, opts Options, clock Clock) (m
 	return ensureCASecret(current, KeyFrontProxyCACert, KeyFrontProxyCAKey, FrontProxyCACommonName, opts, clock)
 }
 
-// RotateCA returns the data of a new tenant CA, whatever the current one is.
-func RotateCA(opts Options, clock Clock) (map[string][]byte, error) {
-	opts.Force = true
-	data, _, err := EnsureCA(nil, opts, clock)
-	return data, err
-}
-
 // LoadKeyPair parses the certificate and key stored under certKey and keyKey, such as the CA
 // to pass to the leaf Ensure functions: LoadKeyPair(data, KeyCACert, KeyCAKey).
 func LoadKeyPair(data map[string][]byte, certKey, keyKey string) (*pki.KeyPair, error) {

@@ -230,7 +230,7 @@ func TestCARotationReissuesLeaves(t *testing.T) {
 	if !SignedBy(data[KeyAPIServerKubeletClientCert], caData[KeyCACert]) {
 		t.Fatal("leaf not signed by its CA")
 	}
-	newData, err := RotateCA(Options{}, clock)
+	newData, _, err := EnsureCA(nil, Options{}, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/tenant"
@@ -183,6 +185,17 @@ func (p *Plane) Stop() {
 	if p.Dir != "" && os.Getenv("KAMAJI_KEEP_PLANE") == "" {
 		_ = os.RemoveAll(p.Dir)
 	}
+}
+
+// WriteKubeconfig writes an admin kubeconfig of the plane to path, for processes run beside
+// it (a manager under test, kubectl).
+func (p *Plane) WriteKubeconfig(path string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["plane"] = &clientcmdapi.Cluster{Server: p.Config.Host, CertificateAuthorityData: p.Config.CAData}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: p.Config.CertData, ClientKeyData: p.Config.KeyData}
+	cfg.Contexts["plane"] = &clientcmdapi.Context{Cluster: "plane", AuthInfo: "admin"}
+	cfg.CurrentContext = "plane"
+	return clientcmd.WriteToFile(*cfg, path)
 }
 
 // APIServerLog is the path of kube-apiserver's log, for failure messages.

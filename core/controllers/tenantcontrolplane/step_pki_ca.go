@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
@@ -28,14 +27,16 @@ const DefaultCARotationOverlap = 24 * time.Hour
 // annotation goes.
 func (r *Reconciler) ensureCA(ctx context.Context, p *pass, ensureOne func(tenantpki.Kind, *kamajiv1alpha1.CertificatePrivateKeyPairStatus, ensureFunc) (map[string][]byte, error)) (map[string][]byte, error) {
 	var (
-		name     = tenantpki.SecretName(p.tcp.Name, tenantpki.CA)
-		endGiven bool
-		until    time.Time
+		caObj *corev1.Secret // the CA Secret, when it carries the end of an overlap
+		until time.Time
 	)
 	data, err := ensureOne(tenantpki.CA, &p.status.Certificates.CA, func(cur ownedSecret, opts tenantpki.Options) (map[string][]byte, tenantpki.Reason, error) {
 		if cur.obj != nil {
-			var v string
-			if v, endGiven = cur.obj.Annotations[tenantpki.CAPreviousUntilAnnotation]; endGiven && tenantpki.InOverlap(cur.data) {
+			v, endGiven := cur.obj.Annotations[tenantpki.CAPreviousUntilAnnotation]
+			if endGiven {
+				caObj = cur.obj
+			}
+			if endGiven && tenantpki.InOverlap(cur.data) {
 				t, err := tenantpki.ParseOverlapEnd(v)
 				if err != nil {
 					return nil, "", err
@@ -48,12 +49,12 @@ func (r *Reconciler) ensureCA(ctx context.Context, p *pass, ensureOne func(tenan
 			return data, reason, err
 		}
 		// A new CA with the old one still trusted: its end first.
-		end := p.now.Add(r.caRotationOverlap()).UTC().Format(time.RFC3339)
+		end := p.now.Add(r.caRotationOverlap())
 		obj := cur.obj.DeepCopy()
-		if err := apply.SetAnnotation(ctx, r.Client, obj, tenantpki.CAPreviousUntilAnnotation, end); err != nil {
+		if err := apply.SetAnnotation(ctx, r.Client, obj, tenantpki.CAPreviousUntilAnnotation, end.UTC().Format(time.RFC3339)); err != nil {
 			return nil, "", fmt.Errorf("recording the end of the CA overlap: %w", err)
 		}
-		p.caRotating, endGiven, until = true, true, p.now.Add(r.caRotationOverlap())
+		p.caRotating, caObj, until = true, obj, end
 		return data, reason, nil
 	})
 	if err != nil {
@@ -63,10 +64,8 @@ func (r *Reconciler) ensureCA(ctx context.Context, p *pass, ensureOne func(tenan
 		p.caOverlapEnd = until
 		return data, nil
 	}
-	if endGiven {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.tcp.Namespace,
-			Annotations: map[string]string{tenantpki.CAPreviousUntilAnnotation: ""}}}
-		if err := apply.RemoveAnnotation(ctx, r.Client, s, tenantpki.CAPreviousUntilAnnotation); err != nil {
+	if caObj != nil {
+		if err := apply.RemoveAnnotation(ctx, r.Client, caObj.DeepCopy(), tenantpki.CAPreviousUntilAnnotation); err != nil {
 			return nil, fmt.Errorf("removing the end of the finished CA overlap: %w", err)
 		}
 	}

@@ -61,7 +61,7 @@ func (f Families) Value(name string, labels map[string]string) (value float64, f
 		return 0, false
 	}
 	for _, m := range mf.GetMetric() {
-		if !matches(m, labels) {
+		if !Matches(m, labels) {
 			continue
 		}
 		switch {
@@ -82,7 +82,7 @@ func (f Families) Value(name string, labels map[string]string) (value float64, f
 func (f Families) Series(name string, labels map[string]string) []map[string]string {
 	var out []map[string]string
 	for _, m := range f[name].GetMetric() {
-		if matches(m, labels) {
+		if Matches(m, labels) {
 			ls := map[string]string{}
 			for _, l := range m.GetLabel() {
 				ls[l.GetName()] = l.GetValue()
@@ -93,7 +93,8 @@ func (f Families) Series(name string, labels map[string]string) []map[string]str
 	return out
 }
 
-func matches(m *dto.Metric, labels map[string]string) bool {
+// Matches tells whether the series' labels include labels.
+func Matches(m *dto.Metric, labels map[string]string) bool {
 	have := map[string]string{}
 	for _, l := range m.GetLabel() {
 		have[l.GetName()] = l.GetValue()
