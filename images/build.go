@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/openhcp/kamaji/sdk"
 )
 
 // Platform is an os/arch[/variant] pair.
@@ -57,21 +59,40 @@ type Options struct {
 	CAFile    string     // CA bundle copied into every image
 	Platforms []Platform // one binary per target and platform
 	Only      []string   // target names to build; empty means all
+	Plugin    string     // a plugin module outside plugins/ (DiscoverModule) to build instead
 	Log       io.Writer  // progress: the go build lines and warnings
 }
 
 // Result is one written archive.
 type Result struct {
-	Target  Target
-	Ref     string  // registry/name:version
-	Archive string  // path of the OCI archive
-	Digest  v1.Hash // of the image manifest (one platform) or of the index (several)
-	Size    int64   // bytes of the archive
+	Target   Target
+	Ref      string   // registry/name:version
+	Archive  string   // path of the OCI archive
+	Digest   v1.Hash  // of the image manifest (one platform) or of the index (several)
+	Size     int64    // bytes of the archive
+	Binaries []Binary // one per platform, in the order of Options.Platforms
+}
+
+// Binary is the image's binary for one platform.
+type Binary struct {
+	Platform Platform
+	Path     string // in the image: BinDir/<name>
+	SHA256   string // hex, the checksum the manager pins a plugin by (the chart's plugins[].sha256)
 }
 
 // Build builds each selected target's binary once per platform, assembles its image and writes
 // one OCI archive per target.
 func Build(ctx context.Context, o Options) ([]Result, error) {
+	if o.Plugin != "" {
+		if len(o.Only) > 0 {
+			return nil, fmt.Errorf("--only and --plugin: --plugin builds the one image of its module")
+		}
+		t, err := DiscoverModule(o.Plugin)
+		if err != nil {
+			return nil, err
+		}
+		return buildTargets(ctx, o, []Target{t})
+	}
 	targets, err := Discover(o.Root)
 	if err != nil {
 		return nil, err
@@ -84,7 +105,11 @@ func Build(ctx context.Context, o Options) ([]Result, error) {
 }
 
 func buildTargets(ctx context.Context, o Options, targets []Target) ([]Result, error) {
-	meta, err := gitMeta(ctx, o.Root, o.Source, o.Log)
+	gitDir := o.Root
+	if o.Plugin != "" {
+		gitDir = o.Plugin // the module's own repository labels its image
+	}
+	meta, err := gitMeta(ctx, gitDir, o.Source, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +132,17 @@ func buildTargets(ctx context.Context, o Options, targets []Target) ([]Result, e
 	var results []Result
 	for _, t := range targets {
 		var imgs []v1.Image
+		var bins []Binary
 		for _, p := range o.Platforms {
 			bin := filepath.Join(work, p.OS+"-"+p.Architecture+p.Variant, t.Name)
 			if err := BuildBinary(ctx, o.Root, t, p, bin, o.Log); err != nil {
 				return nil, err
 			}
+			sum, err := sdk.FileSHA256(bin)
+			if err != nil {
+				return nil, err
+			}
+			bins = append(bins, Binary{Platform: p, Path: BinDir + "/" + t.Name, SHA256: sum})
 			layer, err := BinaryLayer(bin, t.Name, meta.Created)
 			if err != nil {
 				return nil, err
@@ -133,7 +164,7 @@ func buildTargets(ctx context.Context, o Options, targets []Target) ([]Result, e
 		if err != nil {
 			return nil, err
 		}
-		results = append(results, Result{Target: t, Ref: ref, Archive: archive, Digest: digest, Size: st.Size()})
+		results = append(results, Result{Target: t, Ref: ref, Archive: archive, Digest: digest, Size: st.Size(), Binaries: bins})
 		if err := removeStale(o.Out, t, o.Log); err != nil {
 			return nil, err
 		}
@@ -195,7 +226,10 @@ func BuildBinary(ctx context.Context, root string, t Target, p Platform, out str
 	args := []string{"build", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w -X " + t.VersionVar + "=" + t.Version, "-o", out, t.Package}
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = filepath.Join(root, t.Dir)
+	cmd.Dir = t.Dir
+	if !filepath.IsAbs(t.Dir) {
+		cmd.Dir = filepath.Join(root, t.Dir)
+	}
 	env := []string{"CGO_ENABLED=0", "GOOS=" + p.OS, "GOARCH=" + p.Architecture}
 	if p.Variant != "" && p.Architecture == "arm" {
 		env = append(env, "GOARM="+strings.TrimPrefix(p.Variant, "v"))

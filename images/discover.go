@@ -19,12 +19,13 @@ import (
 // Target is one image: a main package of one module, tagged with that module's VERSION.
 type Target struct {
 	Name       string   // image and binary name: kamaji, kamaji-<plugin>
-	Dir        string   // module directory relative to the repository root: cmd, plugins/<plugin>
+	Dir        string   // module directory relative to the repository root (cmd, plugins/<plugin>), or absolute (--plugin)
 	Package    string   // main package to build, relative to Dir
 	Workspace  bool     // built inside go.work (the core) or with GOWORK=off (plugins, as they are released)
 	Version    string   // content of Dir/VERSION
 	VersionVar string   // -X symbol the version is stamped into
 	Args       []string // default arguments after the entrypoint
+	Module     string   // the go.mod module path of a --plugin module, named in the image history instead of its local Dir
 }
 
 // CoreName is the image and binary name of the core.
@@ -75,6 +76,52 @@ func Discover(root string) ([]Target, error) {
 	sort.Slice(plugins, func(i, j int) bool { return plugins[i].Name < plugins[j].Name })
 	return append(targets, plugins...), nil
 }
+
+// DiscoverModule describes a plugin module outside plugins/, such as a third party's: its one
+// command cmd/<binary> names the image and the binary, its VERSION tags the image, and it builds
+// from its own go.mod (GOWORK=off), as the bundled plugins do.
+func DiscoverModule(dir string) (Target, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Target{}, err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "go.mod")); err != nil {
+		return Target{}, fmt.Errorf("--plugin %s: %w (want the directory of the plugin's go.mod)", dir, err)
+	}
+	entries, err := os.ReadDir(filepath.Join(abs, "cmd"))
+	if err != nil {
+		return Target{}, fmt.Errorf("--plugin %s: %w (want the command in cmd/<binary>)", dir, err)
+	}
+	var cmds []string
+	for _, e := range entries {
+		if e.IsDir() {
+			cmds = append(cmds, e.Name())
+		}
+	}
+	if len(cmds) != 1 {
+		return Target{}, fmt.Errorf("--plugin %s: cmd/ holds %d directories %q, want one, cmd/<binary>", dir, len(cmds), cmds)
+	}
+	name := cmds[0]
+	if !imageNameRE.MatchString(name) {
+		return Target{}, fmt.Errorf("--plugin %s: cmd/%s: the binary's name is the image's, lower-case letters, digits, '.', '_' and '-'", dir, name)
+	}
+	version, err := readVersion(abs, ".")
+	if err != nil {
+		return Target{}, fmt.Errorf("--plugin %s: %w", dir, err)
+	}
+	symbol, err := findVersionVar(abs)
+	if err != nil {
+		return Target{}, fmt.Errorf("--plugin %s: %w", dir, err)
+	}
+	module, err := modulePath(filepath.Join(abs, "go.mod"))
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Name: name, Dir: abs, Package: "./cmd/" + name, Version: version, VersionVar: symbol, Module: module}, nil
+}
+
+// imageNameRE is one path component of an image reference.
+var imageNameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 
 func readVersion(root, dir string) (string, error) {
 	file := path.Join(dir, "VERSION")

@@ -139,6 +139,13 @@ func NewImage(t Target, p Platform, base, bin v1.Layer, m Meta) (v1.Image, error
 			},
 		},
 	}
+	if m.Source == "" {
+		delete(cfg.Config.Labels, LabelSource) // a --plugin module without --source: no source is better than this repository's
+	}
+	from := t.Dir
+	if t.Module != "" {
+		from = t.Module // not the builder's local path: the same sources give the same image anywhere
+	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err := mutate.ConfigFile(img, cfg)
@@ -149,6 +156,6 @@ func NewImage(t Target, p Platform, base, bin v1.Layer, m Meta) (v1.Image, error
 		mutate.Addendum{Layer: base, MediaType: types.OCILayer, History: v1.History{
 			Created: created, CreatedBy: "kamaji images: nonroot user, /tmp, CA certificates"}},
 		mutate.Addendum{Layer: bin, MediaType: types.OCILayer, History: v1.History{
-			Created: created, CreatedBy: fmt.Sprintf("kamaji images: %s/%s %s from %s", BinDir, t.Name, t.Version, t.Dir)}},
+			Created: created, CreatedBy: fmt.Sprintf("kamaji images: %s/%s %s from %s", BinDir, t.Name, t.Version, from)}},
 	)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/addon"
+	"github.com/openhcp/kamaji/sdk/datastore"
 )
 
 const repoRoot = ".."
@@ -399,6 +400,100 @@ func TestMultiPlatformArchive(t *testing.T) {
 	}
 }
 
+// outOfTreePlugin is the third-party plugin module of the author guide, outside plugins/ and go.work.
+const outOfTreePlugin = repoRoot + "/examples/datastore-plugin"
+
+// TestBuildOutOfTreePlugin builds the example plugin module's image as its author does
+// (docs/plugins/author-guide.md), and checks what the author reads off the output (the archive,
+// the binary's sha256 for the chart) and what the image holds.
+func TestBuildOutOfTreePlugin(t *testing.T) {
+	const name = "kamaji-datastore-example"
+	out := t.TempDir()
+	platform := Platform{OS: "linux", Architecture: runtime.GOARCH}
+	var stdout, stderr bytes.Buffer
+	args := []string{"build", "--plugin", outOfTreePlugin, "--registry", "registry.test/acme", "--out", out, "--platforms", platform.String()}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	// Built from its own go.mod, its command alone, its Version stamped.
+	if !strings.Contains(stderr.String(), "GOWORK=off go build") || !strings.Contains(stderr.String(), "-X example.com/kamaji-datastore-example/driver.Version=0.1.0") || !strings.HasSuffix(strings.TrimSpace(stderr.String()), "./cmd/"+name) {
+		t.Errorf("build log:\n%s", stderr.String())
+	}
+	version := fileVersion(t, "examples/datastore-plugin/VERSION")
+	ref := "registry.test/acme/" + name + ":" + version
+	archive := filepath.Join(out, name+"-"+version+".oci.tar")
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], ref+"  sha256:") || !strings.HasSuffix(lines[0], " MiB  "+archive) {
+		t.Fatalf("printed:\n%s", stdout.String())
+	}
+	fields := strings.Split(strings.TrimSpace(lines[1]), "  ")
+	if len(fields) != 3 || fields[1] != BinDir+"/"+name || fields[2] != platform.String() || len(fields[0]) != 64 {
+		t.Fatalf("binary line %q, want \"  <sha256>  %s/%s  %s\"", lines[1], BinDir, name, platform)
+	}
+
+	a, err := ReadArchive(archive, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Ref() != ref {
+		t.Errorf("archive reference %q, want %q", a.Ref(), ref)
+	}
+	imgs, err := a.Images()
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("images: %d, %v", len(imgs), err)
+	}
+	cf, err := imgs[0].ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config
+	if c.User != User || strings.Join(c.Entrypoint, " ") != BinDir+"/"+name || len(c.Cmd) != 0 {
+		t.Errorf("user %q, entrypoint %q, cmd %q", c.User, c.Entrypoint, c.Cmd)
+	}
+	revision, created := headCommit(t)
+	want := map[string]string{
+		LabelVersion: version, LabelTitle: name, LabelRevision: revision, LabelCreated: created.Format(time.RFC3339),
+	}
+	if len(c.Labels) != len(want) {
+		t.Errorf("labels %v, want %v (no source label without --source)", c.Labels, want)
+	}
+	for k, v := range want {
+		if c.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, c.Labels[k], v)
+		}
+	}
+	// The history names the module, not where it was checked out: same sources, same image.
+	if n := len(cf.History); n != 2 || !strings.HasSuffix(cf.History[1].CreatedBy, " from example.com/kamaji-datastore-example") {
+		t.Errorf("history: %+v", cf.History)
+	}
+
+	files := flatten(t, imgs[0])
+	bin, ok := files[BinDir[1:]+"/"+name]
+	if !ok || bin.hdr.Mode&0o111 != 0o111 || bin.hdr.Uid != 0 {
+		t.Fatalf("binary %s/%s: %+v", BinDir, name, bin.hdr)
+	}
+	if p := string(files["etc/passwd"].body); !strings.Contains(p, "\nnonroot:x:65532:65532:") {
+		t.Errorf("/etc/passwd has no nonroot user:\n%s", p)
+	}
+	if len(files[CAFile[1:]].body) == 0 {
+		t.Errorf("no %s", CAFile)
+	}
+	binFile := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(binFile, bin.body, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	assertStatic(t, binFile)
+	// The printed sha256 is the one the manager checks before starting the binary.
+	c2, err := datastore.NewClient(sdk.ClientConfig{Path: binFile, SHA256: fields[0]})
+	if err != nil {
+		t.Fatalf("start %s with the printed sha256: %v", name, err)
+	}
+	defer c2.Close()
+	if info := c2.Info(); info.VendorVersion != version || strings.Join(info.Drivers, ",") != "example-etcd" {
+		t.Errorf("GetPluginInfo: %+v, want version %s and driver example-etcd", info, version)
+	}
+}
+
 func TestRunRefusesBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -407,6 +502,8 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"build", "--registry", "Ghcr.io/UPPER"}, `--registry: "Ghcr.io/UPPER" is not a reference prefix`},
 		{[]string{"build", "--platforms", "linux"}, `--platforms: "linux" is not os/arch`},
 		{[]string{"build", "--only", "kamaji-nope", "--root", repoRoot}, `--only: no image "kamaji-nope"`},
+		{[]string{"build", "--plugin", repoRoot + "/plugins"}, "want the directory of the plugin's go.mod"},
+		{[]string{"build", "--plugin", outOfTreePlugin, "--only", "kamaji"}, "--only and --plugin"},
 		{[]string{"push"}, "push: want one or more archives"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 	} {

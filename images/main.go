@@ -3,6 +3,7 @@
 // tagged with its own module's VERSION (cmd/VERSION, plugins/<plugin>/VERSION).
 //
 //	images build [--root DIR] [--out DIR] [--registry PREFIX] [--platforms linux/amd64,...] [--only NAME,...]
+//	images build --plugin MODULE-DIR [--out DIR] [--registry PREFIX] [--source URL] [--platforms ...]
 //	images push [--registry PREFIX] ARCHIVE...
 //	images list [--root DIR] [--registry PREFIX]
 package main
@@ -51,8 +52,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		caFile := fs.String("ca-file", CAFile, "CA bundle copied to "+CAFile+" in every image")
 		platforms := fs.String("platforms", DefaultPlatforms(), "comma-separated os/arch list; several make a multi-platform index")
 		only := fs.String("only", "", "comma-separated image names to build (default: all)")
+		plugin := fs.String("plugin", "", "a plugin module directory outside plugins/ (its go.mod, VERSION and one cmd/<binary>): build its image alone")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
+		}
+		if *plugin != "" && !flagSet(fs, "source") {
+			*source = "" // this repository is not a third party's plugin's source
 		}
 		if err := checkRegistry(*registry); err != nil {
 			return err
@@ -61,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		o := Options{Root: *root, Out: *out, Registry: *registry, Source: *source, CAFile: *caFile, Platforms: ps, Log: stderr}
+		o := Options{Root: *root, Out: *out, Registry: *registry, Source: *source, CAFile: *caFile, Platforms: ps, Plugin: *plugin, Log: stderr}
 		if *only != "" {
 			o.Only = strings.Split(*only, ",")
 		}
@@ -71,6 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		for _, r := range results {
 			fmt.Fprintln(stdout, summary(r))
+			for _, b := range r.Binaries {
+				fmt.Fprintln(stdout, binaryLine(b))
+			}
 		}
 		return nil
 	case "push":
@@ -81,11 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("push: want one or more archives (bin/images/*.oci.tar)")
 		}
 		override := ""
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "registry" {
-				override = *registry
-			}
-		})
+		if flagSet(fs, "registry") {
+			override = *registry
+		}
 		if override != "" {
 			if err := checkRegistry(override); err != nil {
 				return err
@@ -131,4 +137,17 @@ func checkRegistry(r string) error {
 // summary is the one line printed per image: reference, digest, archive size, archive path.
 func summary(r Result) string {
 	return fmt.Sprintf("%s  %s  %.1f MiB  %s", r.Ref, r.Digest, float64(r.Size)/(1<<20), r.Archive)
+}
+
+// binaryLine is the line printed under an image's summary per platform: the sha256 of its binary,
+// as sha256sum prints it, then the binary's path in the image and the platform.
+func binaryLine(b Binary) string {
+	return fmt.Sprintf("  %s  %s  %s", b.SHA256, b.Path, b.Platform.String())
+}
+
+// flagSet reports whether the command line gave the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
