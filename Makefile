@@ -70,11 +70,13 @@ UP_ARGS ?=
 DATASTORES ?= etcd
 
 .PHONY: up
-up: ## The local plane: admin cluster, process node, etcd DataStore, manager, a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
+up: ## The local plane: admin cluster, process node, etcd DataStore, the charts installed with helm (the manager as a pod), a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
 	@# Only what the plane runs: kine when a kine DataStore is asked for; older tenant versions
 	@# are built when a tenant asks for them, konnectivity by make kube-bins.
 	hack/kube-bins.sh kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl etcd \
 	  $$(echo "$(DATASTORES)" | grep -qE 'all|mysql|postgresql|nats' && echo kine) >/dev/null
+	@# The real helm installs the charts (kamaji-crds, kamaji): built once into the cache.
+	hack/helm.sh >/dev/null
 	@mkdir -p $(BIN)
 	cd cmd && go build -o $(BIN)/kamaji ./kamaji
 	@for p in datastore-etcd addon-coredns addon-kubeproxy addon-konnectivity; do \

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -41,8 +42,10 @@ func newLocalUpCommand() *cobra.Command {
 		Long: `Start the local plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
 kube-proxy as host processes, a process node running the admin cluster's pods as processes
 (each pod in its own network namespace on the bridge), a multi-tenant etcd DataStore named
-"default" (TLS + auth), the kamaji manager with the etcd plugin, and --tenants sample
-TenantControlPlanes. Running it again completes or checks a running plane.
+"default" (TLS + auth), the kamaji manager installed with the real helm from the repository's
+charts (kamaji-crds, and kamaji in namespace kamaji-system: the manager runs as a pod of the
+process node with its ServiceAccount, its plugins delivered by image volumes), and --tenants
+sample TenantControlPlanes. Running it again completes or checks a running plane.
 
 Binaries come from the kamaji cache (hack/kube-bins.sh) and from the folder of this kamaji
 binary (make build); ` + "`make up`" + ` builds what is missing first.`,
@@ -58,6 +61,8 @@ binary (make build); ` + "`make up`" + ` builds what is missing first.`,
 	f.IntVar(&cfg.Tenants, "tenants", cfg.Tenants, "Number of sample TenantControlPlanes (tenant-00, tenant-01, ...).")
 	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "Folder for the plane's certificates, data, logs and kubeconfigs.")
 	f.StringVar(&cfg.BinDir, "bin-dir", cfg.BinDir, "Folder with the plugin binaries (kamaji-datastore-etcd).")
+	f.StringVar(&cfg.Helm, "helm", "", "The helm binary that installs the charts (default: the one hack/helm.sh builds into the cache).")
+	f.StringVar(&cfg.ChartsDir, "charts", "", "Folder with the kamaji-crds and kamaji charts (default: the repository's charts folder).")
 	f.StringSliceVar(&cfg.DataStores, "datastores", cfg.DataStores, "DataStores to host: etcd (\"default\", always), mysql (the machine's MariaDB), postgresql (its PostgreSQL), nats (a NATS of the plane's own, operator mode), or all; tenants reach the last three through a kine sidecar.")
 	return cmd
 }
@@ -101,6 +106,10 @@ func newLocalNodeCommand() *cobra.Command {
 			if cfg.SelfExe, err = os.Executable(); err != nil {
 				return err
 			}
+			if cfg.BinDir == "" {
+				// make build puts kamaji and the plugins side by side.
+				cfg.BinDir = filepath.Dir(cfg.SelfExe)
+			}
 			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				return err
@@ -124,6 +133,7 @@ func newLocalNodeCommand() *cobra.Command {
 	f.StringVar(&gateway, "gateway", "10.244.0.1", "The bridge's address.")
 	f.StringVar(&cfg.ImagesFile, "images", "images.yaml", "Image map.")
 	f.StringVar(&cfg.Cache, "cache", "", "The kamaji cache folder ($cache in the image map).")
+	f.StringVar(&cfg.BinDir, "bin-dir", "", "The folder make build fills ($bin in the image map: the kamaji and kamaji-<plugin> images; default: this binary's folder).")
 	f.StringVar(&cfg.KubeBins, "kube-bins", "", "hack/kube-bins.sh, to build the binaries of an image rule's missing folder (a tenant at a version not built yet); empty: never.")
 	f.StringVar(&apiService, "api-service", "", "host:port of the admin kubernetes Service (KUBERNETES_SERVICE_HOST/PORT).")
 	f.StringVar(&cfg.KubeletVersion, "kubelet-version", local.KubeVersion, "Version the Node reports.")

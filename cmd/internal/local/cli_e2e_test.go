@@ -190,7 +190,8 @@ func testCLI(t *testing.T, e *e2e) {
 		gen := e.patchTCP(t, name, func(tcp *kamajiv1alpha1.TenantControlPlane) {
 			tcp.Spec.NetworkProfile.CertSANs = append(tcp.Spec.NetworkProfile.CertSANs, "cli-e2e.kamaji.local")
 		})
-		eventually(t, "the manager to be idle", managerIdle)
+		metrics := e.managerMetricsURL(t)
+		eventually(t, "the manager to be idle", func() error { return managerIdle(metrics) })
 		if got := e.tcp(t, name).Status.ObservedGeneration; got >= gen {
 			t.Fatalf("paused tenant observed generation %d", got)
 		}

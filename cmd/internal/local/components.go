@@ -135,6 +135,7 @@ func (p *Plane) processNode() component {
 			"--gateway=" + p.cfg.Gateway,
 			"--images=" + p.cfg.path("images.yaml"),
 			"--cache=" + p.cfg.Cache,
+			"--bin-dir=" + p.cfg.BinDir,
 			"--kube-bins=" + kubeBinsScript(p.cfg.StateDir, p.cfg.BinDir),
 			"--api-service=" + net.JoinHostPort(p.APIServiceIPOrEmpty(), "443"),
 		},
@@ -154,17 +155,22 @@ func (p *Plane) processNode() component {
 	}
 }
 
-// kubeBinsScript is the repository's hack/kube-bins.sh, found above the state or the bin folder
-// (`make up` puts both in the repository) or the working folder (the end-to-end tests'), or ""
-// (the node then builds nothing on demand).
+// kubeBinsScript is the repository's hack/kube-bins.sh (see repoFile), or "" (the node then
+// builds nothing on demand).
 func kubeBinsScript(dirs ...string) string {
+	return repoFile(filepath.Join("hack", "kube-bins.sh"), dirs...)
+}
+
+// repoFile finds a file of the repository above the state or the bin folder (`make up` puts both
+// in the repository) or the working folder (the end-to-end tests'), or "".
+func repoFile(rel string, dirs ...string) string {
 	if wd, err := os.Getwd(); err == nil {
 		dirs = append(dirs, wd)
 	}
 	for _, d := range dirs {
 		for d != "" {
-			p := filepath.Join(d, "hack", "kube-bins.sh")
-			if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			p := filepath.Join(d, rel)
+			if _, err := os.Stat(p); err == nil {
 				return p
 			}
 			parent := filepath.Dir(d)
@@ -259,14 +265,4 @@ func (p *Plane) storeHTTPClient() (*http.Client, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.pki.StoreCA.Cert)
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool}, DisableKeepAlives: true}}, nil
-}
-
-func (p *Plane) manager() component {
-	return component{
-		name: "kamaji-manager", bin: p.cfg.SelfExe,
-		args:    []string{"manager", "--config=" + p.cfg.path("kamaji.yaml")},
-		env:     []string{"KUBECONFIG=" + p.cfg.AdminKubeconfig()},
-		ready:   httpCheck(http.DefaultClient, "http://"+loopback(p.cfg.ManagerHealthPort)+"/readyz"),
-		timeout: 60 * time.Second,
-	}
 }

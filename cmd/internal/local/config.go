@@ -50,9 +50,10 @@ type Config struct {
 	SchedulerPort                    int
 	ProxyHealthPort, ProxyMetrics    int
 	DataStorePort, DataStorePeerPort int
-	WebhookPort                      int
-	ManagerMetricsPort               int
-	ManagerHealthPort                int
+	// Helm is the helm binary that installs the charts; empty: the one hack/helm.sh builds.
+	Helm string
+	// ChartsDir holds kamaji-crds and kamaji; empty: the repository's charts folder.
+	ChartsDir string
 }
 
 // DefaultConfig is the plane `make up` starts.
@@ -72,7 +73,6 @@ func DefaultConfig() Config {
 		ControllerManagerPort: 10257, SchedulerPort: 10259,
 		ProxyHealthPort: 10256, ProxyMetrics: 10249,
 		DataStorePort: 2379, DataStorePeerPort: 2380,
-		WebhookPort: 19443, ManagerMetricsPort: 18080, ManagerHealthPort: 18081,
 	}
 }
 

@@ -5,27 +5,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
-	"github.com/openhcp/kamaji/core/config"
-	"github.com/openhcp/kamaji/core/settings"
-	"github.com/openhcp/kamaji/core/testenv"
-	"github.com/openhcp/kamaji/sdk"
 )
 
 // pluginPath is the etcd datastore plugin `make build` puts beside kamaji.
@@ -100,85 +91,6 @@ func (p *Plane) enableEtcdAuth(ctx context.Context, endpoint string) error {
 	return nil
 }
 
-// stageManager installs the CRDs, writes kamaji.yaml (the plugins pinned by sha256),
-// starts `kamaji manager` and registers its webhooks, served on loopback.
-func (p *Plane) stageManager(ctx context.Context) (string, error) {
-	ext, err := apiextensionsclient.NewForConfig(p.rest)
-	if err != nil {
-		return "", err
-	}
-	crds, err := config.LoadCRDs()
-	if err != nil {
-		return "", err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := testenv.InstallCRDs(cctx, ext, crds...); err != nil {
-		return "", fmt.Errorf("installing the CRDs: %w", err)
-	}
-	sum, err := sdk.FileSHA256(p.pluginPath())
-	if err != nil {
-		return "", err
-	}
-	kinePlugins, err := p.kinePlugins() // kine.go
-	if err != nil {
-		return "", err
-	}
-	addons, err := p.addonPluginEntries() // addons.go
-	if err != nil {
-		return "", err
-	}
-	conf := map[string]any{
-		"datastore":                     "default",
-		"leader-elect":                  false,
-		"max-concurrent-tcp-reconciles": 4,
-		"metrics-bind-address":          loopback(p.cfg.ManagerMetricsPort),
-		"health-probe-bind-address":     loopback(p.cfg.ManagerHealthPort),
-		"webhook-port":                  p.cfg.WebhookPort,
-		"webhook-cert-dir":              p.cfg.path("webhook-certs"),
-		"webhook-ca-path":               p.cfg.path("webhook-certs", "ca.crt"),
-		"tmp-directory":                 p.cfg.path("tmp"),
-		// The tenant apiservers run in pods on the bridge: they reach the manager, a host
-		// process listening on every interface, at the gateway.
-		"tenant-webhook-url": "https://" + net.JoinHostPort(p.cfg.Gateway, strconv.Itoa(p.cfg.WebhookPort)),
-		"plugins": append([]settings.Plugin{{
-			Kind: settings.KindDataStore, Name: "etcd", Path: p.pluginPath(), SHA256: sum, Drivers: []string{"etcd"},
-		}}, append(kinePlugins, addons...)...),
-	}
-	data, err := yaml.Marshal(conf)
-	if err != nil {
-		return "", err
-	}
-	data = append([]byte("# Written by `kamaji local up`.\n"), data...)
-	confPath := p.cfg.path("kamaji.yaml")
-	old, _ := os.ReadFile(confPath)
-	if string(old) != string(data) {
-		// A rebuilt plugin changes its sha256: the manager must restart to read it.
-		p.stop("kamaji-manager", 10*time.Second)
-		if err := os.WriteFile(confPath, data, 0o644); err != nil {
-			return "", err
-		}
-	}
-	c := p.manager()
-	running, err := p.ensure(ctx, c)
-	if err != nil {
-		return "", err
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p.cfg.WebhookPort))
-	detail := "plugin " + p.pluginPath() + ", " + strconv.Itoa(len(addons)) + " addon plugins, webhooks on " + addr
-	if running && p.webhooksEnforced(cctx) == nil {
-		return detail + ", already running", nil
-	}
-	tp := &testenv.Plane{Config: p.rest, CA: p.pki.CA}
-	if err := tp.RegisterWebhooks(cctx, addr); err != nil {
-		return "", &StageError{Component: c.name, Log: p.logPath(c.name), Err: fmt.Errorf("registering the webhooks: %w", err)}
-	}
-	if err := pollReady(cctx, 60*time.Second, nil, p.webhooksEnforced); err != nil {
-		return "", &StageError{Component: c.name, Log: p.logPath(c.name), Err: err}
-	}
-	return detail, nil
-}
-
 // webhooksEnforced answers nil once the apiserver calls our webhooks (registration is
 // asynchronous): a dry-run TCP with a version newer than any known minor must be refused by our
 // rule (older versions are accepted, with a warning).
@@ -244,7 +156,7 @@ func (p *Plane) applyEtcdDataStore(ctx context.Context, name, endpoint string) (
 		return fmt.Errorf("DataStore %s is not Ready: %v", name, got.Status.Conditions)
 	})
 	if err != nil {
-		return "", &StageError{Component: "kamaji-manager", Log: p.logPath("kamaji-manager"), Err: err}
+		return "", p.managerError(ctx, err)
 	}
 	return "etcd at " + endpoint, nil
 }

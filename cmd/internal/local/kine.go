@@ -527,7 +527,7 @@ func (p *Plane) applyDataStore(ctx context.Context, name string, spec kamajiv1al
 		return fmt.Errorf("DataStore %s is not Ready: %v", name, got.Status.Conditions)
 	})
 	if err != nil {
-		return &StageError{Component: "kamaji-manager", Log: p.logPath("kamaji-manager"), Err: err}
+		return p.managerError(ctx, err)
 	}
 	return nil
 }

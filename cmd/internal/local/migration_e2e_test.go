@@ -403,18 +403,11 @@ func (e *e2e) waitPhase(t *testing.T, name string, phases ...kamajiv1alpha1.Migr
 	return got
 }
 
-// killManager kills the manager process (SIGKILL: no clean-up of any kind).
+// killManager kills the manager's process in its pod (SIGKILL: no clean-up of any kind); the
+// process node restarts the container, as a kubelet would.
 func (e *e2e) killManager(t *testing.T) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(e.state, "run", "kamaji-manager.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(data), &pid); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(e.managerPID(t), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,7 +3,6 @@ package local_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,9 +22,14 @@ func init() {
 	registerPlaneSubtest("the manager metrics show the kamaji series for a Ready TCP", testManagerMetrics)
 }
 
-// managerMetricsURL is the manager's /metrics on the plane.
-func managerMetricsURL() string {
-	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(local.DefaultConfig().ManagerMetricsPort)) + "/metrics"
+// managerMetricsURL is the /metrics of the manager's pod on the plane.
+func (e *e2e) managerMetricsURL(t *testing.T) string {
+	t.Helper()
+	u, err := local.ManagerMetricsURL(ctx(t), e.cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // testManagerMetrics scrapes the manager as Prometheus would and checks the series a user
@@ -40,7 +44,7 @@ func testManagerMetrics(t *testing.T, e *e2e) {
 
 // checkManagerMetrics scrapes the manager once and lists what is missing or wrong.
 func (e *e2e) checkManagerMetrics(t *testing.T, name string) error {
-	const ds, plugin = "default", "etcd"
+	const ds, plugin = "default", "datastore-etcd" // the chart names a bundled plugin by its key
 	tcp := e.tcp(t, name)
 	var store kamajiv1alpha1.DataStore
 	if err := e.cl.Get(ctx(t), client.ObjectKey{Name: ds}, &store); err != nil {
@@ -57,7 +61,7 @@ func (e *e2e) checkManagerMetrics(t *testing.T, name string) error {
 	if err := e.cl.List(ctx(t), &dss); err != nil {
 		return err
 	}
-	f, err := metricstest.Scrape(managerMetricsURL())
+	f, err := metricstest.Scrape(e.managerMetricsURL(t))
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,6 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/tenantpki"
-
-	"github.com/openhcp/kamaji/cmd/internal/local"
 )
 
 func init() {
@@ -48,7 +46,8 @@ func testPauseResume(t *testing.T, e *e2e) {
 	})
 
 	e.waitReconciled(t, control, controlGen, san)
-	eventually(t, "the manager's TenantControlPlane queue to be idle", managerIdle)
+	url := e.managerMetricsURL(t)
+	eventually(t, "the manager's TenantControlPlane queue to be idle", func() error { return managerIdle(url) })
 
 	tcp := e.tcp(t, paused)
 	if tcp.Status.ObservedGeneration >= pausedGen {
@@ -156,9 +155,8 @@ func servedSANs(endpoint string) ([]string, error) {
 
 // managerIdle answers nil when the manager's TenantControlPlane work queue is empty and no
 // reconcile of it runs: every event it was sent so far has been handled.
-func managerIdle() error {
-	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(local.DefaultConfig().ManagerMetricsPort)) + "/metrics"
-	resp, err := http.Get(url) //nolint:noctx // loopback, the manager's own server
+func managerIdle(url string) error {
+	resp, err := http.Get(url) //nolint:noctx // the manager's own server, on the pods' bridge
 	if err != nil {
 		return err
 	}

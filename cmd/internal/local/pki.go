@@ -54,16 +54,6 @@ func loadOrCreate(dir, name string, make func() (*pki.KeyPair, error)) (*pki.Key
 	return kp, os.WriteFile(crt, kp.CertPEM(), 0o644)
 }
 
-func hasIP(kp *pki.KeyPair, ip string) bool {
-	want := net.ParseIP(ip)
-	for _, got := range kp.Cert.IPAddresses {
-		if got.Equal(want) {
-			return true
-		}
-	}
-	return false
-}
-
 func server(ca *pki.KeyPair, cn string, dns []string, ips ...string) func() (*pki.KeyPair, error) {
 	return func() (*pki.KeyPair, error) {
 		req := pki.Request{CommonName: cn, DNSNames: dns, Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, Validity: pkiValidity}
@@ -99,22 +89,6 @@ func (p *Plane) ensurePKI() error {
 	if _, err := loadOrCreate(dir, "sa", clientCert(ca, "service-accounts")); err != nil {
 		return err
 	}
-	// The tenant apiservers, pods on the bridge, call the manager's webhook at the gateway: a
-	// certificate of an earlier plane without that address is issued again.
-	webhook, err := loadOrCreate(dir, "webhook", server(ca, "kamaji-webhook", []string{"localhost"}, "127.0.0.1", p.cfg.Gateway))
-	if err != nil {
-		return err
-	}
-	if !hasIP(webhook, p.cfg.Gateway) {
-		for _, ext := range []string{".crt", ".key"} {
-			if err := os.Remove(filepath.Join(dir, "webhook"+ext)); err != nil {
-				return err
-			}
-		}
-		if _, err := loadOrCreate(dir, "webhook", server(ca, "kamaji-webhook", []string{"localhost"}, "127.0.0.1", p.cfg.Gateway)); err != nil {
-			return err
-		}
-	}
 	storeDir := p.cfg.path("pki", "datastore")
 	storeCA, err := loadOrCreate(storeDir, "ca", func() (*pki.KeyPair, error) { return pki.NewCA("kamaji-local-datastore-ca", pkiValidity, "") })
 	if err != nil {
@@ -129,21 +103,6 @@ func (p *Plane) ensurePKI() error {
 	}
 	p.pki = &adminPKI{CA: ca, Admin: admin, StoreCA: storeCA, Root: root}
 
-	// controller-runtime's webhook server reads tls.crt/tls.key; the manager gives ca.crt to the
-	// webhooks it puts in tenants.
-	wh := p.cfg.path("webhook-certs")
-	if err := os.MkdirAll(wh, 0o700); err != nil {
-		return err
-	}
-	for src, dst := range map[string]string{"webhook.crt": "tls.crt", "webhook.key": "tls.key", "ca.crt": "ca.crt"} {
-		data, err := os.ReadFile(filepath.Join(dir, src))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(wh, dst), data, 0o600); err != nil {
-			return err
-		}
-	}
 	keyPEM, err := admin.KeyPEM()
 	if err != nil {
 		return err

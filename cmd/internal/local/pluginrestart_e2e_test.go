@@ -14,6 +14,8 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/metrics/metricstest"
+
+	"github.com/openhcp/kamaji/cmd/internal/local"
 )
 
 func init() {
@@ -25,7 +27,8 @@ func init() {
 // check) and counts a restart; the next use starts a new process. The tenants, whose data path
 // never goes through the plugin, stay Ready throughout.
 func testPluginRestart(t *testing.T, e *e2e) {
-	const plugin, binary, ds = "etcd", "kamaji-datastore-etcd", "default"
+	// The chart names a bundled plugin by its bundledPlugins key.
+	const plugin, binary, ds = "datastore-etcd", "kamaji-datastore-etcd", "default"
 	tenants := []string{"tenant-00", "tenant-01"}
 	for _, name := range tenants {
 		e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
@@ -40,7 +43,7 @@ func testPluginRestart(t *testing.T, e *e2e) {
 		old = pids[0]
 		return nil
 	})
-	before := pluginMetric(t, "kamaji_plugin_restarts_total", plugin)
+	before := pluginMetric(t, e, "kamaji_plugin_restarts_total", plugin)
 	if err := unix.Kill(old, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +61,7 @@ func testPluginRestart(t *testing.T, e *e2e) {
 	}
 	eventually(t, "the restart to be counted", func() error {
 		sampleTenants()
-		if n := pluginMetric(t, "kamaji_plugin_restarts_total", plugin); n <= before {
+		if n := pluginMetric(t, e, "kamaji_plugin_restarts_total", plugin); n <= before {
 			return fmt.Errorf("kamaji_plugin_restarts_total{plugin=%q} = %v", plugin, n)
 		}
 		return nil
@@ -69,7 +72,7 @@ func testPluginRestart(t *testing.T, e *e2e) {
 		if len(pids) != 1 || pids[0] == old {
 			return fmt.Errorf("processes of %s under the manager: %v (killed %d)", binary, pids, old)
 		}
-		if up := pluginMetric(t, "kamaji_plugin_up", plugin); up != 1 {
+		if up := pluginMetric(t, e, "kamaji_plugin_up", plugin); up != 1 {
 			return fmt.Errorf("kamaji_plugin_up{plugin=%q} = %v", plugin, up)
 		}
 		var store kamajiv1alpha1.DataStore
@@ -91,9 +94,9 @@ func testPluginRestart(t *testing.T, e *e2e) {
 }
 
 // pluginMetric is the value of a per-plugin series of the manager's /metrics (-1 when absent).
-func pluginMetric(t *testing.T, family, plugin string) float64 {
+func pluginMetric(t *testing.T, e *e2e, family, plugin string) float64 {
 	t.Helper()
-	f, err := metricstest.Scrape(managerMetricsURL())
+	f, err := metricstest.Scrape(e.managerMetricsURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,18 +107,24 @@ func pluginMetric(t *testing.T, family, plugin string) float64 {
 	return v
 }
 
-// managerPID is the pid of the plane's `kamaji manager`.
+// managerPID is the pid of the manager container's process (the process node's container ID
+// is local://<pid>).
 func (e *e2e) managerPID(t *testing.T) int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(e.state, "run", "kamaji-manager.pid"))
+	pod, err := local.ManagerPod(ctx(t), e.cs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == "manager" {
+			if pid, err := strconv.Atoi(strings.TrimPrefix(c.ContainerID, "local://")); err == nil {
+				return pid
+			}
+			t.Fatalf("container ID %q of the manager is not local://<pid>", c.ContainerID)
+		}
 	}
-	return pid
+	t.Fatalf("pod %s has no manager container status", pod.Name)
+	return 0
 }
 
 // childProcesses are the pids of the running children of ppid whose executable is named binary.

@@ -129,8 +129,8 @@ func (p *Plane) tenantDiagnosis(ctx context.Context, namespace, name string, cau
 		}
 	}
 	if len(lines) == 0 {
-		lines = append(lines, "no pod exists for it (see the kamaji-manager and kube-controller-manager logs)")
-		logPath = p.logPath("kamaji-manager")
+		lines = append(lines, "no pod exists for it (see the manager's log, and the kube-controller-manager's)")
+		logPath = p.managerLog(ctx)
 	}
 	return &StageError{Component: "TenantControlPlane " + name, Log: logPath, Err: fmt.Errorf("%v\n%s", cause, strings.Join(lines, "\n"))}
 }

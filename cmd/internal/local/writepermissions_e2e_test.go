@@ -64,9 +64,10 @@ func testWritePermissions(t *testing.T, e *e2e) {
 		}
 		return nil
 	})
-	// The limitation is a webhook the tenant apiserver calls the manager for.
+	// The limitation is a webhook the tenant apiserver calls the manager for, at the chart's
+	// webhook Service by name.
 	vwc, err := super.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx(t), "kamaji-write-permissions", metav1.GetOptions{})
-	if err != nil || len(vwc.Webhooks) != 1 || vwc.Webhooks[0].ClientConfig.URL == nil || !strings.HasPrefix(*vwc.Webhooks[0].ClientConfig.URL, "https://10.244.0.1:") {
+	if err != nil || len(vwc.Webhooks) != 1 || vwc.Webhooks[0].ClientConfig.URL == nil || !strings.HasPrefix(*vwc.Webhooks[0].ClientConfig.URL, "https://kamaji-webhook-service.kamaji-system.svc:443/") {
 		t.Errorf("the ValidatingWebhookConfiguration kamaji-write-permissions: %v %+v", err, vwc)
 	}
 	if _, err := super.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx(t), "kamaji-write-permissions", metav1.GetOptions{}); !apierrors.IsNotFound(err) {

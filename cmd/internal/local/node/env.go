@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -124,8 +125,10 @@ func orMissing(err error) error {
 }
 
 // commandLine is the argv of a container: command (or the image entrypoint) and args, with
-// $(VAR) expanded from the container's environment.
-func commandLine(c *corev1.Container, img Resolved, vars map[string]string) (string, []string, error) {
+// $(VAR) expanded from the container's environment. An absolute command under one of the
+// container's mounts (a binary an init container put in an emptyDir) runs from that volume;
+// any other is looked up by name in the image's folder.
+func commandLine(c *corev1.Container, img Resolved, vars map[string]string, mounts []Mount) (string, []string, error) {
 	var argv []string
 	for _, a := range c.Command {
 		argv = append(argv, Expand(a, vars))
@@ -139,12 +142,41 @@ func commandLine(c *corev1.Container, img Resolved, vars map[string]string) (str
 	for _, a := range c.Args {
 		argv = append(argv, Expand(a, vars))
 	}
+	if path, ok, err := volumeCommand(argv[0], mounts); ok {
+		return path, argv, err
+	}
 	path, err := img.Lookup(argv[0])
 	if err != nil {
 		return "", nil, err
 	}
 	argv[0] = filepath.Base(argv[0])
 	return path, argv, nil
+}
+
+// volumeCommand resolves an absolute command that lies under a mount (the deepest one, as
+// later mounts hide earlier ones). It stays the container path: the helper execs it after
+// bind-mounting the volumes, where it is that volume's file. ok is false when no mount holds it.
+func volumeCommand(command string, mounts []Mount) (path string, ok bool, err error) {
+	if !filepath.IsAbs(command) {
+		return "", false, nil
+	}
+	command = filepath.Clean(command)
+	var best *Mount
+	for i := range mounts {
+		t := filepath.Clean(mounts[i].Target)
+		if (command == t || strings.HasPrefix(command, strings.TrimSuffix(t, "/")+"/")) && (best == nil || len(t) >= len(filepath.Clean(best.Target))) {
+			best = &mounts[i]
+		}
+	}
+	if best == nil {
+		return "", false, nil
+	}
+	host := filepath.Join(best.Source, strings.TrimPrefix(command, filepath.Clean(best.Target)))
+	st, err := os.Stat(host)
+	if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", true, fmt.Errorf("command %q is not an executable in the volume mounted at %s", command, best.Target)
+	}
+	return command, true, nil
 }
 
 // Expand replaces $(VAR) with its value; $$(VAR) escapes to a literal $(VAR); an unknown

@@ -61,10 +61,36 @@ func RunContainer(specPath string) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making / private: %w", err)
 	}
-	ov := &overlays{scratch: spec.Scratch}
-	for _, m := range spec.Mounts {
-		if err := ov.bind(m); err != nil {
+	// Whatever comes from the host is opened before the first mount: a volume mounted at /tmp
+	// (the manager's) hides every host path under /tmp, such as the state folder of a plane a
+	// test started there, with its volumes, scratch space and binaries.
+	sources := make([]Mount, len(spec.Mounts))
+	for i, m := range spec.Mounts {
+		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
 			return fmt.Errorf("mount %s at %s: %w", m.Source, m.Target, err)
+		}
+		sources[i] = Mount{Source: fdPath(fd), Target: m.Target, ReadOnly: m.ReadOnly}
+	}
+	if err := os.MkdirAll(spec.Scratch, 0o755); err != nil {
+		return err
+	}
+	scratch, err := unix.Open(spec.Scratch, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("scratch space: %w", err)
+	}
+	exe := spec.Path
+	if hiddenBy(spec.Path, spec.Mounts) && !underTarget(spec.Path, spec.Mounts) {
+		fd, err := unix.Open(spec.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		exe = fdPath(fd)
+	}
+	ov := &overlays{scratch: fdPath(scratch)}
+	for i, m := range sources {
+		if err := ov.bind(m); err != nil {
+			return fmt.Errorf("mount %s at %s: %w", spec.Mounts[i].Source, m.Target, err)
 		}
 	}
 	if spec.Hostname != "" {
@@ -85,7 +111,32 @@ func RunContainer(specPath string) error {
 	} else {
 		_ = os.Chdir("/")
 	}
-	return unix.Exec(spec.Path, spec.Args, spec.Env)
+	return unix.Exec(exe, spec.Args, spec.Env)
+}
+
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// hiddenBy: a mount target covers path (the host's file is out of sight once mounted).
+func hiddenBy(path string, mounts []Mount) bool {
+	for _, m := range mounts {
+		if t := filepath.Clean(m.Target); path == t || strings.HasPrefix(path, strings.TrimSuffix(t, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// underTarget: path is a container path the node resolved in a volume (volumeCommand), to be
+// found there once mounted, not a host path.
+func underTarget(path string, mounts []Mount) bool {
+	for _, m := range mounts {
+		if t := filepath.Clean(m.Target); strings.HasPrefix(path, strings.TrimSuffix(t, "/")+"/") {
+			if _, err := os.Stat(filepath.Join(m.Source, strings.TrimPrefix(path, t))); err == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type overlays struct {

@@ -12,12 +12,19 @@ import (
 
 // DefaultImages is the image map the local plane starts with; `kamaji local up` writes it to
 // <state>/images.yaml once, where it may be edited (the node reads it at every container start).
+// The node tries these rules after the file's own, so that a file written by an older version
+// still maps the images of rules added since.
 const DefaultImages = `# Container images the local node can run, mapped to binaries built on this machine.
-# Rules are tried in order. In "image", * matches any text; in "dir" and "entrypoint", $1, $2...
-# are what the stars matched and $cache is the kamaji cache folder (~/.cache/kamaji).
+# Rules are tried in order, then the node's built-in rules (these, as of its version). In
+# "image", * matches the least text it can; in "dir" and "entrypoint", $1, $2... are what the
+# stars matched, $cache is the kamaji cache folder (~/.cache/kamaji) and $bin the folder that
+# make build fills (the repository's bin/).
 # "dir" is where the container's command is looked up (its PATH); "entrypoint" runs when the
 # container has no command. "build", when "dir" does not exist, are the arguments of
 # hack/kube-bins.sh that build it (the node runs it, once, and the container waits).
+# "imageDir" is where the binaries sit in the image's filesystem (default /usr/local/bin): an
+# image volume shows "dir" there; set in a rule, the image's containers also see "dir" at that
+# path (hiding the host's), as they would in the image.
 images:
   - image: registry.k8s.io/kube-apiserver:*
     dir: $cache/kube/$1/bin
@@ -52,6 +59,14 @@ images:
   - image: registry.k8s.io/kas-network-proxy/proxy-agent:*
     dir: $cache/konnectivity/$1/bin
     entrypoint: proxy-agent
+  - image: "*/kamaji:*"
+    dir: $bin
+    entrypoint: kamaji
+    imageDir: /usr/local/bin
+  - image: "*/kamaji-*:*"
+    dir: $bin
+    entrypoint: kamaji-$2
+    imageDir: /usr/local/bin
 `
 
 // ImageRule maps image references to a folder of binaries.
@@ -61,27 +76,48 @@ type ImageRule struct {
 	Entrypoint string `json:"entrypoint,omitempty"`
 	// Build are hack/kube-bins.sh arguments that build Dir when it is missing.
 	Build string `json:"build,omitempty"`
+	// ImageDir is where the binaries sit in the image's filesystem (DefaultImageDir when empty).
+	ImageDir string `json:"imageDir,omitempty"`
+
+	from string // the file the rule comes from, for messages
 }
+
+// DefaultImageDir is where an image's binaries sit when its rule does not say.
+const DefaultImageDir = "/usr/local/bin"
 
 // ImageMap is the parsed images.yaml.
 type ImageMap struct {
-	Path   string
-	Cache  string
+	Path  string `json:"-"`
+	Cache string `json:"-"`
+	// Bin is the folder make build fills ($bin); empty: the rules that use it match nothing.
+	Bin    string      `json:"-"`
 	Images []ImageRule `json:"images"`
 }
 
-// LoadImages reads an image map; a missing file means the default map.
+const defaultRulesName = "the node's built-in rules"
+
+// LoadImages reads an image map, followed by the default rules (alone when the file is missing).
 func LoadImages(path, cache string) (*ImageMap, error) {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		data, err = []byte(DefaultImages), nil
+	m := &ImageMap{}
+	if err := yaml.UnmarshalStrict([]byte(DefaultImages), m); err != nil {
+		return nil, fmt.Errorf("default image map: %v", err)
 	}
-	if err != nil {
+	for i := range m.Images {
+		m.Images[i].from = defaultRulesName
+	}
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
-	m := &ImageMap{}
-	if err := yaml.UnmarshalStrict(data, m); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err == nil {
+		file := &ImageMap{}
+		if err := yaml.UnmarshalStrict(data, file); err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		for i := range file.Images {
+			file.Images[i].from = path
+		}
+		m.Images = append(file.Images, m.Images...)
 	}
 	m.Path, m.Cache = path, cache
 	return m, nil
@@ -93,6 +129,10 @@ type Resolved struct {
 	Dir string
 	// Entrypoint is the binary run when the container gives no command.
 	Entrypoint string
+	// ImageDir is where Dir's binaries sit in the image's filesystem (/usr/local/bin).
+	ImageDir string
+	// MountImageDir: the rule set imageDir, so the image's containers see Dir there.
+	MountImageDir bool
 }
 
 // UnknownImageError names an image no rule maps to an existing binary.
@@ -114,16 +154,31 @@ func (m *ImageMap) Resolve(image string) (Resolved, error) {
 		if !ok {
 			continue
 		}
+		from := r.from
+		if from == "" {
+			from = m.Path
+		}
+		if strings.Contains(r.Dir, "$bin") && m.Bin == "" {
+			return Resolved{}, &UnknownImageError{Image: image, Reason: fmt.Sprintf("rule %q in %s maps it to $bin, and the node has no --bin-dir", r.Image, from)}
+		}
 		expand := func(s string) string {
 			s = strings.ReplaceAll(s, "$cache", m.Cache)
+			s = strings.ReplaceAll(s, "$bin", m.Bin)
 			for i := len(groups); i >= 1; i-- {
 				s = strings.ReplaceAll(s, fmt.Sprintf("$%d", i), groups[i-1])
 			}
 			return s
 		}
-		res := Resolved{Dir: expand(r.Dir), Entrypoint: expand(r.Entrypoint)}
+		res := Resolved{Dir: expand(r.Dir), Entrypoint: expand(r.Entrypoint), ImageDir: r.ImageDir, MountImageDir: r.ImageDir != ""}
+		if res.ImageDir == "" {
+			res.ImageDir = DefaultImageDir
+		}
 		if st, err := os.Stat(res.Dir); err != nil || !st.IsDir() {
-			return Resolved{}, &UnknownImageError{Image: image, Reason: fmt.Sprintf("it maps to %s (rule %q in %s), which does not exist: build it into the cache first", res.Dir, r.Image, m.Path),
+			hint := "build it into the cache first"
+			if strings.Contains(r.Dir, "$bin") {
+				hint = "build it first (make build)"
+			}
+			return Resolved{}, &UnknownImageError{Image: image, Reason: fmt.Sprintf("it maps to %s (rule %q in %s), which does not exist: %s", res.Dir, r.Image, from, hint),
 				Build: strings.Fields(expand(r.Build))}
 		}
 		if res.Entrypoint != "" {
@@ -133,7 +188,7 @@ func (m *ImageMap) Resolve(image string) (Resolved, error) {
 		}
 		return res, nil
 	}
-	return Resolved{}, &UnknownImageError{Image: image, Reason: "no rule of " + m.Path + " maps it to a local binary"}
+	return Resolved{}, &UnknownImageError{Image: image, Reason: "no rule of " + m.Path + " nor of " + defaultRulesName + " maps it to a local binary"}
 }
 
 // Lookup finds a command in the image's folder: a container cannot run the host's binaries.
@@ -147,6 +202,8 @@ func (r Resolved) Lookup(command string) (string, error) {
 }
 
 // matchGlob matches s against a pattern where * is any text, returning what each star matched.
+// Stars match the least text they can: in "*/kamaji-*:*", $1 is the registry and repository
+// path up to the first "/kamaji-" and $2 the name up to the tag's colon.
 func matchGlob(pattern, s string) ([]string, bool) {
 	parts := strings.Split(pattern, "*")
 	for i := range parts {

@@ -3,7 +3,8 @@
 // address on the host bridge, each container in a private mount namespace where the pod's
 // volumes are bind-mounted at their container paths. Images map to binaries built on this
 // machine (images.yaml). Probes drive readiness and restarts; restart policies and graceful
-// termination follow the kubelet's rules.
+// termination follow the kubelet's rules. securityContext is not applied: containers run as
+// root, with the node's capabilities.
 package node
 
 import (
@@ -57,6 +58,8 @@ type Config struct {
 	// ImagesFile maps images to binaries; Cache is the kamaji cache folder ($cache in it).
 	ImagesFile string
 	Cache      string
+	// BinDir is the folder make build fills ($bin in the image map): the project's own images.
+	BinDir string
 	// KubeBins is hack/kube-bins.sh, run to build the binaries of an image whose folder is
 	// missing when its image rule says how (a tenant at a version not built yet); empty: never.
 	KubeBins string
@@ -75,6 +78,7 @@ type Node struct {
 	recorder record.EventRecorder
 	ipam     *ipam
 
+	svc    serviceCache // hosts.go
 	mu     sync.Mutex
 	pods   map[types.UID]*podRunner
 	wg     sync.WaitGroup
@@ -104,6 +108,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("registering node %s: %w", n.cfg.Name, err)
 	}
 	go n.heartbeat(ctx)
+	n.watchServices(ctx)
 
 	factory := informers.NewSharedInformerFactoryWithOptions(n.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", n.cfg.Name).String()
@@ -150,6 +155,16 @@ func (n *Node) shutdown() {
 		}()
 	}
 	wg.Wait()
+}
+
+// images reads the image map, as edited now.
+func (n *Node) images() (*ImageMap, error) {
+	m, err := LoadImages(n.cfg.ImagesFile, n.cfg.Cache)
+	if err != nil {
+		return nil, err
+	}
+	m.Bin = n.cfg.BinDir
+	return m, nil
 }
 
 func (n *Node) podsDir() string { return filepath.Join(n.cfg.StateDir, "pods") }

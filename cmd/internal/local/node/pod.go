@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 )
 
@@ -188,6 +190,7 @@ func (r *podRunner) run() {
 	r.mu.Unlock()
 	r.markDirty()
 
+	imageBackoff := 2 * time.Second
 	for {
 		pod = r.currentPod()
 		vols, err := r.n.materializeVolumes(r.ctx, pod, filepath.Join(r.dir, "volumes"))
@@ -198,10 +201,21 @@ func (r *podRunner) run() {
 			r.mu.Lock()
 			r.volumes = vols
 			r.mu.Unlock()
+			r.imageVolumeResolved()
 			break
 		}
 		if r.ctx.Err() != nil {
 			return
+		}
+		var unknown *UnknownImageError
+		if errors.As(err, &unknown) {
+			// An image volume's image is pulled like a container's: no container can start.
+			r.imageVolumeFailed(err)
+			if !r.wait(imageBackoff) {
+				return
+			}
+			imageBackoff = min(2*imageBackoff, 30*time.Second)
+			continue
 		}
 		r.event(corev1.EventTypeWarning, "FailedMount", "%v", err)
 		if !r.wait(2 * time.Second) {
@@ -329,11 +343,38 @@ func (r *podRunner) setWaiting(c *ctr, reason, msg string) {
 	r.markDirty()
 }
 
+// imageVolumeFailed reports an image volume whose image maps to no local binary as the kubelet
+// reports a failed pull: every container waits with ErrImagePull and an event names the image.
+func (r *podRunner) imageVolumeFailed(err error) {
+	r.mu.Lock()
+	r.imageErr = err.Error()
+	for _, c := range r.ctrs {
+		c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()}}
+	}
+	r.mu.Unlock()
+	r.markDirty()
+	r.event(corev1.EventTypeWarning, "UnknownImage", "%v", err)
+}
+
+// imageVolumeResolved undoes imageVolumeFailed once the volumes are in place.
+func (r *podRunner) imageVolumeResolved() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.imageErr == "" {
+		return
+	}
+	r.imageErr = ""
+	for _, c := range r.ctrs {
+		c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	}
+	r.markDirty()
+}
+
 // runOnce starts the container and waits until it exits, is killed by a failing probe, or the
 // pod is terminated. err means it could not start at all.
 func (r *podRunner) runOnce(c *ctr) (int, error) {
 	pod := r.currentPod()
-	images, err := LoadImages(r.n.cfg.ImagesFile, r.n.cfg.Cache)
+	images, err := r.n.images()
 	if err != nil {
 		r.setWaiting(c, "InvalidImageMap", err.Error())
 		r.event(corev1.EventTypeWarning, "Failed", "%v", err)
@@ -381,12 +422,6 @@ func (r *podRunner) runOnce(c *ctr) (int, error) {
 		r.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return 0, err
 	}
-	path, argv, err := commandLine(&c.spec, img, vars)
-	if err != nil {
-		r.setWaiting(c, "CreateContainerError", err.Error())
-		r.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		return 0, err
-	}
 	r.mu.Lock()
 	attempt := c.restarts
 	sb, vols := r.sb, r.volumes
@@ -394,9 +429,20 @@ func (r *podRunner) runOnce(c *ctr) (int, error) {
 	spec := ContainerSpec{
 		NetNS: sb.nsPath(), Hostname: podHostname(pod),
 		Scratch: filepath.Join(r.dir, "scratch", fmt.Sprintf("%s-%d", c.spec.Name, attempt)),
-		Path:    path, Args: argv, Env: env, Dir: c.spec.WorkingDir,
+		Env:     env, Dir: c.spec.WorkingDir,
+	}
+	imageVolumes := map[string]bool{}
+	for _, v := range pod.Spec.Volumes {
+		if v.Image != nil {
+			imageVolumes[v.Name] = true
+		}
 	}
 	hostsMounted := false
+	if img.MountImageDir {
+		// The container sees its image's binaries where the image has them, so that its
+		// arguments may name them (`kamaji plugin install /usr/local/bin/kamaji-...`).
+		spec.Mounts = append(spec.Mounts, Mount{Source: img.Dir, Target: img.ImageDir, ReadOnly: true})
+	}
 	for _, m := range c.spec.VolumeMounts {
 		src, ok := vols[m.Name]
 		if !ok {
@@ -414,10 +460,18 @@ func (r *podRunner) runOnce(c *ctr) (int, error) {
 		if m.MountPath == "/etc/hosts" {
 			hostsMounted = true
 		}
-		spec.Mounts = append(spec.Mounts, Mount{Source: src, Target: m.MountPath, ReadOnly: m.ReadOnly})
+		// An image volume is read-only, as the kubelet mounts it; its folder links to binaries the
+		// node shares with every pod.
+		spec.Mounts = append(spec.Mounts, Mount{Source: src, Target: m.MountPath, ReadOnly: m.ReadOnly || imageVolumes[m.Name]})
 	}
 	if !hostsMounted {
 		spec.Mounts = append(spec.Mounts, Mount{Source: filepath.Join(r.dir, "hosts"), Target: "/etc/hosts", ReadOnly: true})
+	}
+	spec.Path, spec.Args, err = commandLine(&c.spec, img, vars, spec.Mounts)
+	if err != nil {
+		r.setWaiting(c, "CreateContainerError", err.Error())
+		r.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return 0, err
 	}
 	specDir := filepath.Join(r.dir, "containers")
 	logDir := filepath.Join(r.dir, "logs")
@@ -519,16 +573,79 @@ func exitCode(ps *os.ProcessState) int {
 	return ps.ExitCode()
 }
 
+// writeHosts writes the pod's /etc/hosts. Besides the pod's own names and host aliases it
+// names every Service of the admin cluster that has a cluster IP (<svc>.<ns>.svc and
+// <svc>.<ns>.svc.cluster.local), standing in for the cluster DNS the local plane does not run:
+// the tenants' kube-apiservers call the manager's webhook by its Service name. The file is
+// written at pod start and rewritten in place when the Services change (hosts.go), as a DNS
+// answer would change: a Service installed again gets a new cluster IP.
 func (r *podRunner) writeHosts(pod *corev1.Pod) error {
+	return r.writeHostsWith(pod, r.n.serviceHosts(r.ctx))
+}
+
+func (r *podRunner) writeHostsWith(pod *corev1.Pod, services []string) error {
 	r.mu.Lock()
-	ip := r.sb.IP.String()
+	sb := r.sb
 	r.mu.Unlock()
-	hosts := fmt.Sprintf("# Kubernetes-managed hosts file (kamaji local node).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", ip, podHostname(pod))
-	for _, h := range pod.Spec.HostAliases {
-		hosts += h.IP + "\t" + strings.Join(h.Hostnames, "\t") + "\n"
+	if sb == nil {
+		return nil // no sandbox yet: the pod's start writes it
 	}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(r.dir, "hosts"), []byte(hosts), 0o644)
+	// In place (same inode): the containers see the file through a bind mount.
+	return os.WriteFile(filepath.Join(r.dir, "hosts"), []byte(hostsFile(sb.IP.String(), pod, services)), 0o644)
+}
+
+func hostsFile(ip string, pod *corev1.Pod, services []string) string {
+	hosts := fmt.Sprintf("# Kubernetes-managed hosts file (kamaji local node).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", ip, podHostname(pod))
+	for _, h := range pod.Spec.HostAliases {
+		hosts += h.IP + "\t" + strings.Join(h.Hostnames, "\t") + "\n"
+	}
+	if len(services) > 0 {
+		hosts += "# Services of the admin cluster, as of the pod's start (no cluster DNS).\n"
+		for _, l := range services {
+			hosts += l + "\n"
+		}
+	}
+	return hosts
+}
+
+// serviceHosts lists the hosts lines of the admin cluster's Services, sorted by namespace and
+// name; nil when they cannot be listed (the pod starts anyway, without them).
+func (n *Node) serviceHosts(ctx context.Context) []string {
+	var svcs []corev1.Service
+	if cached, ok := n.cachedServices(); ok {
+		svcs = cached
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		list, err := n.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			klog.ErrorS(err, "listing Services for the pods' hosts files; they are left out")
+			return nil
+		}
+		svcs = list.Items
+	}
+	sort.Slice(svcs, func(i, j int) bool {
+		if svcs[i].Namespace != svcs[j].Namespace {
+			return svcs[i].Namespace < svcs[j].Namespace
+		}
+		return svcs[i].Name < svcs[j].Name
+	})
+	var lines []string
+	for _, s := range svcs {
+		ips := s.Spec.ClusterIPs
+		if len(ips) == 0 && s.Spec.ClusterIP != "" {
+			ips = []string{s.Spec.ClusterIP}
+		}
+		for _, ip := range ips {
+			if ip == "" || ip == corev1.ClusterIPNone {
+				continue
+			}
+			name := s.Name + "." + s.Namespace + ".svc"
+			lines = append(lines, ip+"\t"+name+"\t"+name+".cluster.local")
+		}
+	}
+	return lines
 }

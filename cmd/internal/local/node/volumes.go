@@ -25,7 +25,8 @@ type volumeFile struct {
 
 // materializeVolumes writes every volume of the pod under dir/<volume> and returns the folder
 // of each. Secret, ConfigMap, projected (service-account tokens included) and downward-API
-// volumes are written once, at pod start; emptyDir is a folder; hostPath is the host's path.
+// volumes are written once, at pod start; emptyDir is a folder; hostPath is the host's path; an
+// image volume is a folder with the image's binaries folder at their path in the image.
 func (n *Node) materializeVolumes(ctx context.Context, pod *corev1.Pod, dir string) (map[string]string, error) {
 	paths := map[string]string{}
 	for _, v := range pod.Spec.Volumes {
@@ -46,6 +47,13 @@ func (n *Node) materializeVolumes(ctx context.Context, pod *corev1.Pod, dir stri
 				return nil, err
 			}
 			continue
+		case v.Image != nil:
+			p, err := n.imageVolume(v.Image.Reference, vdir)
+			if err != nil {
+				return nil, fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			paths[v.Name] = p
+			continue
 		case v.Secret != nil:
 			files, err = n.secretFiles(ctx, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode, ptr.Deref(v.Secret.Optional, false))
 		case v.ConfigMap != nil:
@@ -55,7 +63,7 @@ func (n *Node) materializeVolumes(ctx context.Context, pod *corev1.Pod, dir stri
 		case v.Projected != nil:
 			files, err = n.projectedFiles(ctx, pod, v.Projected)
 		default:
-			return nil, fmt.Errorf("volume %q: this volume type is not supported on the local node (supported: secret, configMap, emptyDir, projected, downwardAPI, hostPath)", v.Name)
+			return nil, fmt.Errorf("volume %q: this volume type is not supported on the local node (supported: secret, configMap, emptyDir, projected, downwardAPI, hostPath, image)", v.Name)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
@@ -66,6 +74,38 @@ func (n *Node) materializeVolumes(ctx context.Context, pod *corev1.Pod, dir stri
 		paths[v.Name] = vdir
 	}
 	return paths, nil
+}
+
+// imageVolume makes dir look like the image's filesystem: its binaries path (usr/local/bin) is a
+// link to the image's local folder, so a subPath of that path mounts the folder itself. The
+// binaries are not copied: they are the ones make build or the cache holds.
+func (n *Node) imageVolume(ref, dir string) (string, error) {
+	images, err := n.images()
+	if err != nil {
+		return "", err
+	}
+	img, err := images.Resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	rel := strings.TrimPrefix(filepath.Clean("/"+img.ImageDir), "/")
+	if rel == "" {
+		return img.Dir, nil
+	}
+	link := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		return "", err
+	}
+	// Replaced atomically: the volume is made again when the pod's volumes are retried.
+	tmp := link + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(img.Dir, tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
 func writeVolume(dir string, files []volumeFile) error {
