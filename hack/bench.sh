@@ -29,6 +29,14 @@ SECTIONS=(plugintransport provisioning local kine migration)
 
 log() { echo "bench: $*" >&2; }
 
+# The flags of `kamaji local up` that install the repository's charts with the cached helm.
+# shellcheck disable=SC2046 # $(plane_args) is split into flags on purpose
+plane_args() {
+  local helm
+  helm=$("$ROOT/hack/helm.sh" | sed -n 's/^HELM=//p')
+  echo "--charts $ROOT/charts --helm $helm"
+}
+
 # ---- sections ---------------------------------------------------------------------------------
 
 # plugintransport: the cost of a datastore call through the plugin transport (go-plugin, gRPC,
@@ -78,7 +86,7 @@ section_local() {
   local state="$WORK/local-state"
   trap '"$WORK/kamaji" local down --state-dir "'"$state"'" >&2 || true' EXIT # the section runs in a subshell
   log "starting a local plane"
-  "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" --tenants 0 >&2
+  "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" $(plane_args) --tenants 0 >&2
   log "measuring (a few minutes)"
   "$WORK/kamaji" local bench --state-dir "$state" --tcps "${BENCH_LOCAL_TCPS:-10}"
 }
@@ -105,7 +113,7 @@ section_kine() {
   local state="$WORK/kine-state"
   trap '"$WORK/kamaji" local down --state-dir "'"$state"'" >&2 || true' EXIT # the section runs in a subshell
   log "starting a local plane with every DataStore"
-  if ! "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" --tenants 0 --datastores all >"$WORK/kine-up.log" 2>&1; then
+  if ! "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" $(plane_args) --tenants 0 --datastores all >"$WORK/kine-up.log" 2>&1; then
     cat "$WORK/kine-up.log" >&2
     if grep -q "another local plane runs" "$WORK/kine-up.log"; then echo "skipped: a local plane started meanwhile"; return 0; fi
     return 1
@@ -137,7 +145,7 @@ section_migration() {
   local state="$WORK/migration-state"
   trap '"$WORK/kamaji" local down --state-dir "'"$state"'" >&2 || true' EXIT # the section runs in a subshell
   log "starting a local plane with the DataStores etcd-2 and postgresql"
-  if ! "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" --tenants 0 --datastores etcd-2,postgresql >"$WORK/migration-up.log" 2>&1; then
+  if ! "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" $(plane_args) --tenants 0 --datastores etcd-2,postgresql >"$WORK/migration-up.log" 2>&1; then
     cat "$WORK/migration-up.log" >&2
     if grep -q "another local plane runs" "$WORK/migration-up.log"; then echo "skipped: a local plane started meanwhile"; return 0; fi
     return 1

@@ -50,8 +50,8 @@ func TestAPIServerDefaultFlags(t *testing.T) {
 		t.Errorf("command = %q", c.Command)
 	}
 	// The pod IP comes from the downward API.
-	if len(c.Env) != 1 || c.Env[0].Name != "POD_IP" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.FieldRef.FieldPath != "status.podIP" {
-		t.Errorf("env = %+v, want POD_IP from status.podIP", c.Env)
+	if len(c.Env) != 2 || c.Env[0].Name != "GOGC" || c.Env[0].Value != APIServerGOGC || c.Env[1].Name != "POD_IP" || c.Env[1].ValueFrom == nil || c.Env[1].ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("env = %+v, want GOGC=%s and POD_IP from status.podIP", c.Env, APIServerGOGC)
 	}
 	if hasFlag(c, "enable-admission-plugins") || hasFlag(c, "etcd-servers-overrides") {
 		t.Errorf("optional flags set without a reason: %q", c.Args)
@@ -148,7 +148,7 @@ func TestAPIServerFlagsFromSpec(t *testing.T) {
 			if n := countFlag(c.Args, "authorization-mode"); n != 1 {
 				t.Errorf("--authorization-mode appears %d times", n)
 			}
-			if tt.noPodEnv && len(c.Env) != 0 {
+			if tt.noPodEnv && len(c.Env) != 1 {
 				t.Errorf("POD_IP env set although an address is given: %+v", c.Env)
 			}
 		})

@@ -49,7 +49,7 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 	a := percentile(bare, 50)
 	fmt.Fprintf(out, "metric apiserver.bare.p50 %.3f s\n", a.Seconds())
 
-	base := p.planeRSS()
+	baseRSS, baseAnon := p.planeMemory()
 	var seq []time.Duration
 	stages := map[string][]time.Duration{}
 	for i := range n {
@@ -62,14 +62,16 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 			stages[k] = append(stages[k], v)
 		}
 	}
-	perTCP := float64(p.planeRSS()-base) / float64(n) / (1 << 20)
+	rss, anon := p.planeMemory()
+	perTCP := float64(rss-baseRSS) / float64(n) / (1 << 20)
+	perTCPAnon := float64(anon-baseAnon) / float64(n) / (1 << 20)
 	fmt.Fprintf(out, "metric tcp.sequential.p50 %.3f s\nmetric tcp.sequential.p95 %.3f s\n", percentile(seq, 50).Seconds(), percentile(seq, 95).Seconds())
 	for _, st := range benchStages {
 		if ds := stages[st]; len(ds) > 0 {
 			fmt.Fprintf(out, "metric tcp.sequential.stage.%s.p50 %.3f s\n", st, percentile(ds, 50).Seconds())
 		}
 	}
-	fmt.Fprintf(out, "metric memory.per-tcp %.0f MB\n", perTCP)
+	fmt.Fprintf(out, "metric memory.per-tcp %.0f MB\nmetric memory.per-tcp.private %.0f MB\n", perTCP, perTCPAnon)
 	if err := p.deleteTCPs(ctx, "bench-seq-", n); err != nil {
 		return err
 	}
@@ -204,9 +206,11 @@ func (p *Plane) deleteTCPs(ctx context.Context, prefix string, n int) error {
 	})
 }
 
-// planeRSS sums the resident memory of every process of the plane, in bytes.
-func (p *Plane) planeRSS() int64 {
-	var total int64
+// planeMemory sums, over every process of the plane, the resident memory (VmRSS) and its
+// anonymous part (RssAnon), in bytes. The difference is mostly the binaries' code mapped from
+// disk: one copy in the page cache serves every tenant at the same version, so RssAnon is what
+// one more tenant costs, and VmRSS counts the shared code once per process.
+func (p *Plane) planeMemory() (rss, anon int64) {
 	for _, pid := range node.MarkedProcesses(p.cfg.StateDir, false) {
 		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 		if err != nil {
@@ -214,12 +218,19 @@ func (p *Plane) planeRSS() int64 {
 		}
 		for _, l := range strings.Split(string(data), "\n") {
 			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				total += kb * 1024
+				rss += statusKB(v)
+			} else if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+				anon += statusKB(v)
 			}
 		}
 	}
-	return total
+	return rss, anon
+}
+
+// statusKB reads a "  1234 kB" value of /proc/<pid>/status, in bytes.
+func statusKB(v string) int64 {
+	kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+	return kb * 1024
 }
 
 // runningPlane connects to the plane running in cfg's state folder (for the bench commands).
