@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -40,6 +41,7 @@ import (
 	corekubeconfig "github.com/openhcp/kamaji/core/kubeconfig"
 	"github.com/openhcp/kamaji/core/kubeversion"
 	"github.com/openhcp/kamaji/core/pki"
+	"github.com/openhcp/kamaji/core/sleep"
 
 	"github.com/openhcp/kamaji/cli/jointoken"
 )
@@ -339,6 +341,86 @@ func TestSleepAndWakeWrite(t *testing.T) {
 	}
 	_, _, err = e.run("wake", "bad", "--replicas", "0")
 	wantErr(t, err, "--replicas must be at least 1")
+}
+
+// idleAsleep is a TCP asleep on its own: spec replicas unchanged, Sleeping=True Idle since at.
+func idleAsleep(name string, at time.Time) *kamajiv1alpha1.TenantControlPlane {
+	tcp := sample(name, kamajiv1alpha1.VersionSleeping)
+	tcp.Annotations = map[string]string{kamajiv1alpha1.SleepAfterAnnotation: "15m"}
+	tcp.Spec.ControlPlane.Deployment.Replicas = ptr.To[int32](3)
+	tcp.Status.Conditions = append(tcp.Status.Conditions, metav1.Condition{
+		Type: kamajiv1alpha1.ConditionSleeping, Status: "True", Reason: sleep.ReasonIdle, LastTransitionTime: metav1.NewTime(at)})
+	return tcp
+}
+
+func (e *env) lease(name string) *coordinationv1.Lease {
+	e.t.Helper()
+	l := &coordinationv1.Lease{}
+	if err := e.client().Get(context.Background(), client.ObjectKey{Namespace: "default", Name: sleep.LeaseName(name)}, l); err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+func TestWakeIdleSleep(t *testing.T) {
+	e := newEnv(t, idleAsleep("t", now.Add(-10*time.Minute)))
+	_, _, err := e.run("wake", "t", "--replicas", "1")
+	wantErr(t, err, "TenantControlPlane default/t sleeps on its own (kamaji.clastix.io/sleep-after): its replicas are its spec's (3 replicas); wake it without --replicas")
+	if err := e.client().Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "t-activity"}, &coordinationv1.Lease{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a refused wake wrote the Lease: %v", err)
+	}
+
+	out, stderr, err := e.run("wake", "t", "--wait=false")
+	if err != nil || stderr != "Waking t (asleep after idle time; its activity Lease is renewed).\n" || out != "t is waking up.\n" {
+		t.Fatalf("wake: %v %q %q", err, stderr, out)
+	}
+	// The Lease the manager writes, renewed now; the TCP itself untouched.
+	l := e.lease("t")
+	if l.Spec.RenewTime == nil || !l.Spec.RenewTime.Time.Equal(now) || ptr.Deref(l.Spec.HolderIdentity, "") != "kamaji" ||
+		l.Labels[sleep.ActivityLabel] != "t" || len(l.OwnerReferences) != 1 || l.OwnerReferences[0].UID != "uid-t" {
+		t.Fatalf("Lease %+v", l)
+	}
+	if tcp := e.tcp("t"); ptr.Deref(tcp.Spec.ControlPlane.Deployment.Replicas, -1) != 3 || len(tcp.Annotations) != 1 {
+		t.Fatalf("wake changed the TCP: %v %v", tcp.Spec.ControlPlane.Deployment.Replicas, tcp.Annotations)
+	}
+
+	// A local clock behind the cluster's still renews after the fall asleep; waking is renewed too.
+	behind := idleAsleep("b", now.Add(time.Minute))
+	waking := idleAsleep("w", now.Add(-time.Minute))
+	waking.Status.Conditions[2].Status, waking.Status.Conditions[2].Reason = "False", sleep.ReasonWaking
+	e = newEnv(t, behind, waking)
+	if _, _, err := e.run("wake", "b", "--wait=false"); err != nil || !e.lease("b").Spec.RenewTime.Time.After(now.Add(time.Minute)) {
+		t.Fatalf("wake with a clock behind: %v %v", err, e.lease("b").Spec.RenewTime)
+	}
+	if _, stderr, err := e.run("wake", "w", "--wait=false"); err != nil || stderr != "Waking w (already waking from idle sleep; its activity Lease is renewed).\n" {
+		t.Fatalf("wake of a waking tenant: %v %q", err, stderr)
+	}
+
+	// Waits for Ready as for a tenant scaled up (the stand-in manager says Ready at once).
+	e = newEnv(t, idleAsleep("r", now.Add(-time.Minute)))
+	controller(e)
+	if out, _, err := e.run("wake", "r", "--timeout", "10s"); err != nil || out != "r is Ready (3 replicas).\n" {
+		t.Fatalf("wake and wait: %v %q", err, out)
+	}
+
+	// Paused: the manager would not wake it.
+	paused := idleAsleep("p", now.Add(-time.Minute))
+	paused.Annotations[kamajiv1alpha1.PausedAnnotation] = "true"
+	e = newEnv(t, paused)
+	_, _, err = e.run("wake", "p")
+	wantErr(t, err, "TenantControlPlane default/p is paused (kamaji.clastix.io/paused): the manager would not wake it")
+}
+
+// sleep on a tenant asleep on its own still scales its spec to zero, so that it stays asleep.
+func TestSleepIdleSleep(t *testing.T) {
+	e := newEnv(t, idleAsleep("t", now.Add(-10*time.Minute)))
+	out, _, err := e.run("sleep", "t", "--wait=false")
+	if err != nil || out != "t scaled to zero (was 3 replicas).\n" {
+		t.Fatalf("sleep: %v %q", err, out)
+	}
+	if tcp := e.tcp("t"); tcp.Annotations[SleepReplicasAnnotation] != "3" || ptr.Deref(tcp.Spec.ControlPlane.Deployment.Replicas, -1) != 0 {
+		t.Fatalf("after sleep: annotations %v replicas %v", tcp.Annotations, tcp.Spec.ControlPlane.Deployment.Replicas)
+	}
 }
 
 func TestPausedRefusesWaitingVerbs(t *testing.T) {

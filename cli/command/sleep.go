@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/sleep"
 
 	"github.com/openhcp/kamaji/cli/status"
 )
@@ -20,7 +24,9 @@ func (a *app) sleepCommand() *cobra.Command {
 		Long: `Scale the tenant's control plane to zero replicas (spec.controlPlane.deployment.replicas,
 what kubectl scale tcp changes): its apiserver stops, its data stays in the DataStore, and the
 tenant shows Sleeping. The replicas it had are written in the same request to the annotation
-` + SleepReplicasAnnotation + `, for wake.
+` + SleepReplicasAnnotation + `, for wake. A tenant asleep on its own
+(` + kamajiv1alpha1.SleepAfterAnnotation + `) is scaled to zero the same way, so that it stays
+asleep whatever connects to it.
 
 Waits until the tenant is Sleeping.`,
 		Example: `  # Put a tenant to sleep for the night
@@ -87,6 +93,10 @@ func (a *app) wakeCommand() *cobra.Command {
 recorded in ` + SleepReplicasAnnotation + `, else to the default (2). The
 annotation is removed in the same request.
 
+A tenant asleep on its own (` + kamajiv1alpha1.SleepAfterAnnotation + `, its Sleeping condition
+True) still has its replicas in its spec: wake renews its activity Lease instead, as a
+connection to its endpoint would, and refuses --replicas.
+
 Waits until the tenant is Ready.`,
 		Example: `  # Wake a tenant with the replicas it had
   kubectl kamaji wake tenant-00 -n team-a
@@ -103,7 +113,20 @@ Waits until the tenant is Ready.`,
 			if err != nil {
 				return err
 			}
-			if n := status.Replicas(tcp); n > 0 {
+			if why := idleSleep(tcp); why != "" && status.Replicas(tcp) > 0 {
+				// Asleep on its own: the spec already has its replicas; what wakes it is activity.
+				if cmd.Flags().Changed("replicas") {
+					return fmt.Errorf("TenantControlPlane %s/%s sleeps on its own (%s): its replicas are its spec's (%s); wake it without --replicas",
+						tcp.Namespace, tcp.Name, kamajiv1alpha1.SleepAfterAnnotation, plural(status.Replicas(tcp)))
+				}
+				if err := refusePaused(tcp, w, "wake"); err != nil {
+					return err
+				}
+				if err := a.renewActivity(ctx(cmd), tcp); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.streams.ErrOut, "Waking %s (%s; its activity Lease is renewed).\n", tcp.Name, why)
+			} else if n := status.Replicas(tcp); n > 0 {
 				if status.Serving(tcp) && status.Observed(tcp) {
 					fmt.Fprintf(a.streams.Out, "%s is awake (%s, %s).\n", tcp.Name, plural(n), status.State(tcp))
 					return nil
@@ -146,6 +169,43 @@ Waits until the tenant is Ready.`,
 	cmd.Flags().Int32Var(&replicas, "replicas", 0, "replicas to wake up with (default: those sleep recorded, else 2)")
 	w.add(cmd)
 	return cmd
+}
+
+// fieldManager owns what the CLI server-side applies; its merge patches get the same name from
+// its user agent.
+const fieldManager = "kubectl-kamaji"
+
+// idleSleep says how a TCP sleeps on its own (kamaji.clastix.io/sleep-after): asleep after
+// idle time, or already waking; "" when it does not.
+func idleSleep(tcp *kamajiv1alpha1.TenantControlPlane) string {
+	c := status.Condition(tcp, kamajiv1alpha1.ConditionSleeping)
+	switch {
+	case c == nil:
+		return ""
+	case c.Status == metav1.ConditionTrue:
+		return "asleep after idle time"
+	case c.Reason == sleep.ReasonWaking:
+		return "already waking from idle sleep"
+	}
+	return ""
+}
+
+// renewActivity wakes a TCP asleep on its own as a connection to it does: its activity Lease,
+// the one the manager writes, renewed after the TCP fell asleep.
+func (a *app) renewActivity(ctx context.Context, tcp *kamajiv1alpha1.TenantControlPlane) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	at := a.now()
+	// A local clock behind the cluster's would renew before the fall asleep, which wakes nothing.
+	if cond := status.Condition(tcp, kamajiv1alpha1.ConditionSleeping); cond != nil && !at.After(cond.LastTransitionTime.Time) {
+		at = cond.LastTransitionTime.Add(time.Second)
+	}
+	if err := apply.ApplyAs(ctx, c, sleep.ActivityLease(tcp, at), fieldManager); err != nil {
+		return fmt.Errorf("renewing the activity Lease %s/%s of %s: %w", tcp.Namespace, sleep.LeaseName(tcp.Name), tcp.Name, explain(err))
+	}
+	return nil
 }
 
 // wakeReplicas chooses the replicas to wake with and says where the number comes from.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -20,7 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/apply"
 	"github.com/openhcp/kamaji/core/kubeversion"
+	"github.com/openhcp/kamaji/core/sleep"
 
 	"github.com/openhcp/kamaji/cli/command"
 	"github.com/openhcp/kamaji/cli/jointoken"
@@ -403,4 +406,57 @@ func copyFile(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// A tenant asleep on its own (Sleeping=True, its spec replicas kept) is woken through its
+// activity Lease, server-side applied beside the manager's own applies of it.
+func TestWakeIdleSleep(t *testing.T) {
+	asleep := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	tcp := newTCP(t, "idle", func(tcp *kamajiv1alpha1.TenantControlPlane) {
+		tcp.Status.Kubernetes.Version.Status = ptr.To(kamajiv1alpha1.VersionSleeping)
+		tcp.Status.Kubernetes.Deployment.Replicas, tcp.Status.Kubernetes.Deployment.AvailableReplicas = 0, 0
+		tcp.Status.Conditions = append(tcp.Status.Conditions, metav1.Condition{Type: kamajiv1alpha1.ConditionSleeping,
+			Status: "True", Reason: sleep.ReasonIdle, Message: "no request for 15m", LastTransitionTime: asleep})
+	})
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: sleep.LeaseName("idle")}}
+	t.Cleanup(func() { _ = cl.Delete(context.Background(), lease) }) // no garbage collector here
+
+	_, _, err := kk(t, "wake", "idle", "--replicas", "1")
+	if err == nil || !strings.Contains(err.Error(), "sleeps on its own (kamaji.clastix.io/sleep-after): its replicas are its spec's") {
+		t.Fatalf("wake --replicas: %v", err)
+	}
+
+	// carol may read TCPs and write Leases: what the docs say wake needs.
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "waker"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"kamaji.clastix.io"}, Resources: []string{"tenantcontrolplanes"}, Verbs: []string{"get"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "patch"}}}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "carol"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "waker"},
+		Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "carol"}}}
+	for _, o := range []client.Object{role, binding} {
+		if err := cl.Create(ctxT(t), o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cl.Delete(context.Background(), o) })
+	}
+	out, stderr, err := kubectlKamaji(t, userKubeconfig(t, "carol"), "wake", "idle", "--wait=false")
+	if err != nil || stderr != "Waking idle (asleep after idle time; its activity Lease is renewed).\n" || out != "idle is waking up.\n" {
+		t.Fatalf("wake: %v %q %q", err, stderr, out)
+	}
+	if err := cl.Get(ctxT(t), client.ObjectKeyFromObject(lease), lease); err != nil {
+		t.Fatal(err)
+	}
+	if lease.Spec.RenewTime == nil || !lease.Spec.RenewTime.After(asleep.Time) {
+		t.Fatalf("renewTime %v, not after the fall asleep at %v", lease.Spec.RenewTime, asleep)
+	}
+	if lease.Labels[sleep.ActivityLabel] != "idle" || len(lease.OwnerReferences) != 1 || lease.OwnerReferences[0].UID != tcp.UID {
+		t.Fatalf("Lease %v owners %v", lease.Labels, lease.OwnerReferences)
+	}
+	// The manager keeps applying the Lease as its own field manager after the CLI did.
+	if err := apply.Apply(ctxT(t), cl, sleep.ActivityLease(tcp, time.Now())); err != nil {
+		t.Fatalf("the manager's apply after wake: %v", err)
+	}
+	if got := getTCP(t, "idle"); got.Generation != tcp.Generation || len(got.Annotations) != 0 {
+		t.Fatalf("wake changed the TCP: generation %d (was %d), annotations %v", got.Generation, tcp.Generation, got.Annotations)
+	}
 }

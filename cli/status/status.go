@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/sleep"
 )
 
 // DefaultReplicas is the replica count the admission webhook defaults to.
@@ -101,13 +102,18 @@ func rank(typ string) int {
 }
 
 // Failing lists the conditions that report a problem or a change in progress, in step order:
-// every False condition except the expected ones of a sleeping tenant (reason Sleeping). Ready
-// is only listed when nothing more specific is False, since it summarises the others.
+// every False condition except the expected ones of a sleeping tenant (reason Sleeping) and
+// Sleeping=False Awake, the normal state of a tenant that sleeps when idle (Sleeping is True
+// when it sleeps: also not a problem). Ready is only listed when nothing more specific is
+// False, since it summarises the others.
 func Failing(tcp *kamajiv1alpha1.TenantControlPlane) []metav1.Condition {
 	var out []metav1.Condition
 	var ready *metav1.Condition
 	for _, c := range tcp.Status.Conditions {
 		if c.Status != metav1.ConditionFalse || c.Reason == "Sleeping" {
+			continue
+		}
+		if c.Type == kamajiv1alpha1.ConditionSleeping && c.Reason == sleep.ReasonAwake {
 			continue
 		}
 		if c.Type == kamajiv1alpha1.ConditionReady {

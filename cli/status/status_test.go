@@ -128,3 +128,22 @@ func TestOneLine(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// A tenant that sleeps when idle: asleep (True) or awake (False Awake) is its normal life, not
+// a problem; waking is a change in progress and an unusable annotation a problem.
+func TestFailingIdleSleep(t *testing.T) {
+	for _, tc := range []struct {
+		cond metav1.Condition
+		want string
+	}{
+		{cond("Sleeping", "True", "Idle", "no request for 15m"), ""},
+		{cond("Sleeping", "False", "Awake", "sleeps after 15m"), ""},
+		{cond("Sleeping", "False", "Waking", "woken"), "Sleeping=False Waking: woken"},
+		{cond("Sleeping", "False", "SleepUnavailable", "no tenant-webhook-url"), "Sleeping=False SleepUnavailable: no tenant-webhook-url"},
+	} {
+		tcp := tcpWith(kamajiv1alpha1.VersionSleeping, cond("Ready", "True", "Ready", ""), tc.cond)
+		if got := Summary(tcp); got != tc.want {
+			t.Errorf("%s %s: Summary %q, want %q", tc.cond.Status, tc.cond.Reason, got, tc.want)
+		}
+	}
+}

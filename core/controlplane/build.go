@@ -30,6 +30,9 @@ func Build(in Input) (*appsv1.Deployment, error) {
 	if dep.Replicas != nil {
 		replicas = *dep.Replicas // 0 is meaningful: a sleeping tenant
 	}
+	if in.Replicas != nil {
+		replicas = *in.Replicas
+	}
 
 	return &appsv1.Deployment{
 		TypeMeta: metav1.TypeMeta{APIVersion: appsv1.SchemeGroupVersion.String(), Kind: "Deployment"},

@@ -15,6 +15,9 @@ import (
 type Input struct {
 	// TCP is the TenantControlPlane; Build reads its spec and never modifies it.
 	TCP *kamajiv1alpha1.TenantControlPlane
+	// Replicas, when set, replaces spec.controlPlane.deployment.replicas (0 for a TCP put to
+	// sleep).
+	Replicas *int32
 
 	// Storage: exactly one of Etcd or Kine.
 	Etcd *EtcdStorage

@@ -10,10 +10,14 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +36,7 @@ import (
 	"github.com/openhcp/kamaji/core/metrics"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/settings"
+	"github.com/openhcp/kamaji/core/sleep"
 	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/webhookcerts"
 	"github.com/openhcp/kamaji/core/webhooks"
@@ -94,11 +99,13 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 		Cache: cache.Options{
 			// Only what we own is cached: never every Secret of the admin cluster.
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}:        {Label: owned},
-				&corev1.ConfigMap{}:     {Label: owned},
-				&corev1.Service{}:       {Label: owned},
-				&appsv1.Deployment{}:    {Label: owned},
-				&networkingv1.Ingress{}: {Label: owned},
+				&corev1.Secret{}:             {Label: owned},
+				&corev1.ConfigMap{}:          {Label: owned},
+				&corev1.Service{}:            {Label: owned},
+				&appsv1.Deployment{}:         {Label: owned},
+				&networkingv1.Ingress{}:      {Label: owned},
+				&coordinationv1.Lease{}:      {Label: hasLabel(sleep.ActivityLabel)},
+				&discoveryv1.EndpointSlice{}: {Namespaces: wakeSliceNamespaces(s)},
 			},
 		},
 	}
@@ -160,6 +167,20 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if tenants == nil {
 		tenants = tenant.NewClients(tenant.Options{Scheme: Scheme(), Log: ctrl.Log.WithName("tenants")})
 	}
+	// Sleep and wake (core/sleep): every replica records activity and holds the connections of
+	// sleeping tenants; the leader's TCP controller decides.
+	activity := &sleep.Recorder{Client: mgr.GetClient(), Now: o.Now}
+	mgr.GetWebhookServer().Register(sleep.ActivityPath, sleep.AuditHandler(activity, ctrl.Log.WithName("activity")))
+	if err := mgr.Add(&sleep.WakeServer{
+		Slices: mgr.GetClient(), Informers: mgr.GetCache(), Toucher: activity,
+		Backend: sleep.PodBackend(mgr.GetAPIReader(), mgr.GetClient()), Log: ctrl.Log.WithName("wake"),
+	}); err != nil {
+		return nil, err
+	}
+	wakeService := types.NamespacedName{}
+	if s.PodNamespace != "" && s.WebhookServiceName != "" {
+		wakeService = types.NamespacedName{Namespace: s.PodNamespace, Name: s.WebhookServiceName}
+	}
 	if err := (&tcpcontroller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache, Tenants: tenants, Now: o.Now,
 		Recorder: mgr.GetEventRecorder("kamaji"),
@@ -170,6 +191,8 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 			CARotationOverlap:             s.CARotationOverlap,
 			KineImage:                     s.KineImage,
 			TenantWebhook:                 tenantWebhook{url: s.TenantWebhookURL, caPath: s.WebhookCAPath, certDir: o.WebhookCertDir, certs: certs}.Get,
+			WakeService:                   wakeService,
+			ManagerNamespace:              s.PodNamespace,
 		},
 	}).SetupWithManager(mgr); err != nil {
 		return nil, err
@@ -187,6 +210,26 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// hasLabel selects the objects that carry a label, whatever its value.
+func hasLabel(key string) labels.Selector {
+	req, err := labels.NewRequirement(key, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*req)
+}
+
+// wakeSliceNamespaces caches two kinds of EndpointSlices: the wake slices of sleeping TCPs,
+// anywhere, and, in the manager's namespace, those of its webhook Service, whose ready
+// addresses hold a sleeping TCP's connections.
+func wakeSliceNamespaces(s *settings.Settings) map[string]cache.Config {
+	out := map[string]cache.Config{cache.AllNamespaces: {LabelSelector: hasLabel(sleep.WakeLabel)}}
+	if s.PodNamespace != "" && s.WebhookServiceName != "" {
+		out[s.PodNamespace] = cache.Config{LabelSelector: labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: s.WebhookServiceName})}
+	}
+	return out
 }
 
 func orDisabled(addr string) string {

@@ -22,6 +22,10 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
+// UserAgent is the user agent of the core's requests to tenant apiservers: the activity audit
+// of a tenant that may sleep (core/sleep) does not count them.
+const UserAgent = "kamaji-manager"
+
 // ReadyTimeout bounds the /readyz check of a tenant apiserver.
 const ReadyTimeout = 5 * time.Second
 
@@ -70,7 +74,7 @@ func newClient(key types.NamespacedName, kubeconfig []byte, sum string, opts Opt
 			}
 		}
 	}
-	cfg.UserAgent = "kamaji"
+	cfg.UserAgent = UserAgent
 	cfg.QPS, cfg.Burst = 50, 100
 	// No cfg.Timeout: it would cut the watches. Requests are bounded by their contexts.
 	hc, err := rest.HTTPClientFor(cfg)

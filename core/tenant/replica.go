@@ -30,6 +30,6 @@ func (c *Clients) ReplicaClient(kubeconfig []byte, podIP string, port int32, map
 		cfg.TLSClientConfig.ServerName = u.Hostname()
 	}
 	cfg.Host = "https://" + net.JoinHostPort(podIP, strconv.Itoa(int(port)))
-	cfg.UserAgent = "kamaji"
+	cfg.UserAgent = UserAgent
 	return client.New(cfg, client.Options{Scheme: c.opts.Scheme, Mapper: mapper})
 }

@@ -491,6 +491,15 @@ func TestTenantControlPlaneWebhookRules(t *testing.T) {
 		expectRejected(t, create(t, tcp("1tenant")), "metadata.name")
 		mustCreate(t, tcp("tenant-1035"))
 	})
+	t.Run("sleep-after annotation", func(t *testing.T) {
+		o := tcp("rule-sleep")
+		o.Annotations = map[string]string{kamajiv1alpha1.SleepAfterAnnotation: "soon"}
+		expectRejected(t, create(t, o), "metadata.annotations[kamaji.clastix.io/sleep-after]", "is not a duration such as 15m")
+		o.Annotations[kamajiv1alpha1.SleepAfterAnnotation] = "10s"
+		expectRejected(t, create(t, o), "metadata.annotations[kamaji.clastix.io/sleep-after]", "shorter than the minimum, 30s")
+		o.Annotations[kamajiv1alpha1.SleepAfterAnnotation] = "15m"
+		mustCreate(t, o)
+	})
 	t.Run("certSANs", func(t *testing.T) {
 		o := tcp("rule-sans")
 		o.Spec.NetworkProfile.CertSANs = []string{"ok.example.com", "bad_name!"}

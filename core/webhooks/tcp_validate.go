@@ -38,6 +38,7 @@ var tcpRules = []tcpRule{
 	ruleAddons,
 	rulePreferredAddressTypes,
 	ruleGateway,
+	ruleSleepAfter,
 }
 
 type tcpValidator struct {

@@ -95,7 +95,10 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 	fmt.Fprintf(out, "metric tcp.parallel.p50 %.3f s\nmetric tcp.parallel.p95 %.3f s\n", percentile(par, 50).Seconds(), percentile(par, 95).Seconds())
 	fmt.Fprintf(out, "metric ratio.sequential.p50 %.2f x\n", percentile(seq, 50).Seconds()/a.Seconds())
 	fmt.Fprintf(out, "%d TCPs (1 replica each), apply to /readyz through the Service's ClusterIP from the host; aims: TCP p50 < 3 s, ratio < 3\n", n)
-	return p.deleteTCPs(ctx, "bench-par-", n)
+	if err := p.deleteTCPs(ctx, "bench-par-", n); err != nil {
+		return err
+	}
+	return p.benchSleep(ctx, out, 3)
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {

@@ -21,6 +21,11 @@ const (
 	// are left as they are and recorded in a Warning Event on each DataStore. Not a Kamaji
 	// annotation; its value is ignored.
 	AbandonDataStoreSliceAnnotation = "kamaji.clastix.io/abandon-datastore-slice"
+	// SleepAfterAnnotation opts a TenantControlPlane into automatic sleep: a Go duration (at
+	// least 30s, such as "15m") without requests from outside its control plane after which it
+	// scales to zero; the first connection to its endpoint wakes it. See docs/sleep.md. Not a
+	// Kamaji annotation.
+	SleepAfterAnnotation = "kamaji.clastix.io/sleep-after"
 	// RotateCertificatesAnnotation asks for the TenantControlPlane's certificates to be rotated now.
 	RotateCertificatesAnnotation = "certs.kamaji.clastix.io/rotate"
 

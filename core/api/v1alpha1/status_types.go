@@ -34,6 +34,9 @@ const (
 	ConditionControlPlaneAvailable = "ControlPlaneAvailable"
 	ConditionTenantConfigured      = "TenantConfigured"
 	ConditionAddonsReady           = "AddonsReady"
+	// ConditionSleeping, on a TCP with the sleep-after annotation, is True while it sleeps
+	// (reason Idle) and False otherwise (Awake, Waking, or SleepUnavailable with the cause).
+	ConditionSleeping = "Sleeping"
 	// ConditionKubernetesVersionTested is False for a version outside the window this release
 	// is tested with (accepted, as in Kamaji, with an admission warning).
 	ConditionKubernetesVersionTested = "KubernetesVersionTested"

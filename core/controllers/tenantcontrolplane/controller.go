@@ -12,7 +12,9 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +39,7 @@ import (
 	"github.com/openhcp/kamaji/core/apply"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
+	"github.com/openhcp/kamaji/core/sleep"
 	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/tenant/writeblock"
 	"github.com/openhcp/kamaji/sdk/addon"
@@ -49,6 +52,8 @@ import (
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=tlsroutes,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
 
 // Finalizer guards the deprovisioning of the TCP's datastore slice.
 const Finalizer = "kamaji.clastix.io/finalizer"
@@ -78,6 +83,8 @@ type Reconciler struct {
 	writes secretWrites
 	// ensured: the datastore slices ensured recently, for the same inputs (provision).
 	ensured ensuredSlices
+	// wakePorts: the sleeping TCPs' ports on the manager pods.
+	wakePorts wakePorts
 }
 
 // event records an Event regarding obj; note is a message, not a format.
@@ -103,6 +110,15 @@ type Options struct {
 	// freeze of a migration and spec.writePermissions (core/tenant/writeblock); nil, or an
 	// error, and neither can be put in place: the TCP's condition says why.
 	TenantWebhook func() (writeblock.Webhook, error)
+	// WakeService is the manager's Service whose ready endpoints hold a sleeping TCP's
+	// connections (the webhook Service: every manager pod runs the wake server); its
+	// EndpointSlices must be in the cache. Empty: no TCP sleeps.
+	WakeService types.NamespacedName
+	// ManagerNamespace is where the manager runs (TCPs there cannot sleep: see canSleep).
+	ManagerNamespace string
+	// WakePortBase and WakePortCount: the manager pods' ports for sleeping TCPs
+	// (DefaultWakePortBase, DefaultWakePortCount when zero).
+	WakePortBase, WakePortCount int32
 }
 
 // tenantWebhook is Options.TenantWebhook's answer, or why there is none.
@@ -125,6 +141,7 @@ type step struct {
 // gives the tenant.
 var steps = []step{
 	{"rotation-request", stepRotationRequest},
+	{"sleep", stepSleep},
 	{"datastore", stepDataStore},
 	{"datastore-overrides", stepDataStoreOverrides},
 	{"service", stepService},
@@ -132,10 +149,12 @@ var steps = []step{
 	{"pki", stepPKI},
 	{"kubeconfigs", stepKubeconfigs},
 	{"addon-render", stepAddonRender},
+	{"activity-audit", stepActivityAudit},
 	{"addon-files", stepAddonFiles},
 	{"addon-service", stepAddonService},
 	{"konnectivity", stepKonnectivity},
 	{"deployment", stepDeployment},
+	{"wake", stepWake},
 	{"migration-after-rollout", stepMigrationAfterRollout},
 }
 
@@ -196,6 +215,24 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return reqs
 	}), builder.WithPredicates(dataStoreChanged))
+	// A TCP that may sleep is enqueued when its activity Lease is written (a request woke it),
+	// when its wake EndpointSlice changes, and, while it sleeps or wakes, when the manager pods
+	// that hold its connections change (the webhook Service's EndpointSlices).
+	b = b.Watches(&coordinationv1.Lease{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		if name := obj.GetLabels()[sleep.ActivityLabel]; name != "" {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+		}
+		return nil
+	}))
+	b = b.Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		if name := obj.GetLabels()[sleep.WakeLabel]; name != "" {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+		}
+		if obj.GetNamespace() != r.Options.WakeService.Namespace || obj.GetLabels()[discoveryv1.LabelServiceName] != r.Options.WakeService.Name {
+			return nil
+		}
+		return r.sleepingTCPs(ctx)
+	}))
 	if r.Tenants != nil {
 		b = b.WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			r.Tenants.SetNotify(func(key types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: key}) })
@@ -219,6 +256,23 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))
 	}
 	return b.Complete(r)
+}
+
+// sleepingTCPs lists the TCPs that sleep or wake (from the cache).
+func (r *Reconciler) sleepingTCPs(ctx context.Context) []reconcile.Request {
+	var list kamajiv1alpha1.TenantControlPlaneList
+	if err := r.Client.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "listing the TenantControlPlanes whose wake addresses changed")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		c := meta.FindStatusCondition(list.Items[i].Status.Conditions, kamajiv1alpha1.ConditionSleeping)
+		if c != nil && (c.Status == metav1.ConditionTrue || c.Reason == sleep.ReasonWaking) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
 }
 
 // dataStoreUsers lists the TCPs that keep a slice on the DataStore, as main or override, by
@@ -307,6 +361,7 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 		if apierrors.IsNotFound(err) {
 			r.writes.forget(req.NamespacedName)
 			r.ensured.forget(req.NamespacedName)
+			r.wakePorts.release(req.NamespacedName)
 			if r.Tenants != nil {
 				r.Tenants.Stop(req.NamespacedName)
 			}
@@ -353,6 +408,10 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 	// Come back when the earliest certificate is due, not at the next event or resync.
 	if renew := p.renewalRequeue(r.Options.CertificateExpirationDeadline); renew > 0 && (res.RequeueAfter == 0 || renew < res.RequeueAfter) {
 		res.RequeueAfter = renew
+	}
+	// And when it is due to sleep, or its wake EndpointSlice can go.
+	if p.requeueAfter > 0 && (res.RequeueAfter == 0 || p.requeueAfter < res.RequeueAfter) {
+		res.RequeueAfter = p.requeueAfter
 	}
 	return res, nil
 }

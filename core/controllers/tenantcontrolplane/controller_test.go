@@ -106,6 +106,8 @@ func TestMain(m *testing.M) {
 		managerPlugins = plugins
 		s := testenv.DefaultSettings()
 		s.Plugins = plugins
+		// The manager's own Service, whose pods hold sleeping tenants' connections (sleep_test.go).
+		s.PodNamespace, s.WebhookServiceName = managerNamespace, managerService
 		// The manager serves /metrics as in production, for the metrics test to scrape.
 		var port int
 		if port, err = testenv.FreePort(); err == nil {

@@ -8,11 +8,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/controlplane"
 	"github.com/openhcp/kamaji/core/pki"
+	"github.com/openhcp/kamaji/core/sleep"
 	"github.com/openhcp/kamaji/core/tenant"
+	"github.com/openhcp/kamaji/core/tenant/writeblock"
 	"github.com/openhcp/kamaji/sdk/addon"
 	"github.com/openhcp/kamaji/sdk/datastore"
 )
@@ -67,6 +70,12 @@ type pass struct {
 	// addonPorts are the addons' Service ports, by addon.
 	addonPorts map[string][]corev1.ServicePort
 
+	// sleep is this pass's sleep decision (see stepSleep); its zero value: the TCP does not
+	// sleep.
+	sleep sleepState
+	// requeueAfter asks for the next pass within this long at the latest (0: no such need).
+	requeueAfter time.Duration
+
 	// tenant reaches the tenant apiserver (tenant phase only).
 	tenant *tenant.Client
 	// bootstrapTokenSum is the checksum of the bootstrap-token RBAC, for the phase's status.
@@ -78,6 +87,33 @@ func (p *pass) setCondition(condType string, status metav1.ConditionStatus, reas
 		Type: condType, Status: status, Reason: reason, Message: message,
 		ObservedGeneration: p.tcp.Generation, LastTransitionTime: metav1.NewTime(p.now),
 	})
+}
+
+// sleepState is what stepSleep decided for the pass.
+type sleepState struct {
+	// after is the sleep-after annotation (0: absent or invalid).
+	after time.Duration
+	// phase is "" when sleep is not in play.
+	phase sleep.Phase
+	// activity is where the apiserver posts its audit events (set when after > 0 and the
+	// manager's webhook is known).
+	activity *writeblock.Webhook
+}
+
+// replicas is the number of control-plane replicas the pass wants: the spec's (2 by default),
+// none while the TCP sleeps.
+func (p *pass) replicas() int32 {
+	if p.sleep.phase == sleep.Asleep {
+		return 0
+	}
+	return ptr.Deref(p.tcp.Spec.ControlPlane.Deployment.Replicas, 2)
+}
+
+// requeue asks for the next pass within d at the latest.
+func (p *pass) requeue(d time.Duration) {
+	if d > 0 && (p.requeueAfter == 0 || d < p.requeueAfter) {
+		p.requeueAfter = d
+	}
 }
 
 func (p *pass) addSecret(name string, data map[string][]byte) {

@@ -94,7 +94,6 @@ func mergeAdditions(p *pass) error {
 	}
 	sort.Strings(names)
 	paths := map[string]string{}
-	var fileMounts []corev1.VolumeMount
 	for _, name := range names {
 		cp := p.renders[name].ControlPlane
 		if cp == nil {
@@ -140,9 +139,7 @@ func mergeAdditions(p *pass) error {
 				return fmt.Errorf("addon %s: file %s is also returned by addon %s", name, f.Path, other)
 			}
 			paths[f.Path] = name
-			key := fileKey(f.Path)
-			p.addonFiles[key] = f.Content
-			fileMounts = append(fileMounts, corev1.VolumeMount{Name: AddonFilesVolume, MountPath: f.Path, SubPath: key, ReadOnly: true})
+			addAPIServerFile(p, f.Path, f.Content)
 		}
 		for _, sp := range cp.ServicePorts {
 			protocol := corev1.Protocol(sp.Protocol)
@@ -158,22 +155,35 @@ func mergeAdditions(p *pass) error {
 			})
 		}
 	}
-	if len(p.addonFiles) > 0 {
-		keys := make([]corev1.KeyToPath, 0, len(p.addonFiles))
-		for k := range p.addonFiles {
-			keys = append(keys, corev1.KeyToPath{Key: k, Path: k})
-		}
-		sort.Slice(keys, func(i, j int) bool { return keys[i].Key < keys[j].Key })
-		mode := int32(0o444)
-		p.additions.Volumes = append(p.additions.Volumes, corev1.Volume{Name: AddonFilesVolume, VolumeSource: corev1.VolumeSource{
-			ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: AddonFilesConfigMapName(p.tcp.Name)},
-				Items:                keys, DefaultMode: &mode,
-			},
-		}})
-		p.additions.APIServerVolumeMounts = append(p.additions.APIServerVolumeMounts, fileMounts...)
-	}
 	return nil
+}
+
+// addAPIServerFile adds a file to the addon-files ConfigMap and mounts it read-only at path in
+// kube-apiserver (by subPath: a change rolls the pods, see stepAddonFiles). The caller makes
+// sure that path is not taken.
+func addAPIServerFile(p *pass, path string, content []byte) {
+	key := fileKey(path)
+	p.addonFiles[key] = content
+	p.additions.APIServerVolumeMounts = append(p.additions.APIServerVolumeMounts, corev1.VolumeMount{Name: AddonFilesVolume, MountPath: path, SubPath: key, ReadOnly: true})
+	keys := make([]corev1.KeyToPath, 0, len(p.addonFiles))
+	for k := range p.addonFiles {
+		keys = append(keys, corev1.KeyToPath{Key: k, Path: k})
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Key < keys[j].Key })
+	mode := int32(0o444)
+	vol := corev1.Volume{Name: AddonFilesVolume, VolumeSource: corev1.VolumeSource{
+		ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: AddonFilesConfigMapName(p.tcp.Name)},
+			Items:                keys, DefaultMode: &mode,
+		},
+	}}
+	for i := range p.additions.Volumes {
+		if p.additions.Volumes[i].Name == AddonFilesVolume {
+			p.additions.Volumes[i] = vol
+			return
+		}
+	}
+	p.additions.Volumes = append(p.additions.Volumes, vol)
 }
 
 var notKeyChar = regexp.MustCompile(`[^-._a-zA-Z0-9]`)

@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
@@ -23,7 +24,7 @@ func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionControlPlaneAvailable
 	name := func(k tenantpki.Kind) string { return tenantpki.SecretName(p.tcp.Name, k) }
 	in := controlplane.Input{
-		TCP: p.tcp,
+		TCP: p.tcp, Replicas: ptr.To(p.replicas()),
 		Secrets: controlplane.Secrets{
 			CA: name(tenantpki.CA), APIServer: name(tenantpki.APIServer), APIServerKubeletClient: name(tenantpki.APIServerKubeletClient),
 			FrontProxyCA: name(tenantpki.FrontProxyCA), FrontProxyClient: name(tenantpki.FrontProxyClient), ServiceAccount: name(tenantpki.ServiceAccount),

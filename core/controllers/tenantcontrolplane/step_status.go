@@ -6,9 +6,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/sleep"
 )
 
 // Reasons of the Ready condition.
@@ -46,7 +46,7 @@ func computeStatus(p *pass, errs ...error) {
 	installed := p.status.Kubernetes.Version.Version
 	wanted := p.tcp.Spec.Kubernetes.Version
 	dep := p.status.Kubernetes.Deployment
-	replicas := ptr.Deref(p.tcp.Spec.ControlPlane.Deployment.Replicas, 2)
+	replicas := p.replicas()
 	complete := stepErr == nil && p.deploymentObserved && RolloutComplete(dep, replicas)
 
 	// A CA rotation lasts until the pods run with the reissued certificates.
@@ -62,6 +62,8 @@ func computeStatus(p *pass, errs ...error) {
 		state, reason, message = kamajiv1alpha1.VersionProvisioning, ReasonProvisioning, stepErr.Error()
 	case stepErr != nil:
 		state, reason, message = kamajiv1alpha1.VersionNotReady, ReasonStepFailed, stepErr.Error()
+	case replicas == 0 && complete && p.sleep.phase == sleep.Asleep:
+		state, reason, message = kamajiv1alpha1.VersionSleeping, ReasonSleeping, "asleep after a time without requests; the next connection wakes it"
 	case replicas == 0 && complete:
 		state, reason, message = kamajiv1alpha1.VersionSleeping, ReasonSleeping, "scaled to zero replicas"
 	case complete:

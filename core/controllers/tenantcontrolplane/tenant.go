@@ -7,7 +7,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -54,7 +53,7 @@ func (r *Reconciler) reconcileTenant(ctx context.Context, p *pass) error {
 		return nil
 	}
 	key := client.ObjectKeyFromObject(p.tcp)
-	if ptr.Deref(p.tcp.Spec.ControlPlane.Deployment.Replicas, 2) == 0 {
+	if p.replicas() == 0 {
 		r.Tenants.Stop(key)
 		msg := "the control plane is scaled to zero; the tenant is configured again when it wakes"
 		p.setCondition(kamajiv1alpha1.ConditionTenantConfigured, metav1.ConditionUnknown, ReasonTenantSleeping, msg)
