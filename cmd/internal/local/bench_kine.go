@@ -14,13 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/datastores"
-	"github.com/openhcp/kamaji/core/kubeconfig"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/sdk"
 	"github.com/openhcp/kamaji/sdk/datastore"
@@ -237,15 +235,10 @@ func createConfigMap(ctx context.Context, cs kubernetes.Interface, name string) 
 // tenantClient is a client of the tenant's apiserver with its super-admin credentials, through
 // its Service, without client-side rate limiting.
 func (p *Plane) tenantClient(ctx context.Context, name string) (kubernetes.Interface, error) {
-	s, err := p.cs.CoreV1().Secrets("default").Get(ctx, kubeconfig.AdminSecretName(name), metav1.GetOptions{})
+	rc, err := p.tenantRESTConfig(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(s.Data["super-admin.conf"])
-	if err != nil {
-		return nil, err
-	}
-	rc.QPS, rc.Burst = -1, 0
 	return kubernetes.NewForConfig(rc)
 }
 

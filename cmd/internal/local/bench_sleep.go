@@ -110,7 +110,8 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// tenantRESTConfig is the tenant's super-admin configuration, through its Service.
+// tenantRESTConfig is the tenant's super-admin configuration, through its Service, without
+// client-side rate limiting.
 func (p *Plane) tenantRESTConfig(ctx context.Context, name string) (*rest.Config, error) {
 	s, err := p.cs.CoreV1().Secrets("default").Get(ctx, kubeconfig.AdminSecretName(name), metav1.GetOptions{})
 	if err != nil {
