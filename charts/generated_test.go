@@ -126,8 +126,10 @@ func TestRBACIsTheGeneratedOne(t *testing.T) {
 				t.Errorf("ClusterRole rules:\n%+v\nwant the generated ones:\n%+v", cr.Rules, want)
 			}
 			for _, r := range cr.Rules {
-				if slices.Contains(r.Resources, "leases") {
-					t.Error("leases are granted cluster-wide")
+				// Activity Leases live beside TCPs, anywhere; they go with their TCP, and only
+				// the leader election's, in the release namespace, is deleted by the manager.
+				if slices.Contains(r.Resources, "leases") && slices.Contains(r.Verbs, "delete") {
+					t.Error("leases can be deleted cluster-wide")
 				}
 			}
 		})

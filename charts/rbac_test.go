@@ -110,6 +110,12 @@ func permissionCases(tenantNS, releaseNS string) []permission {
 		need("create", "leases.coordination.k8s.io", "", releaseNS, "leader election"),
 		need("update", "leases.coordination.k8s.io", "", releaseNS, "leader election renewals"),
 		need("create", "secrets", "", releaseNS, "the webhook serving certificate"),
+		// Automatic sleep: a TCP's activity Lease, beside it; the wake EndpointSlice of its Service.
+		need("patch", "leases.coordination.k8s.io", "", tenantNS, "the activity Lease of a TCP that sleeps when idle"),
+		need("watch", "leases.coordination.k8s.io", "", "*", "the cache of the activity Leases (label-selected)"),
+		need("patch", "endpointslices.discovery.k8s.io", "", tenantNS, "the wake EndpointSlice of a sleeping TCP"),
+		need("delete", "endpointslices.discovery.k8s.io", "", tenantNS, "the wake EndpointSlice of a woken TCP"),
+		need("watch", "endpointslices.discovery.k8s.io", "", releaseNS, "the manager pods that hold a sleeping TCP's connections"),
 		need("get", "validatingwebhookconfigurations.admissionregistration.k8s.io/kamaji-validating-webhook-configuration", "", "", "CA bundle injection"),
 		need("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/kamaji-validating-webhook-configuration", "", "", "CA bundle injection"),
 		need("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/kamaji-mutating-webhook-configuration", "", "", "CA bundle injection"),
@@ -132,8 +138,8 @@ func permissionCases(tenantNS, releaseNS string) []permission {
 		deny("create", "serviceaccounts", "token", "kube-system", "no minting of tokens"),
 		deny("create", "serviceaccounts", "", tenantNS, "no ServiceAccounts in the admin cluster"),
 		deny("create", "daemonsets.apps", "", "kube-system", "Deployments only"),
-		deny("create", "leases.coordination.k8s.io", "", "kube-system", "leases only in the release namespace"),
-		deny("update", "leases.coordination.k8s.io", "", "default", "leases only in the release namespace"),
+		deny("delete", "leases.coordination.k8s.io", "", "kube-system", "leases are deleted only in the release namespace; an activity Lease goes with its TCP"),
+		deny("delete", "leases.coordination.k8s.io", "", tenantNS, "leases are deleted only in the release namespace; an activity Lease goes with its TCP"),
 		deny("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses", "", "", "only the chart's webhook configurations"),
 		deny("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io", "", "", "only the chart's webhook configurations, by name"),
 		deny("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", "", "", "the chart creates them, not the manager"),
@@ -151,6 +157,7 @@ func permissionCases(tenantNS, releaseNS string) []permission {
 		wide("delete", "secrets", "kube-system", "Secrets of every namespace: TCPs live anywhere"),
 		wide("get", "configmaps", "kube-system", "ConfigMaps of every namespace: TCPs live anywhere"),
 		wide("patch", "deployments.apps", "kube-system", "Deployments of every namespace: TCPs live anywhere"),
+		wide("patch", "leases.coordination.k8s.io", "kube-system", "activity Leases of every namespace: TCPs live anywhere"),
 	}
 }
 
