@@ -131,10 +131,14 @@ func TestSleepAndWake(t *testing.T) {
 	})
 
 	t.Run("an idle tenant sleeps; a tenant receiving requests does not", func(t *testing.T) {
-		move(45 * time.Second) // 30 s idle, plus the lag of the record (7.5 s Lease interval, 5 s audit batch)
-		if err := recorder.Touch(ctxT(t), client.ObjectKey{Namespace: "default", Name: busy}, true); err != nil {
+		// The busy tenant's request is recorded at the time the clock is about to show: a pass
+		// between the move and a later record would rightly put it to sleep.
+		const idleTime = 45 * time.Second // 30 s idle, plus the lag of the record (7.5 s Lease interval, 5 s audit batch)
+		ahead := &sleep.Recorder{Client: env.Client, Now: func() time.Time { return now().Add(idleTime) }}
+		if err := ahead.Touch(ctxT(t), client.ObjectKey{Namespace: "default", Name: busy}, true); err != nil {
 			t.Fatal(err)
 		}
+		move(idleTime)
 		poke(t, idle)
 		waitSleepReason(t, idle, sleep.ReasonIdle)
 		if d := getDeployment(ctxT(t), t, idle); ptr.Deref(d.Spec.Replicas, -1) != 0 {
