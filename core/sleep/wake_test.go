@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,12 +28,11 @@ const testDeadline = 20 * time.Second
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(testDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, testDeadline, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	if err != nil {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
@@ -84,8 +85,8 @@ func (f *fakeBackend) get(_ context.Context, key types.NamespacedName) (string, 
 	f.maxFlight = max(f.maxFlight, f.inflight)
 	addr := f.addrs[key]
 	f.mu.Unlock()
-	// Stay "in flight" briefly so overlapping calls, were there any, would be seen.
-	time.Sleep(time.Millisecond)
+	// Let other goroutines run while "in flight", so overlapping calls, were there any, show.
+	runtime.Gosched()
 	f.mu.Lock()
 	f.inflight--
 	f.mu.Unlock()

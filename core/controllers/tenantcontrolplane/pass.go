@@ -98,6 +98,8 @@ type sleepState struct {
 	// activity is where the apiserver posts its audit events (set when after > 0 and the
 	// manager's webhook is known).
 	activity *writeblock.Webhook
+	// wakeAddresses are the ready manager pods' addresses, read once per pass by canSleep.
+	wakeAddresses []string
 }
 
 // replicas is the number of control-plane replicas the pass wants: the spec's (2 by default),

@@ -3,6 +3,7 @@ package tenantcontrolplane
 import (
 	"context"
 	"fmt"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,7 +59,7 @@ func stepSleep(ctx context.Context, r *Reconciler, p *pass) error {
 			"woken: the control plane scales back up; the manager holds connections until an apiserver is ready")
 	default:
 		if can {
-			p.setCondition(cond, metav1.ConditionFalse, sleep.ReasonAwake, fmt.Sprintf("sleeps after %s without requests from outside the control plane", after))
+			p.setCondition(cond, metav1.ConditionFalse, sleep.ReasonAwake, awakeMessage(after))
 			p.requeue(d.SleepIn)
 		} else {
 			p.setCondition(cond, metav1.ConditionFalse, reason, why)
@@ -71,6 +72,11 @@ func stepSleep(ctx context.Context, r *Reconciler, p *pass) error {
 		return fail(cond, sleep.ReasonUnavailable, fmt.Errorf("the wake EndpointSlice: %w", err))
 	}
 	return nil
+}
+
+// awakeMessage is the Sleeping condition's message of an awake TCP that may sleep.
+func awakeMessage(after time.Duration) string {
+	return fmt.Sprintf("sleeps after %s without requests from outside the control plane", after)
 }
 
 // canSleep tells whether the TCP may go to sleep now and, when not, the reason and message of
@@ -89,6 +95,7 @@ func (r *Reconciler) canSleep(ctx context.Context, p *pass) (bool, string, strin
 		return false, sleep.ReasonUnavailable, "cannot sleep: it is in the manager's namespace, whose EndpointSlices the manager does not watch for wake addresses"
 	}
 	addrs, err := r.wakeAddresses(ctx)
+	p.sleep.wakeAddresses = addrs
 	switch {
 	case err != nil:
 		return false, sleep.ReasonUnavailable, "cannot sleep: " + err.Error()

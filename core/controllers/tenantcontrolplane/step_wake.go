@@ -35,9 +35,9 @@ func stepWake(ctx context.Context, r *Reconciler, p *pass) error {
 	if p.sleep.phase == sleep.Waking && p.deploymentObserved && RolloutComplete(p.status.Kubernetes.Deployment, p.replicas()) {
 		p.sleep.phase = sleep.Awake
 		if p.sleep.after > 0 {
-			p.setCondition(cond, metav1.ConditionFalse, sleep.ReasonAwake, fmt.Sprintf("sleeps after %s without requests from outside the control plane", p.sleep.after))
+			p.setCondition(cond, metav1.ConditionFalse, sleep.ReasonAwake, awakeMessage(p.sleep.after))
 		} else {
-			p.setCondition(cond, metav1.ConditionFalse, sleep.ReasonAwake, "woken for good: the annotation "+kamajiv1alpha1.SleepAfterAnnotation+" is gone or its spec scales it to zero")
+			p.setCondition(cond, metav1.ConditionFalse, sleep.ReasonAwake, "woken for good: the annotation "+kamajiv1alpha1.SleepAfterAnnotation+" is gone")
 		}
 		if err := applyService(ctx, r, p); err != nil {
 			return fail(kamajiv1alpha1.ConditionServiceReady, ReasonServiceFailed, err)
@@ -130,9 +130,12 @@ func (r *Reconciler) wakeAddresses(ctx context.Context) ([]string, error) {
 // on the TCP's wake port, for its apiserver port only (the konnectivity agents' port gets no
 // destination while the TCP sleeps).
 func (r *Reconciler) ensureWakeSlice(ctx context.Context, p *pass) error {
-	addrs, err := r.wakeAddresses(ctx)
-	if err != nil {
-		return err
+	addrs := p.sleep.wakeAddresses // canSleep read them, unless it stopped before
+	if addrs == nil {
+		var err error
+		if addrs, err = r.wakeAddresses(ctx); err != nil {
+			return err
+		}
 	}
 	base, count := r.Options.WakePortBase, r.Options.WakePortCount
 	if base == 0 {
