@@ -68,17 +68,23 @@ UP_ARGS ?=
 # DataStores the plane hosts besides etcd: DATASTORES=etcd,etcd-2,mysql,postgresql,nats (or all) also
 # builds their plugins (kine itself is in the cache with the other binaries).
 DATASTORES ?= etcd
+# Worker nodes of the first sample tenant (containerd, runc, the kubelet; hack/node-bins.sh).
+WORKERS ?= 1
 
 .PHONY: up
-up: ## The local plane: admin cluster, process node, etcd DataStore, the charts installed with helm (the manager as a pod), a sample tenant (root). UP_ARGS="--tenants 3", DATASTORES=all.
+up: ## The local plane: admin cluster, process node, etcd DataStore, the charts installed with helm (the manager as a pod), a sample tenant with a worker node (root). UP_ARGS="--tenants 3", DATASTORES=all, WORKERS=0.
 	@# Only what the plane runs: kine when a kine DataStore is asked for; older tenant versions
 	@# are built when a tenant asks for them, konnectivity by make kube-bins.
 	hack/kube-bins.sh kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl etcd \
-	  $$(echo "$(DATASTORES)" | grep -qE 'all|mysql|postgresql|nats' && echo kine) >/dev/null
+	  $$(echo "$(DATASTORES)" | grep -qE 'all|mysql|postgresql|nats' && echo kine) \
+	  $$([ "$(WORKERS)" != 0 ] && echo kubeadm) >/dev/null
+	@# A worker node: containerd, runc, the CNI plugins and the kubelet.
+	@if [ "$(WORKERS)" != 0 ]; then hack/node-bins.sh >/dev/null; fi
 	@# The real helm installs the charts (kamaji-crds, kamaji): built once into the cache.
 	hack/helm.sh >/dev/null
 	@mkdir -p $(BIN)
 	cd cmd && go build -o $(BIN)/kamaji ./kamaji
+	cd cmd && CGO_ENABLED=0 go build -ldflags "-s -w" -o $(BIN)/kamaji-pause ./pause
 	@for p in datastore-etcd addon-coredns addon-kubeproxy addon-konnectivity; do \
 	  echo "cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/..."; \
 	  (cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/...); \
@@ -88,7 +94,7 @@ up: ## The local plane: admin cluster, process node, etcd DataStore, the charts 
 	  echo "cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/..."; \
 	  (cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/...); \
 	done
-	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) --datastores $(DATASTORES) $(UP_ARGS)
+	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) --datastores $(DATASTORES) --workers $(WORKERS) $(UP_ARGS)
 
 .PHONY: down
 down: ## Stop the local plane and remove every trace of it (processes, namespaces, links, rules, state).
@@ -124,6 +130,7 @@ TEST_VERSIONS := v1.33.13
 
 test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + integration tests.
 	VERSIONS="$(TEST_VERSIONS)" hack/kube-bins.sh >/dev/null
+	hack/node-bins.sh >/dev/null # the end-to-end plane's worker node
 	hack/helm.sh >/dev/null
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete

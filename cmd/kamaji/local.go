@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/openhcp/kamaji/cmd/internal/local"
 	"github.com/openhcp/kamaji/cmd/internal/local/node"
+	"github.com/openhcp/kamaji/cmd/internal/local/worker"
 	"github.com/openhcp/kamaji/cmd/internal/nodeagent"
 )
 
@@ -26,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand())
 	return cmd
 }
 
@@ -44,8 +46,10 @@ kube-proxy as host processes, a process node running the admin cluster's pods as
 (each pod in its own network namespace on the bridge), a multi-tenant etcd DataStore named
 "default" (TLS + auth), the kamaji manager installed with the real helm from the repository's
 charts (kamaji-crds, and kamaji in namespace kamaji-system: the manager runs as a pod of the
-process node with its ServiceAccount, its plugins delivered by image volumes), and --tenants
-sample TenantControlPlanes. Running it again completes or checks a running plane.
+process node with its ServiceAccount, its plugins delivered by image volumes), --tenants
+sample TenantControlPlanes, and --workers real worker nodes of the first one (containerd,
+runc and the kubelet in namespaces of their own, joined with kubeadm join). Running it again
+completes or checks a running plane.
 
 Binaries come from the kamaji cache (hack/kube-bins.sh) and from the folder of this kamaji
 binary (make build); ` + "`make up`" + ` builds what is missing first.`,
@@ -59,8 +63,9 @@ binary (make build); ` + "`make up`" + ` builds what is missing first.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&cfg.Tenants, "tenants", cfg.Tenants, "Number of sample TenantControlPlanes (tenant-00, tenant-01, ...).")
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "Number of worker nodes (containerd, runc and the kubelet, joined with kubeadm join) of the first sample tenant; 0 for none.")
 	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "Folder for the plane's certificates, data, logs and kubeconfigs.")
-	f.StringVar(&cfg.BinDir, "bin-dir", cfg.BinDir, "Folder with the plugin binaries (kamaji-datastore-etcd).")
+	f.StringVar(&cfg.BinDir, "bin-dir", cfg.BinDir, "Folder with the plugin binaries (kamaji-datastore-etcd) and kamaji-pause (the workers' pod sandbox).")
 	f.StringVar(&cfg.Helm, "helm", "", "The helm binary that installs the charts (default: the one hack/helm.sh builds into the cache).")
 	f.StringVar(&cfg.ChartsDir, "charts", "", "Folder with the kamaji-crds and kamaji charts (default: the repository's charts folder).")
 	f.StringSliceVar(&cfg.DataStores, "datastores", cfg.DataStores, "DataStores to host: etcd (\"default\", always), mysql (the machine's MariaDB), postgresql (its PostgreSQL), nats (a NATS of the plane's own, operator mode), or all; tenants reach the last three through a kine sidecar.")
@@ -182,6 +187,40 @@ Node in place.`,
 	f.StringVar(&o.CertDir, "cert-dir", "", "Folder for ca.crt and the client certificates, as the kubelet's: kubelet-client-current.pem links to the one in use.")
 	f.StringVar(&o.Listen, "listen", "", "Address of the kubelet API (default NODE-IP:10250).")
 	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "Limit for joining: discovery, certificate signing and registration.")
+	return cmd
+}
+
+func newLocalWorkerCommand() *cobra.Command {
+	var c worker.Config
+	var joinFile string
+	cmd := &cobra.Command{
+		Use:    "worker",
+		Short:  "Run a worker node: containerd and the kubelet, joined with kubeadm (started by local up in the worker's namespaces)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !c.Joined() {
+				data, err := os.ReadFile(joinFile)
+				if err != nil {
+					return fmt.Errorf("--join-file: %w", err)
+				}
+				c.JoinCommand = strings.TrimSpace(string(data))
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return worker.Run(ctx, c, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&c.Index, "index", 0, "The worker's number on this machine (its namespace, addresses and cgroup).")
+	f.StringVar(&c.Name, "name", "", "Node name (default worker-<index>).")
+	f.StringVar(&c.Dir, "dir", "", "The worker's state folder.")
+	f.StringVar(&joinFile, "join-file", "", "File holding the line kubeadm token create --print-join-command printed.")
+	f.StringVar(&c.Kubeadm, "kubeadm", "kubeadm", "kubeadm binary.")
+	f.StringVar(&c.Kubelet, "kubelet", "kubelet", "kubelet binary.")
+	f.StringVar(&c.ContainerdBin, "containerd-bin", "", "Folder with containerd, containerd-shim-runc-v2 and ctr.")
+	f.StringVar(&c.CNIBin, "cni-bin", "", "Folder with the CNI plugins (bridge, host-local, loopback, portmap).")
+	f.StringVar(&c.RegistryDir, "registry-dir", "", "Folder of the images the worker's registry serves.")
 	return cmd
 }
 

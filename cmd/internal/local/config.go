@@ -33,6 +33,8 @@ type Config struct {
 	SelfExe string
 	// Tenants is how many sample TenantControlPlanes to create (tenant-00, tenant-01...).
 	Tenants int
+	// Workers is how many worker nodes join the first sample tenant (package worker).
+	Workers int
 	// DataStores the plane hosts (kine.go): etcd (the DataStore "default", always), mysql,
 	// postgresql, nats.
 	DataStores []string
@@ -65,7 +67,7 @@ func DefaultConfig() Config {
 	}
 	self, _ := os.Executable()
 	return Config{
-		StateDir: ".local", Cache: cache, BinDir: filepath.Dir(self), SelfExe: self, Tenants: 1, Out: os.Stdout,
+		StateDir: ".local", Cache: cache, BinDir: filepath.Dir(self), SelfExe: self, Tenants: 1, Workers: 1, Out: os.Stdout,
 		DataStores: []string{DataStoreEtcd}, Bridge: "kamaji0", PodCIDR: "10.244.0.0/16", Gateway: "10.244.0.1", ServiceCIDR: "10.96.0.0/16",
 		NodeName:      "local-node",
 		AdminEtcdPort: 12379, AdminEtcdPeerPort: 12380,
@@ -87,6 +89,9 @@ func (c *Config) normalize() error {
 	}
 	if c.Tenants < 0 {
 		return fmt.Errorf("--tenants must not be negative")
+	}
+	if c.Workers < 0 || c.Workers > 200 {
+		return fmt.Errorf("--workers must be between 0 and 200 (each worker takes a /30 of 10.246.0.0/16)")
 	}
 	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
 		return fmt.Errorf("pod CIDR: %w", err)

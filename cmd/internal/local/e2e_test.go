@@ -45,6 +45,7 @@ import (
 
 	"github.com/openhcp/kamaji/cmd/internal/local"
 	"github.com/openhcp/kamaji/cmd/internal/local/node"
+	"github.com/openhcp/kamaji/cmd/internal/local/worker"
 )
 
 type e2e struct {
@@ -80,6 +81,12 @@ func TestLocalPlane(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kamaji: %v\n%s", err, out)
 	}
+	// The worker node's pod sandbox image is made of it.
+	build = exec.Command("go", "build", "-ldflags", "-s -w", "-o", filepath.Join(dir, "kamaji-pause"), "../../pause")
+	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kamaji-pause: %v\n%s", err, out)
+	}
 	for _, p := range []struct {
 		name string
 		kind settings.PluginKind
@@ -100,7 +107,7 @@ func TestLocalPlane(t *testing.T) {
 		}
 	})
 
-	out, err := e.run(8*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2")
+	out, err := e.run(8*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2", "--workers", "1")
 	if err != nil {
 		t.Fatalf("kamaji local up: %v\n%s", err, out)
 	}
@@ -120,7 +127,7 @@ func TestLocalPlane(t *testing.T) {
 	}
 
 	t.Run("running up again is harmless", func(t *testing.T) {
-		out, err := e.run(3*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2")
+		out, err := e.run(3*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2", "--workers", "1")
 		if err != nil || strings.Count(out, "already running") < 6 {
 			t.Fatalf("second up: %v\n%s", err, out)
 		}
@@ -362,7 +369,7 @@ func TestLocalPlane(t *testing.T) {
 			t.Fatalf("kamaji local down: %v\n%s", err, out)
 		}
 		after := snapshot(t)
-		for _, k := range []string{"netns", "links", "mounts", "iptables", "ip6tables", "nft", "sysctls"} {
+		for _, k := range []string{"paths", "netns", "links", "mounts", "iptables", "ip6tables", "nft", "sysctls"} {
 			if b, a := before[k], after[k]; !slices.Equal(b, a) {
 				t.Errorf("%s differs after down:\nbefore: %v\nafter:  %v", k, b, a)
 			}
@@ -570,7 +577,8 @@ func snapshot(t *testing.T) map[string][]string {
 	}
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
 	var sysctls []string
-	for _, s := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables", "net/netfilter/nf_conntrack_max"} {
+	for _, s := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables", "net/netfilter/nf_conntrack_max",
+		"vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops"} {
 		v, _ := os.ReadFile("/proc/sys/" + s)
 		sysctls = append(sysctls, s+"="+strings.TrimSpace(string(v)))
 	}
@@ -585,7 +593,23 @@ func snapshot(t *testing.T) map[string][]string {
 		}
 		return out
 	}
+	// The host paths a worker's mount namespace covers, and the top of every cgroup hierarchy.
+	var paths []string
+	for _, p := range worker.HostPaths {
+		if _, err := os.Stat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	for _, h := range []string{"cpu", "memory", "pids", "cpuset", "systemd"} {
+		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", h))
+		for _, e := range entries {
+			if e.IsDir() {
+				paths = append(paths, filepath.Join("/sys/fs/cgroup", h, e.Name()))
+			}
+		}
+	}
 	return map[string][]string{
+		"paths":     paths,
 		"netns":     field(lines("ip", "netns", "list"), 0),
 		"links":     field(lines("ip", "-o", "link", "show"), 1),
 		"mounts":    field(strings.Split(string(mountinfo), "\n"), 4),

@@ -22,6 +22,10 @@ var sysctls = []string{
 	"net/netfilter/nf_conntrack_max",
 	"net/netfilter/nf_conntrack_tcp_timeout_established",
 	"net/netfilter/nf_conntrack_tcp_timeout_close_wait",
+	// A worker's kubelet (protectKernelDefaults off) sets these host-wide.
+	"vm/overcommit_memory",
+	"kernel/panic",
+	"kernel/panic_on_oops",
 }
 
 // hostBefore is the host as it was before the first `up`: what down restores.

@@ -66,6 +66,7 @@ func Up(ctx context.Context, cfg Config) error {
 		name := TenantName(i)
 		stages = append(stages, stage{"TenantControlPlane " + name, func(ctx context.Context) (string, error) { return p.stageTenant(ctx, name) }})
 	}
+	stages = append(stages, p.workerStages()...)
 	for _, s := range stages {
 		start := time.Now()
 		fmt.Fprintf(out, "  %-32s ", s.name)
@@ -250,7 +251,8 @@ func Down(ctx context.Context, cfg Config) error {
 		{"kube-scheduler", 5 * time.Second}, {"kube-controller-manager", 5 * time.Second},
 		{"kube-apiserver", 15 * time.Second}, {"datastore-etcd", 10 * time.Second}, {etcd2Component, 10 * time.Second}, {"etcd", 10 * time.Second},
 	}
-	var stopped []string
+	// The workers first: nothing of theirs needs the admin cluster to stop.
+	stopped, errs := p.downWorkers()
 	for _, c := range order {
 		if p.stop(c.name, c.grace) {
 			stopped = append(stopped, c.name)
@@ -267,7 +269,7 @@ func Down(ctx context.Context, cfg Config) error {
 	if len(stray) > 0 {
 		fmt.Fprintf(out, "  stopped %d more processes of the plane\n", len(stray))
 	}
-	errs := p.cleanupHost()
+	errs = append(errs, p.cleanupHost()...)
 	errs = append(errs, p.kineDown(ctx, kineTenants)...)
 	if err := os.RemoveAll(cfg.StateDir); err != nil {
 		errs = append(errs, err)

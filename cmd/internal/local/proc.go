@@ -27,6 +27,8 @@ type component struct {
 	ready func(ctx context.Context) error
 	// timeout for ready (30 s when zero).
 	timeout time.Duration
+	// unshareMount starts it in a mount namespace of its own (a worker node).
+	unshareMount bool
 }
 
 func (p *Plane) logPath(name string) string { return p.cfg.path("logs", name+".log") }
@@ -85,6 +87,9 @@ func (p *Plane) ensure(ctx context.Context, c component) (bool, error) {
 		cmd.Dir = p.cfg.StateDir
 		// Its own session: it survives this command and a Ctrl-C in the terminal.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if c.unshareMount {
+			cmd.SysProcAttr = workerSysProcAttr()
+		}
 		if err := cmd.Start(); err != nil {
 			logf.Close()
 			return false, &StageError{Component: c.name, Log: p.logPath(c.name), Err: err}

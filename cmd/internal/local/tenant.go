@@ -21,7 +21,8 @@ import (
 )
 
 // SampleTCP is the TenantControlPlane `up` creates: one replica behind a ClusterIP Service, on
-// the DataStore "default". The startup probe is tightened (first probe at once, every second,
+// the DataStore "default". Its pod range is not the admin cluster's (10.244.0.0/16): a worker
+// node routes its pods' range locally, and must reach the tenant apiserver's pod address. The startup probe is tightened (first probe at once, every second,
 // the same four-minute budget as the default): kube-apiserver is ready in about a second here,
 // and the default ten-second initial delay would dominate the time to Ready.
 func SampleTCP(name, namespace string) *kamajiv1alpha1.TenantControlPlane {
@@ -38,10 +39,14 @@ func SampleTCP(name, namespace string) *kamajiv1alpha1.TenantControlPlane {
 					},
 				},
 			},
-			Kubernetes: kamajiv1alpha1.KubernetesSpec{Version: KubeVersion},
+			NetworkProfile: kamajiv1alpha1.NetworkProfileSpec{PodCIDR: TenantPodCIDR},
+			Kubernetes:     kamajiv1alpha1.KubernetesSpec{Version: KubeVersion},
 		},
 	}
 }
+
+// TenantPodCIDR is the sample tenants' pod range.
+const TenantPodCIDR = "10.36.0.0/16"
 
 // stageTenant creates the sample TCP if missing, waits until it is Ready, writes its
 // kubeconfig and checks that the printed kubectl line works.

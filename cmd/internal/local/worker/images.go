@@ -1,0 +1,231 @@
+package worker
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// File is one entry of an image's single layer.
+type File struct {
+	Path string // in the image, without the leading slash
+	Mode int64
+	// One of: From (a host file copied in), Body (the content), Link (a symlink target), Dir.
+	From, Link string
+	Body       []byte
+	Dir        bool
+}
+
+// Image is an image built on this machine from host files.
+type Image struct {
+	Ref        string // full reference: docker.io/library/busybox:latest
+	Files      []File
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+}
+
+const (
+	mediaManifest = "application/vnd.oci.image.manifest.v1+json"
+	mediaConfig   = "application/vnd.oci.image.config.v1+json"
+	mediaLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
+)
+
+// epoch stamps every layer entry, so the same files give the same digests.
+var epoch = time.Unix(0, 0).UTC()
+
+// BuildImages writes the images into the registry folder dir (blobs and index) and returns
+// each one's manifest digest. An image already there with the same content is left as it is.
+func BuildImages(dir string, imgs []Image) (map[string]string, error) {
+	if err := os.MkdirAll(filepath.Join(dir, blobsDir), 0o755); err != nil {
+		return nil, err
+	}
+	idx, err := readIndex(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, img := range imgs {
+		d, err := buildImage(dir, img)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Ref, err)
+		}
+		idx.Images[img.Ref] = d
+		out[img.Ref] = d.Digest
+	}
+	data, _ := json.MarshalIndent(idx, "", "  ")
+	tmp := filepath.Join(dir, registryIndex+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return nil, err
+	}
+	return out, os.Rename(tmp, filepath.Join(dir, registryIndex))
+}
+
+func buildImage(dir string, img Image) (Descriptor, error) {
+	raw, err := layerTar(img.Files)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	if _, err := zw.Write(raw); err != nil {
+		return Descriptor{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return Descriptor{}, err
+	}
+	layer, err := putBlob(dir, gz.Bytes())
+	if err != nil {
+		return Descriptor{}, err
+	}
+	config, err := json.Marshal(map[string]any{
+		"architecture": "amd64",
+		"os":           "linux",
+		"created":      epoch.Format(time.RFC3339),
+		"config":       map[string]any{"Env": img.Env, "Entrypoint": img.Entrypoint, "Cmd": img.Cmd},
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{digestOf(raw)}},
+	})
+	if err != nil {
+		return Descriptor{}, err
+	}
+	cfg, err := putBlob(dir, config)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	manifest, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     mediaManifest,
+		"config":        Descriptor{MediaType: mediaConfig, Digest: cfg, Size: int64(len(config))},
+		"layers":        []Descriptor{{MediaType: mediaLayer, Digest: layer, Size: int64(gz.Len())}},
+	})
+	m, err := putBlob(dir, manifest)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	return Descriptor{MediaType: mediaManifest, Digest: m, Size: int64(len(manifest))}, nil
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func putBlob(dir string, b []byte) (string, error) {
+	d := digestOf(b)
+	p := filepath.Join(dir, blobsDir, strings.TrimPrefix(d, "sha256:"))
+	if _, err := os.Stat(p); err == nil {
+		return d, nil
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return "", err
+	}
+	return d, os.Rename(tmp, p)
+}
+
+// layerTar is the layer's tar: parent folders first, entries in path order, root-owned.
+func layerTar(files []File) ([]byte, error) {
+	all := map[string]File{}
+	for _, f := range files {
+		f.Path = strings.Trim(f.Path, "/")
+		all[f.Path] = f
+		for d := filepath.Dir(f.Path); d != "." && d != "/"; d = filepath.Dir(d) {
+			if _, ok := all[d]; !ok {
+				all[d] = File{Path: d, Dir: true, Mode: 0o755}
+			}
+		}
+	}
+	names := make([]string, 0, len(all))
+	for n := range all {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		f := all[n]
+		h := &tar.Header{Name: n, Mode: f.Mode, ModTime: epoch, Format: tar.FormatPAX}
+		var body []byte
+		switch {
+		case f.Dir:
+			h.Typeflag, h.Name = tar.TypeDir, n+"/"
+			if h.Mode == 0 {
+				h.Mode = 0o755
+			}
+		case f.Link != "":
+			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, f.Link, 0o777
+		default:
+			body = f.Body
+			if f.From != "" {
+				b, err := os.ReadFile(f.From)
+				if err != nil {
+					return nil, err
+				}
+				body = b
+			}
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(body))
+			if h.Mode == 0 {
+				h.Mode = 0o644
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// PauseImage is the pod sandbox: kamaji-pause (cmd/pause) as /pause.
+func PauseImage(pauseBin string) Image {
+	return Image{
+		Ref:        SandboxImage,
+		Files:      []File{{Path: "pause", From: pauseBin, Mode: 0o755}},
+		Entrypoint: []string{"/pause"},
+	}
+}
+
+// BusyboxImage is docker.io/library/busybox:latest made of Debian's static busybox (package
+// busybox-static) and its applets, with the folders and users of the upstream image.
+func BusyboxImage(busybox string) (Image, error) {
+	out, err := exec.Command(busybox, "--list-full").Output()
+	if err != nil {
+		return Image{}, fmt.Errorf("%s --list-full: %w", busybox, err)
+	}
+	files := []File{
+		{Path: "bin/busybox", From: busybox, Mode: 0o755},
+		{Path: "etc/passwd", Body: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n")},
+		{Path: "etc/group", Body: []byte("root:x:0:\nnogroup:x:65534:\n")},
+		{Path: "tmp", Dir: true, Mode: 0o1777},
+		{Path: "root", Dir: true, Mode: 0o700},
+		{Path: "home", Dir: true},
+		{Path: "var", Dir: true},
+	}
+	for _, l := range strings.Fields(string(out)) {
+		if l == "bin/busybox" {
+			continue
+		}
+		files = append(files, File{Path: l, Link: "/bin/busybox"})
+	}
+	return Image{
+		Ref:   "docker.io/library/busybox:latest",
+		Files: files,
+		Cmd:   []string{"sh"},
+		Env:   []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+	}, nil
+}

@@ -1,0 +1,150 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// The registry's content on disk: blobs by digest, and an index of image references.
+const (
+	registryIndex = "index.json"
+	blobsDir      = "blobs/sha256"
+)
+
+// Descriptor is an image manifest in the registry's index.
+type Descriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+}
+
+// registryIndexFile maps full references (docker.io/library/busybox:latest) to manifests.
+type registryIndexFile struct {
+	Images map[string]Descriptor `json:"images"`
+}
+
+func readIndex(dir string) (registryIndexFile, error) {
+	idx := registryIndexFile{Images: map[string]Descriptor{}}
+	data, err := os.ReadFile(filepath.Join(dir, registryIndex))
+	if errors.Is(err, os.ErrNotExist) {
+		return idx, nil
+	}
+	if err != nil {
+		return idx, err
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return idx, fmt.Errorf("%s: %w", filepath.Join(dir, registryIndex), err)
+	}
+	if idx.Images == nil {
+		idx.Images = map[string]Descriptor{}
+	}
+	return idx, nil
+}
+
+// Registry serves the images of a folder over the read side of the OCI distribution API, as
+// containerd pulls through a mirror: GET and HEAD of /v2/<name>/manifests/<tag or digest> and
+// /v2/<name>/blobs/<digest>. containerd names the registry the image is from in the ns query
+// parameter, so docker.io/library/busybox and registry.k8s.io/pause are told apart.
+type Registry struct{ Dir string }
+
+var (
+	manifestPath = regexp.MustCompile(`^/v2/(.+)/manifests/([^/]+)$`)
+	blobPath     = regexp.MustCompile(`^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$`)
+)
+
+func (r Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		registryError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "read-only registry")
+		return
+	}
+	if req.URL.Path == "/v2/" || req.URL.Path == "/v2" {
+		w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if m := manifestPath.FindStringSubmatch(req.URL.Path); m != nil {
+		d, ok := r.lookup(req.URL.Query().Get("ns"), m[1], m[2])
+		if !ok {
+			registryError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "no image "+m[1]+":"+m[2]+" is built on this machine")
+			return
+		}
+		r.serveBlob(w, req, d.Digest, d.MediaType)
+		return
+	}
+	if m := blobPath.FindStringSubmatch(req.URL.Path); m != nil {
+		r.serveBlob(w, req, m[2], "application/octet-stream")
+		return
+	}
+	registryError(w, http.StatusNotFound, "NAME_UNKNOWN", "not found")
+}
+
+// lookup finds a manifest by tag or digest. Without ns (a client talking to the registry
+// directly) the name is matched under any registry.
+func (r Registry) lookup(ns, name, ref string) (Descriptor, bool) {
+	idx, err := readIndex(r.Dir)
+	if err != nil {
+		return Descriptor{}, false
+	}
+	for full, d := range idx.Images {
+		host, repo, tag := splitRef(full)
+		if repo != name || (ns != "" && ns != host) {
+			continue
+		}
+		if ref == tag || ref == d.Digest {
+			return d, true
+		}
+	}
+	return Descriptor{}, false
+}
+
+// splitRef splits docker.io/library/busybox:latest into its host, repository and tag.
+func splitRef(ref string) (host, repo, tag string) {
+	host, rest, _ := strings.Cut(ref, "/")
+	repo, tag = rest, "latest"
+	if i := strings.LastIndex(rest, ":"); i > 0 {
+		repo, tag = rest[:i], rest[i+1:]
+	}
+	return host, repo, tag
+}
+
+func (r Registry) serveBlob(w http.ResponseWriter, req *http.Request, digest, mediaType string) {
+	f, err := os.Open(filepath.Join(r.Dir, blobsDir, strings.TrimPrefix(digest, "sha256:")))
+	if err != nil {
+		registryError(w, http.StatusNotFound, "BLOB_UNKNOWN", "no blob "+digest)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", mediaType)
+	w.Header().Set("Docker-Content-Digest", digest)
+	http.ServeContent(w, req, "", time.Time{}, f)
+}
+
+func registryError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
+}
+
+// serveRegistry serves dir on addr until ctx ends.
+func serveRegistry(ctx context.Context, addr, dir string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("the worker's registry: %w", err)
+	}
+	srv := &http.Server{Handler: Registry{Dir: dir}, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() { _ = srv.Serve(l) }()
+	return nil
+}

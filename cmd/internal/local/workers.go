@@ -1,0 +1,182 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/openhcp/kamaji/cmd/internal/local/worker"
+)
+
+// Versions of what a worker runs besides the Kubernetes binaries; keep in step with
+// hack/node-bins.sh.
+const (
+	ContainerdVersion = "v2.4.2"
+	CNIPluginsVersion = "v1.10.0"
+)
+
+// WorkerName is the Node name of the i-th worker of the first sample tenant.
+func WorkerName(i int) string { return "worker-" + strconv.Itoa(i) }
+
+func workerComponent(i int) string { return "worker-" + strconv.Itoa(i) }
+
+// workerConfig is the i-th worker, joined to the first sample tenant.
+func (p *Plane) workerConfig(i int) worker.Config {
+	c := worker.Config{
+		Index:         i,
+		Name:          WorkerName(i),
+		Dir:           p.cfg.path("workers", WorkerName(i)),
+		Kubeadm:       p.cfg.KubeBin("kubeadm"),
+		Kubelet:       p.cfg.KubeBin("kubelet"),
+		ContainerdBin: filepath.Join(p.cfg.Cache, "containerd", ContainerdVersion, "bin"),
+		CNIBin:        filepath.Join(p.cfg.Cache, "cni", CNIPluginsVersion, "bin"),
+		RegistryDir:   p.cfg.path("registry"),
+	}
+	c.Defaults()
+	return c
+}
+
+// workerStages are the workers of the first sample tenant, after it is Ready.
+func (p *Plane) workerStages() []stage {
+	if p.cfg.Tenants == 0 {
+		return nil
+	}
+	var out []stage
+	for i := range p.cfg.Workers {
+		out = append(out, stage{"worker node " + WorkerName(i), func(ctx context.Context) (string, error) { return p.stageWorker(ctx, i) }})
+	}
+	return out
+}
+
+// busybox is Debian's static busybox, the test image's shell.
+const busybox = "/bin/busybox"
+
+// stageWorker starts the i-th worker (or finds it running) and waits until its Node is Ready.
+func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
+	w := p.workerConfig(i)
+	tenant := TenantName(0)
+	pause := filepath.Join(p.cfg.BinDir, "kamaji-pause")
+	for _, b := range []string{w.Kubeadm, w.Kubelet, filepath.Join(w.ContainerdBin, "containerd"), filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"),
+		filepath.Join(w.CNIBin, "bridge"), filepath.Join(w.CNIBin, "host-local"), filepath.Join(w.CNIBin, "loopback"), filepath.Join(w.CNIBin, "portmap"), pause} {
+		if !fileExists(b) {
+			return "", fmt.Errorf("%s is missing: `make up` builds it (hack/kube-bins.sh kubeadm, hack/node-bins.sh, cmd/pause), or run up with --workers 0", b)
+		}
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		return "", errors.New("runc is missing: `make up` installs it (hack/node-bins.sh runc), or run up with --workers 0")
+	}
+	if !fileExists(busybox) {
+		if err := aptInstall(ctx, "busybox-static"); err != nil {
+			return "", err
+		}
+	}
+	bb, err := worker.BusyboxImage(busybox)
+	if err != nil {
+		return "", err
+	}
+	if _, err := worker.BuildImages(w.RegistryDir, []worker.Image{worker.PauseImage(pause), bb}); err != nil {
+		return "", err
+	}
+	if err := w.Setup(); err != nil {
+		return "", err
+	}
+	joinFile := filepath.Join(w.Dir, "join-command")
+	if !w.Joined() && p.runningPID(workerComponent(i)) == 0 {
+		// A fresh bootstrap token for each join; it stays out of logs and command lines.
+		out, err := exec.CommandContext(ctx, p.cfg.KubeBin("kubeadm"), "token", "create", "--print-join-command", "--ttl", "1h",
+			"--kubeconfig", p.cfg.TenantKubeconfig(tenant)).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("kubeadm token create in %s: %v: %s", tenant, err, strings.TrimSpace(string(out)))
+		}
+		if err := os.WriteFile(joinFile, out, 0o600); err != nil {
+			return "", err
+		}
+	}
+	cs, err := p.tenantClient(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	c := component{
+		name: workerComponent(i),
+		bin:  "nsenter",
+		args: []string{"--net=/run/netns/" + w.NetNS(), "--", p.cfg.SelfExe, "local", "worker",
+			"--index", strconv.Itoa(i), "--name", w.Name, "--dir", w.Dir, "--join-file", joinFile,
+			"--kubeadm", w.Kubeadm, "--kubelet", w.Kubelet, "--containerd-bin", w.ContainerdBin, "--cni-bin", w.CNIBin,
+			"--registry-dir", w.RegistryDir},
+		unshareMount: true,
+		ready:        func(ctx context.Context) error { return nodeReady(ctx, cs, w.Name) },
+		timeout:      4 * time.Minute,
+	}
+	running, err := p.ensure(ctx, c)
+	if err != nil {
+		var se *StageError
+		if errors.As(err, &se) {
+			// The worker's own log says little: name its processes' logs.
+			se.Err = fmt.Errorf("%w (kubeadm join, kubelet and containerd logs in %s)", se.Err, filepath.Join(w.Dir, "logs"))
+		}
+		return "", err
+	}
+	state := "joined"
+	if running {
+		state = "already running"
+	}
+	return fmt.Sprintf("%s, Node %s Ready in %s at %s, logs %s", state, w.Name, tenant, w.NodeIP(), filepath.Join(w.Dir, "logs")), nil
+}
+
+func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
+	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionTrue {
+				return nil
+			}
+			return fmt.Errorf("node %s: Ready=%s %s: %s", name, c.Status, c.Reason, c.Message)
+		}
+	}
+	return fmt.Errorf("node %s: no Ready condition yet", name)
+}
+
+// downWorkers stops every worker and removes what they left: processes, cgroups, namespaces,
+// links, rules and the host paths made for them.
+func (p *Plane) downWorkers() (stopped []string, errs []error) {
+	for _, i := range worker.Workers() {
+		if p.stop(workerComponent(i), 20*time.Second) {
+			stopped = append(stopped, workerComponent(i))
+		}
+		if err := p.workerConfig(i).Teardown(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Workers whose namespace is gone but whose supervisor is not (a half-done up).
+	entries, _ := os.ReadDir(p.cfg.path("run"))
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".pid"); ok && strings.HasPrefix(name, "worker-") {
+			if p.stop(name, 5*time.Second) {
+				stopped = append(stopped, name)
+			}
+		}
+	}
+	if err := worker.RemoveHostPaths(p.cfg.path("workers")); err != nil {
+		errs = append(errs, err)
+	}
+	return stopped, errs
+}
+
+// workerSysProcAttr starts a worker in a mount namespace of its own (Go makes it private).
+func workerSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: true, Unshareflags: syscall.CLONE_NEWNS}
+}
