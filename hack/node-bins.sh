@@ -4,9 +4,11 @@
 # bridge network needs; the kubelet. runc itself is Debian's package, installed when missing.
 # Incremental: a binary already built is not rebuilt.
 #
-#   hack/node-bins.sh [--dry-run] [containerd|cni|kubelet|runc ...]   (default: all four)
+#   hack/node-bins.sh [--dry-run] [containerd|cni|kubelet|runc|coredns ...]   (default: all five)
 #   --dry-run (or NODE_BINS_DRY_RUN=1) prints what would be built or installed, and does nothing
-#   prints on stdout: CONTAINERD_BIN=..., CNI_BIN=..., KUBELET=..., RUNC=...
+#   prints on stdout: CONTAINERD_BIN=..., CNI_BIN=..., KUBELET=..., RUNC=..., COREDNS=...
+# CoreDNS is the tenant's coredns addon's image on a worker: built with the plugins kubeadm's
+# Corefile uses only (the full build compiles every cloud provider's SDK).
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
@@ -17,7 +19,10 @@ DRY_RUN="${NODE_BINS_DRY_RUN:-}"
 CACHE="${KAMAJI_CACHE:-$HOME/.cache/kamaji}"
 CONTAINERD_DIR="$CACHE/containerd/$CONTAINERD_VERSION"
 CNI_DIR="$CACHE/cni/$CNI_PLUGINS_VERSION"
+# CoreDNS of kubeadm v1.37 (the coredns addon's image tag for the tenant's minor).
+COREDNS_VERSION="${COREDNS_VERSION:-v1.14.6}"
 KUBE_DIR="$CACHE/kube/$K8S_VERSION" # the kubelet sits beside kube-bins' binaries of its version
+COREDNS_DIR="$CACHE/coredns/$COREDNS_VERSION"
 export GOFLAGS=-buildvcs=false GOWORK=off CGO_ENABLED=0
 
 containerd_bins=(containerd containerd-shim-runc-v2 ctr)
@@ -35,11 +40,11 @@ want=()
 for a in "$@"; do
   case "$a" in
     --dry-run) DRY_RUN=1 ;;
-    containerd | cni | kubelet | runc) want+=("$a") ;;
-    *) die "unknown argument $a (usage: hack/node-bins.sh [--dry-run] [containerd|cni|kubelet|runc ...])" ;;
+    containerd | cni | kubelet | runc | coredns) want+=("$a") ;;
+    *) die "unknown argument $a (usage: hack/node-bins.sh [--dry-run] [containerd|cni|kubelet|runc|coredns ...])" ;;
   esac
 done
-[ ${#want[@]} -gt 0 ] || want=(runc containerd cni kubelet)
+[ ${#want[@]} -gt 0 ] || want=(runc containerd cni kubelet coredns)
 
 runc_path() { command -v runc 2>/dev/null || { [ -x /usr/sbin/runc ] && echo /usr/sbin/runc; } || true; }
 
@@ -151,6 +156,52 @@ build_kubelet() {
   exec {lock}>&-
 }
 
+build_coredns() {
+  [ -x "$COREDNS_DIR/bin/coredns" ] && return
+  [ -n "$DRY_RUN" ] && { echo "would build coredns $COREDNS_VERSION into $COREDNS_DIR/bin" >&2; return; }
+  log "building coredns $COREDNS_VERSION (the plugins of kubeadm's Corefile)"
+  local src="$COREDNS_DIR/src"
+  mkdir -p "$src" "$COREDNS_DIR/bin"
+  if [ ! -f "$src/.ready" ]; then
+    cat > "$src/go.mod" <<MOD
+module kamaji.local/corednsbin
+
+go 1.25
+
+require github.com/coredns/coredns $COREDNS_VERSION
+MOD
+    # coremain runs the server; each imported plugin registers itself. The Corefile's order is
+    # dnsserver.Directives', which names every plugin, built in or not.
+    cat > "$src/main.go" <<'GO'
+package main
+
+import (
+	_ "github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+	_ "github.com/coredns/coredns/plugin/whoami"
+)
+
+func main() { coremain.Run() }
+GO
+    (cd "$src" && go mod tidy -e >&2)
+    grep -q "^github.com/coredns/coredns $COREDNS_VERSION " "$src/go.sum" 2>/dev/null || die "coredns $COREDNS_VERSION: go mod tidy left no go.sum entry for it in $src (network?); run again"
+    touch "$src/.ready"
+  fi
+  (cd "$src" && go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$COREDNS_DIR/bin/coredns.tmp.$$" .)
+  mv "$COREDNS_DIR/bin/coredns.tmp.$$" "$COREDNS_DIR/bin/coredns"
+}
+
 # The plan first: what is missing and about how long it takes, scaled by the cores here. All
 # three took 2.5 minutes together on a 2-core machine whose Go build cache already held
 # kube-bins' v1.37.2 (docs/dev/worker-node-notes.md); rounded up for a colder cache.
@@ -160,6 +211,7 @@ for w in "${want[@]}"; do
     containerd) have_all "$CONTAINERD_DIR" "${containerd_bins[@]}" || { missing+=("containerd $CONTAINERD_VERSION"); minutes=$((minutes + 2)); } ;;
     cni) have_all "$CNI_DIR" bridge host-local loopback portmap || { missing+=("CNI plugins $CNI_PLUGINS_VERSION"); minutes=$((minutes + 1)); } ;;
     kubelet) [ -x "$KUBE_DIR/bin/kubelet" ] || { missing+=("kubelet $K8S_VERSION"); minutes=$((minutes + 3)); } ;;
+    coredns) [ -x "$COREDNS_DIR/bin/coredns" ] || { missing+=("coredns $COREDNS_VERSION"); minutes=$((minutes + 3)); } ;;
   esac
 done
 if [ ${#missing[@]} -gt 0 ] && [ -z "$DRY_RUN" ]; then
@@ -174,9 +226,11 @@ for w in "${want[@]}"; do
     containerd) build_containerd ;;
     cni) build_cni ;;
     kubelet) build_kubelet ;;
+    coredns) build_coredns ;;
   esac
 done
 echo "CONTAINERD_BIN=$CONTAINERD_DIR/bin"
 echo "CNI_BIN=$CNI_DIR/bin"
 echo "KUBELET=$KUBE_DIR/bin/kubelet"
 echo "RUNC=$(runc_path)"
+echo "COREDNS=$COREDNS_DIR/bin/coredns"

@@ -118,6 +118,11 @@ func (c *Config) EtcdBin() string {
 	return filepath.Join(c.Cache, "etcd", EtcdVersion, "bin", "etcd")
 }
 
+// corednsBin is CoreDNS as hack/node-bins.sh builds it.
+func (c *Config) corednsBin() string {
+	return filepath.Join(c.Cache, "coredns", CoreDNSVersion, "bin", "coredns")
+}
+
 // Kubectl is the kubectl the printed command line uses.
 func (c *Config) Kubectl() string { return c.KubeBin("kubectl") }
 

@@ -52,6 +52,10 @@ const TenantPodCIDR = "10.36.0.0/16"
 // kubeconfig and checks that the printed kubectl line works.
 func (p *Plane) stageTenant(ctx context.Context, name string) (string, error) {
 	tcp := SampleTCP(name, "default")
+	if name == TenantName(0) && p.cfg.Workers > 0 {
+		// Its workers run the addons: cluster DNS and Services inside the tenant.
+		tcp.Spec.Addons = kamajiv1alpha1.AddonsSpec{CoreDNS: &kamajiv1alpha1.AddonSpec{}, KubeProxy: &kamajiv1alpha1.AddonSpec{}}
+	}
 	err := p.cl.Create(ctx, tcp)
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("creating TenantControlPlane %s: %w", name, err)

@@ -3,7 +3,8 @@ package local_test
 // The worker node `up` joins to tenant-00: containerd, Debian's runc and the kubelet in a
 // network and mount namespace of their own, joined with the real kubeadm join; images from the
 // worker's own registry. What a tenant user does with a cluster: run pods, read their logs,
-// exec into them, forward a port.
+// exec into them, forward a port, reach a Service by its name (the tenant's kube-proxy and
+// CoreDNS addons run on the node).
 
 import (
 	"bufio"
@@ -82,6 +83,30 @@ func testWorker(t *testing.T, e *e2e) {
 		}
 	})
 
+	t.Run("the tenant's kube-proxy and CoreDNS run on the node", func(t *testing.T) {
+		eventually(t, "kube-proxy and coredns pods Running and ready on "+nodeName, func() error {
+			for _, sel := range []string{"k8s-app=kube-proxy", "k8s-app=kube-dns"} {
+				pods, err := tenant.CoreV1().Pods("kube-system").List(ctx(t), metav1.ListOptions{LabelSelector: sel})
+				if err != nil {
+					return err
+				}
+				if len(pods.Items) == 0 {
+					return fmt.Errorf("no pod with %s", sel)
+				}
+				for _, p := range pods.Items {
+					ready := false
+					for _, c := range p.Status.Conditions {
+						ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+					}
+					if p.Spec.NodeName != nodeName || p.Status.Phase != corev1.PodRunning || !ready {
+						return fmt.Errorf("pod %s on %q: %s, ready %v; %s", p.Name, p.Spec.NodeName, p.Status.Phase, ready, containerStates(&p))
+					}
+				}
+			}
+			return nil
+		})
+	})
+
 	t.Run("kubectl run busybox, then its logs", func(t *testing.T) {
 		t.Cleanup(func() { _, _ = kubectl("delete", "pod", "probe", "--wait=false") })
 		if out, err := kubectl("run", "probe", "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hello from $(hostname)"); err != nil {
@@ -130,6 +155,30 @@ func testWorker(t *testing.T, e *e2e) {
 		if out, err := kubectl("exec", name, "--", "wget", "-qO-", "http://"+pods.Items[1].Status.PodIP+":8080/"); err != nil || out != pods.Items[1].Name {
 			t.Errorf("pod to pod: %v: %q", err, out)
 		}
+
+		// Through the tenant's CoreDNS and kube-proxy: a Service name, then its ClusterIP.
+		if out, err := kubectl("expose", "deployment", "web", "--port=80", "--target-port=8080"); err != nil {
+			t.Fatalf("kubectl expose: %v: %s", err, out)
+		}
+		t.Cleanup(func() { _, _ = kubectl("delete", "service", "web", "--wait=false") })
+		svc, err := tenant.CoreV1().Services("default").Get(ctx(t), "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "web.default.svc.cluster.local to resolve to "+svc.Spec.ClusterIP+" from a pod", func() error {
+			out, err := kubectl("exec", name, "--", "nslookup", "web.default.svc.cluster.local")
+			if err != nil || !strings.Contains(out, svc.Spec.ClusterIP) {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		})
+		eventually(t, "http://web/ to answer from a pod", func() error {
+			out, err := kubectl("exec", name, "--", "wget", "-qO-", "http://web/")
+			if err != nil || (out != pods.Items[0].Name && out != pods.Items[1].Name) {
+				return fmt.Errorf("%v: %q", err, out)
+			}
+			return nil
+		})
 
 		pf := exec.Command(e.kubectl, "--kubeconfig", kubeconfig, "port-forward", "pod/"+name, ":8080")
 		stdout, _ := pf.StdoutPipe()

@@ -24,6 +24,8 @@ import (
 const (
 	ContainerdVersion = "v2.4.2"
 	CNIPluginsVersion = "v1.10.0"
+	// CoreDNSVersion is the coredns addon's image tag for the plane's Kubernetes minor.
+	CoreDNSVersion = "v1.14.6"
 )
 
 // WorkerName is the Node name of the i-th worker of the first sample tenant.
@@ -67,7 +69,7 @@ func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
 	w := p.workerConfig(i)
 	tenant := TenantName(0)
 	pause := filepath.Join(p.cfg.BinDir, "kamaji-pause")
-	for _, b := range []string{w.Kubeadm, w.Kubelet, filepath.Join(w.ContainerdBin, "containerd"), filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"),
+	for _, b := range []string{p.cfg.corednsBin(), w.Kubeadm, w.Kubelet, filepath.Join(w.ContainerdBin, "containerd"), filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"),
 		filepath.Join(w.CNIBin, "bridge"), filepath.Join(w.CNIBin, "host-local"), filepath.Join(w.CNIBin, "loopback"), filepath.Join(w.CNIBin, "portmap"), pause} {
 		if !fileExists(b) {
 			return "", fmt.Errorf("%s is missing: `make up` builds it (hack/kube-bins.sh kubeadm, hack/node-bins.sh, cmd/pause), or run up with --workers 0", b)
@@ -81,11 +83,11 @@ func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
 			return "", err
 		}
 	}
-	bb, err := worker.BusyboxImage(busybox)
+	images, err := p.workerImages(pause)
 	if err != nil {
 		return "", err
 	}
-	if _, err := worker.BuildImages(w.RegistryDir, []worker.Image{worker.PauseImage(pause), bb}); err != nil {
+	if _, err := worker.BuildImages(w.RegistryDir, images); err != nil {
 		return "", err
 	}
 	if err := w.Setup(); err != nil {
@@ -132,6 +134,20 @@ func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
 		state = "already running"
 	}
 	return fmt.Sprintf("%s, Node %s Ready in %s at %s, logs %s", state, w.Name, tenant, w.NodeIP(), filepath.Join(w.Dir, "logs")), nil
+}
+
+// workerImages are the images a worker's registry serves: the pod sandbox, busybox, and the
+// images of the addons the first tenant runs on its workers.
+func (p *Plane) workerImages(pause string) ([]worker.Image, error) {
+	bb, err := worker.BusyboxImage(busybox)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := worker.KubeProxyImage(p.cfg.KubeBin("kube-proxy"), KubeVersion)
+	if err != nil {
+		return nil, err
+	}
+	return []worker.Image{worker.PauseImage(pause), bb, kp, worker.CoreDNSImage(p.cfg.corednsBin(), CoreDNSVersion)}, nil
 }
 
 func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {

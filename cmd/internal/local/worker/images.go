@@ -229,3 +229,84 @@ func BusyboxImage(busybox string) (Image, error) {
 		Env:   []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 	}, nil
 }
+
+// hostLibraries are the shared libraries (and the loader) host programs load, as ldd lists
+// them: the paths the programs look them up at.
+func hostLibraries(bins ...string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, b := range bins {
+		data, err := exec.Command("ldd", b).Output()
+		if err != nil {
+			return nil, fmt.Errorf("ldd %s: %w", b, err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			f := strings.Fields(l)
+			var p string
+			switch {
+			case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+				p = f[2]
+			case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+				p = f[0]
+			}
+			if p != "" && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// xtablesMulti is Debian's iptables (nf_tables backend) and the folder of its extensions.
+const (
+	xtablesMulti = "/usr/sbin/xtables-nft-multi"
+	xtablesLib   = "/usr/lib/x86_64-linux-gnu/xtables"
+)
+
+// iptablesFiles are the host's iptables (nf_tables backend) with its extensions and libraries,
+// under the names kube-proxy runs.
+func iptablesFiles() ([]File, error) {
+	exts, err := filepath.Glob(filepath.Join(xtablesLib, "*.so"))
+	if err != nil || len(exts) == 0 {
+		return nil, fmt.Errorf("no iptables extensions in %s (package iptables)", xtablesLib)
+	}
+	libs, err := hostLibraries(append([]string{xtablesMulti}, exts...)...)
+	if err != nil {
+		return nil, err
+	}
+	files := []File{{Path: xtablesMulti, From: xtablesMulti, Mode: 0o755}}
+	for _, n := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
+		files = append(files, File{Path: "usr/sbin/" + n, Link: "xtables-nft-multi"})
+	}
+	for _, p := range append(exts, libs...) {
+		files = append(files, File{Path: p, From: p, Mode: 0o755})
+	}
+	return files, nil
+}
+
+// KubeProxyImage is registry.k8s.io/kube-proxy:<version>: the kube-proxy binary at
+// /usr/local/bin and the host's iptables, as the upstream image has them.
+func KubeProxyImage(kubeProxy, version string) (Image, error) {
+	files, err := iptablesFiles()
+	if err != nil {
+		return Image{}, err
+	}
+	files = append(files, File{Path: "usr/local/bin/kube-proxy", From: kubeProxy, Mode: 0o755}, File{Path: "tmp", Dir: true, Mode: 0o1777})
+	return Image{
+		Ref:        "registry.k8s.io/kube-proxy:" + version,
+		Files:      files,
+		Entrypoint: []string{"/usr/local/bin/kube-proxy"},
+		Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+	}, nil
+}
+
+// CoreDNSImage is registry.k8s.io/coredns/coredns:<version>: /coredns, as upstream.
+func CoreDNSImage(coredns, version string) Image {
+	return Image{
+		Ref:        "registry.k8s.io/coredns/coredns:" + version,
+		Files:      []File{{Path: "coredns", From: coredns, Mode: 0o755}, {Path: "tmp", Dir: true, Mode: 0o1777}},
+		Entrypoint: []string{"/coredns"},
+	}
+}

@@ -27,7 +27,9 @@ const (
 )
 
 // HostPaths are the host folders a node writes to, seen by a worker as folders of its own.
-var HostPaths = []string{"/etc/kubernetes", "/var/lib/kubelet", "/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers"}
+// /lib/modules is kube-proxy's (read-only, and absent on some hosts, where containerd would
+// make it).
+var HostPaths = []string{"/etc/kubernetes", "/var/lib/kubelet", "/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers", "/lib/modules"}
 
 // Config of one worker node.
 type Config struct {

@@ -236,3 +236,39 @@ func TestRegistryServesBuiltImages(t *testing.T) {
 		t.Errorf("PUT: %s", resp.Status)
 	}
 }
+
+// kube-proxy's image carries the host's iptables with its extensions and every library they
+// load, under the names kube-proxy runs.
+func TestKubeProxyImageCarriesIptables(t *testing.T) {
+	if _, err := os.Stat(xtablesMulti); err != nil {
+		t.Skip("no iptables (nf_tables) on this host")
+	}
+	img, err := KubeProxyImage("/bin/true", "v1.37.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Ref != "registry.k8s.io/kube-proxy:v1.37.2" {
+		t.Errorf("ref %s", img.Ref)
+	}
+	paths := map[string]File{}
+	for _, f := range img.Files {
+		paths[strings.TrimPrefix(f.Path, "/")] = f
+	}
+	for _, want := range []string{"usr/local/bin/kube-proxy", "usr/sbin/xtables-nft-multi", "usr/sbin/iptables-restore", "usr/sbin/ip6tables-save", "lib64/ld-linux-x86-64.so.2"} {
+		if _, ok := paths[want]; !ok {
+			t.Errorf("no %s in the image", want)
+		}
+	}
+	libs, err := hostLibraries(xtablesMulti)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range libs {
+		if _, ok := paths[strings.TrimPrefix(l, "/")]; !ok {
+			t.Errorf("iptables loads %s, not in the image", l)
+		}
+	}
+	if _, err := layerTar(img.Files); err != nil {
+		t.Errorf("layer: %v", err)
+	}
+}
