@@ -73,11 +73,11 @@ WORKERS ?= 1
 
 .PHONY: up
 up: ## The local plane: admin cluster, process node, etcd DataStore, the charts installed with helm (the manager as a pod), a sample tenant with a worker node (root). UP_ARGS="--tenants 3", DATASTORES=all, WORKERS=0.
-	@# Only what the plane runs: kine when a kine DataStore is asked for; older tenant versions
-	@# are built when a tenant asks for them, konnectivity by make kube-bins.
+	@# Only what the plane runs: kine when a kine DataStore is asked for, kubeadm and konnectivity
+	@# for the worker node; older tenant versions are built when a tenant asks for them.
 	hack/kube-bins.sh kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl etcd \
 	  $$(echo "$(DATASTORES)" | grep -qE 'all|mysql|postgresql|nats' && echo kine) \
-	  $$([ "$(WORKERS)" != 0 ] && echo kubeadm) >/dev/null
+	  $$([ "$(WORKERS)" != 0 ] && echo kubeadm konnectivity) >/dev/null
 	@# A worker node: containerd, runc, the CNI plugins and the kubelet.
 	@if [ "$(WORKERS)" != 0 ]; then hack/node-bins.sh >/dev/null; fi
 	@# The real helm installs the charts (kamaji-crds, kamaji): built once into the cache.
@@ -127,10 +127,14 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configuration.
 # Tenant versions the end-to-end suite runs besides the plane's (cmd/internal/local): built
 # before the tests, whose default timeout a first build would not fit in.
 TEST_VERSIONS := v1.33.13
+# The previous minor (hack/kube-bins.sh's PREVIOUS): the upgrade tests start tenants and a worker there.
+PREVIOUS_VERSION := v1.36.3
 
 test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + integration tests.
 	VERSIONS="$(TEST_VERSIONS)" hack/kube-bins.sh >/dev/null
-	hack/node-bins.sh >/dev/null # the end-to-end plane's worker node
+	hack/node-bins.sh >/dev/null # the end-to-end plane's worker nodes, one of the previous minor
+	hack/kube-bins.sh kubeadm@$(PREVIOUS_VERSION) >/dev/null
+	K8S_VERSION=$(PREVIOUS_VERSION) hack/node-bins.sh kubelet >/dev/null
 	hack/helm.sh >/dev/null
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete

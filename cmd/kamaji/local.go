@@ -28,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand(), newLocalWorkerCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand())
 	return cmd
 }
 
@@ -187,6 +187,62 @@ Node in place.`,
 	f.StringVar(&o.CertDir, "cert-dir", "", "Folder for ca.crt and the client certificates, as the kubelet's: kubelet-client-current.pem links to the one in use.")
 	f.StringVar(&o.Listen, "listen", "", "Address of the kubelet API (default NODE-IP:10250).")
 	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "Limit for joining: discovery, certificate signing and registration.")
+	return cmd
+}
+
+func newLocalAddWorkerCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var index int
+	var tenant, namespace string
+	cmd := &cobra.Command{
+		Use:   "add-worker",
+		Short: "Join one more worker node (containerd, runc, the kubelet of the tenant's version) to a tenant of the running plane",
+		Long: `Join a worker node to a TenantControlPlane of the running local plane, as make up joins
+worker-0 to tenant-00: a network and mount namespace of its own, containerd with Debian's runc,
+the kubelet and kubeadm of the tenant's version (built beforehand: hack/kube-bins.sh
+kubeadm@VERSION, K8S_VERSION=VERSION hack/node-bins.sh kubelet), joined with kubeadm join. The
+Node is named worker-<index>; the index must be free on this machine. make down removes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tenant == "" {
+				return fmt.Errorf("--tenant is required")
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			msg, err := local.AddWorker(ctx, cfg, index, namespace, tenant)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
+	f.StringVar(&tenant, "tenant", "", "The TenantControlPlane the node joins.")
+	f.StringVar(&namespace, "namespace", "default", "Its namespace.")
+	f.IntVar(&index, "index", 1, "The worker's number: its Node name worker-<index>, namespace, addresses (10.246.<index>.0/30) and cgroup.")
+	return cmd
+}
+
+func newLocalRemoveWorkerCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var index int
+	cmd := &cobra.Command{
+		Use:   "remove-worker",
+		Short: "Delete a worker's Node from its tenant and remove the worker (processes, containers, namespaces, cgroups, state)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := local.RemoveWorker(context.Background(), cfg, index); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", local.WorkerName(index))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
+	cmd.Flags().IntVar(&index, "index", 1, "The worker's number (Node worker-<index>).")
 	return cmd
 }
 

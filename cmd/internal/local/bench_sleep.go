@@ -113,7 +113,12 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // tenantRESTConfig is the tenant's super-admin configuration, through its Service, without
 // client-side rate limiting.
 func (p *Plane) tenantRESTConfig(ctx context.Context, name string) (*rest.Config, error) {
-	s, err := p.cs.CoreV1().Secrets("default").Get(ctx, kubeconfig.AdminSecretName(name), metav1.GetOptions{})
+	return p.tenantRESTConfigIn(ctx, "default", name)
+}
+
+// tenantRESTConfigIn is tenantRESTConfig for a tenant of any namespace.
+func (p *Plane) tenantRESTConfigIn(ctx context.Context, namespace, name string) (*rest.Config, error) {
+	s, err := p.cs.CoreV1().Secrets(namespace).Get(ctx, kubeconfig.AdminSecretName(name), metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}

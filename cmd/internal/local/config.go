@@ -123,6 +123,11 @@ func (c *Config) corednsBin() string {
 	return filepath.Join(c.Cache, "coredns", CoreDNSVersion, "bin", "coredns")
 }
 
+// konnectivityAgentBin is the konnectivity agent as hack/kube-bins.sh builds it.
+func (c *Config) konnectivityAgentBin() string {
+	return filepath.Join(c.Cache, "konnectivity", KonnectivityVersion, "bin", "proxy-agent")
+}
+
 // Kubectl is the kubectl the printed command line uses.
 func (c *Config) Kubectl() string { return c.KubeBin("kubectl") }
 

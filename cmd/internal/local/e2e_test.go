@@ -593,7 +593,7 @@ func snapshot(t *testing.T) map[string][]string {
 		}
 		return out
 	}
-	// The host paths a worker's mount namespace covers, and the top of every cgroup hierarchy.
+	// The host paths a worker's mount namespace covers, and the plane's cgroups.
 	var paths []string
 	for _, p := range worker.HostPaths {
 		if _, err := os.Stat(p); err == nil {
@@ -603,7 +603,7 @@ func snapshot(t *testing.T) map[string][]string {
 	for _, h := range []string{"cpu", "memory", "pids", "cpuset", "systemd"} {
 		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", h))
 		for _, e := range entries {
-			if e.IsDir() {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "kamaji") {
 				paths = append(paths, filepath.Join("/sys/fs/cgroup", h, e.Name()))
 			}
 		}

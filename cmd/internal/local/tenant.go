@@ -53,8 +53,10 @@ const TenantPodCIDR = "10.36.0.0/16"
 func (p *Plane) stageTenant(ctx context.Context, name string) (string, error) {
 	tcp := SampleTCP(name, "default")
 	if name == TenantName(0) && p.cfg.Workers > 0 {
-		// Its workers run the addons: cluster DNS and Services inside the tenant.
-		tcp.Spec.Addons = kamajiv1alpha1.AddonsSpec{CoreDNS: &kamajiv1alpha1.AddonSpec{}, KubeProxy: &kamajiv1alpha1.AddonSpec{}}
+		// Its workers run the addons: cluster DNS and Services inside the tenant, and the
+		// konnectivity agent through which the apiserver reaches the kubelets.
+		tcp.Spec.Addons = kamajiv1alpha1.AddonsSpec{CoreDNS: &kamajiv1alpha1.AddonSpec{}, KubeProxy: &kamajiv1alpha1.AddonSpec{},
+			Konnectivity: &kamajiv1alpha1.KonnectivitySpec{}}
 	}
 	err := p.cl.Create(ctx, tcp)
 	if err != nil && !apierrors.IsAlreadyExists(err) {

@@ -4,16 +4,19 @@ package local_test
 // network and mount namespace of their own, joined with the real kubeadm join; images from the
 // worker's own registry. What a tenant user does with a cluster: run pods, read their logs,
 // exec into them, forward a port, reach a Service by its name (the tenant's kube-proxy and
-// CoreDNS addons run on the node).
+// CoreDNS addons run on the node); the apiserver reaches the kubelet through the konnectivity
+// addon's agent only.
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/openhcp/kamaji/cmd/internal/local"
+	"github.com/openhcp/kamaji/cmd/internal/local/node"
 )
 
 func init() {
@@ -83,9 +87,9 @@ func testWorker(t *testing.T, e *e2e) {
 		}
 	})
 
-	t.Run("the tenant's kube-proxy and CoreDNS run on the node", func(t *testing.T) {
-		eventually(t, "kube-proxy and coredns pods Running and ready on "+nodeName, func() error {
-			for _, sel := range []string{"k8s-app=kube-proxy", "k8s-app=kube-dns"} {
+	t.Run("the tenant's kube-proxy, CoreDNS and konnectivity agent run on the node", func(t *testing.T) {
+		eventually(t, "kube-proxy, coredns and konnectivity-agent pods Running and ready on "+nodeName, func() error {
+			for _, sel := range []string{"k8s-app=kube-proxy", "k8s-app=kube-dns", "k8s-app=konnectivity-agent"} {
 				pods, err := tenant.CoreV1().Pods("kube-system").List(ctx(t), metav1.ListOptions{LabelSelector: sel})
 				if err != nil {
 					return err
@@ -105,6 +109,22 @@ func testWorker(t *testing.T, e *e2e) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("the tenant apiserver cannot reach the node but through konnectivity", func(t *testing.T) {
+		// From the apiserver pod's own network namespace the node is unreachable (the host
+		// says so at once); logs, exec and port-forward below go through the agent's tunnel.
+		pods := e.tenantPods(t, tenantName)
+		if len(pods) != 1 {
+			t.Fatalf("pods %v", podSummary(pods))
+		}
+		netns, _ := node.SandboxNames(string(pods[0].UID))
+		if c, err := dialIn(netns, net.JoinHostPort("10.246.0.2", "10250"), 5*time.Second); !errors.Is(err, syscall.EHOSTUNREACH) {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("from the apiserver pod's namespace to the kubelet port: %v, want no route to host", err)
+		}
 	})
 
 	t.Run("kubectl run busybox, then its logs", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 
 	"github.com/openhcp/kamaji/cmd/internal/local/worker"
 )
@@ -26,6 +31,8 @@ const (
 	CNIPluginsVersion = "v1.10.0"
 	// CoreDNSVersion is the coredns addon's image tag for the plane's Kubernetes minor.
 	CoreDNSVersion = "v1.14.6"
+	// KonnectivityVersion is the konnectivity addon's default (hack/kube-bins.sh builds it).
+	KonnectivityVersion = "v0.34.0"
 )
 
 // WorkerName is the Node name of the i-th worker of the first sample tenant.
@@ -33,17 +40,21 @@ func WorkerName(i int) string { return "worker-" + strconv.Itoa(i) }
 
 func workerComponent(i int) string { return "worker-" + strconv.Itoa(i) }
 
-// workerConfig is the i-th worker, joined to the first sample tenant.
-func (p *Plane) workerConfig(i int) worker.Config {
+// workerConfig is the i-th worker of the plane, with kubeadm and the kubelet of version.
+func (p *Plane) workerConfig(i int, version string) worker.Config {
+	bin := filepath.Join(p.cfg.Cache, "kube", version, "bin")
 	c := worker.Config{
 		Index:         i,
 		Name:          WorkerName(i),
 		Dir:           p.cfg.path("workers", WorkerName(i)),
-		Kubeadm:       p.cfg.KubeBin("kubeadm"),
-		Kubelet:       p.cfg.KubeBin("kubelet"),
+		Kubeadm:       filepath.Join(bin, "kubeadm"),
+		Kubelet:       filepath.Join(bin, "kubelet"),
 		ContainerdBin: filepath.Join(p.cfg.Cache, "containerd", ContainerdVersion, "bin"),
 		CNIBin:        filepath.Join(p.cfg.Cache, "cni", CNIPluginsVersion, "bin"),
 		RegistryDir:   p.cfg.path("registry"),
+		// The admin cluster's pods (the tenant apiserver among them) reach a node only through
+		// its konnectivity agent, as when nodes sit in another network.
+		BlockedFrom: p.cfg.PodCIDR,
 	}
 	c.Defaults()
 	return c
@@ -64,15 +75,47 @@ func (p *Plane) workerStages() []stage {
 // busybox is Debian's static busybox, the test image's shell.
 const busybox = "/bin/busybox"
 
-// stageWorker starts the i-th worker (or finds it running) and waits until its Node is Ready.
+// stageWorker starts the i-th worker of the first sample tenant (or finds it running) and
+// waits until its Node is Ready.
 func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
-	w := p.workerConfig(i)
-	tenant := TenantName(0)
+	return p.ensureWorker(ctx, i, "default", TenantName(0))
+}
+
+// AddWorker joins the i-th worker of the plane to a tenant of the namespace (the Node named
+// worker-<i>), with the kubelet and kubeadm of the tenant's version, and waits until it is Ready.
+func AddWorker(ctx context.Context, cfg Config, i int, namespace, tenant string) (string, error) {
+	if i < 0 || i > 200 {
+		return "", fmt.Errorf("--index must be between 0 and 200 (each worker takes a /30 of 10.246.0.0/16)")
+	}
+	p, err := runningPlane(cfg)
+	if err != nil {
+		return "", err
+	}
+	return p.ensureWorker(ctx, i, namespace, tenant)
+}
+
+// ensureWorker starts the i-th worker for a tenant (or finds it running) and waits until its
+// Node is Ready.
+func (p *Plane) ensureWorker(ctx context.Context, i int, namespace, tenant string) (string, error) {
+	tcp := &kamajiv1alpha1.TenantControlPlane{}
+	if err := p.cl.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tenant}, tcp); err != nil {
+		return "", fmt.Errorf("TenantControlPlane %s/%s: %w", namespace, tenant, err)
+	}
+	if err := p.workerNetworkFits(tcp); err != nil {
+		return "", err
+	}
+	version := tcp.Spec.Kubernetes.Version
+	w := p.workerConfig(i, version)
 	pause := filepath.Join(p.cfg.BinDir, "kamaji-pause")
-	for _, b := range []string{p.cfg.corednsBin(), w.Kubeadm, w.Kubelet, filepath.Join(w.ContainerdBin, "containerd"), filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"),
+	for _, b := range []string{w.Kubeadm, w.Kubelet} {
+		if !fileExists(b) {
+			return "", fmt.Errorf("%s is missing: build it with `hack/kube-bins.sh kubeadm@%s` and `K8S_VERSION=%s hack/node-bins.sh kubelet`", b, version, version)
+		}
+	}
+	for _, b := range []string{p.cfg.corednsBin(), p.cfg.konnectivityAgentBin(), filepath.Join(w.ContainerdBin, "containerd"), filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"),
 		filepath.Join(w.CNIBin, "bridge"), filepath.Join(w.CNIBin, "host-local"), filepath.Join(w.CNIBin, "loopback"), filepath.Join(w.CNIBin, "portmap"), pause} {
 		if !fileExists(b) {
-			return "", fmt.Errorf("%s is missing: `make up` builds it (hack/kube-bins.sh kubeadm, hack/node-bins.sh, cmd/pause), or run up with --workers 0", b)
+			return "", fmt.Errorf("%s is missing: `make up` builds it (hack/kube-bins.sh kubeadm konnectivity, hack/node-bins.sh, cmd/pause), or run up with --workers 0", b)
 		}
 	}
 	if _, err := exec.LookPath("runc"); err != nil {
@@ -90,14 +133,26 @@ func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
 	if _, err := worker.BuildImages(w.RegistryDir, images); err != nil {
 		return "", err
 	}
+	// One tenant per worker: its folder says which.
+	owner := filepath.Join(w.Dir, "tenant")
+	if data, err := os.ReadFile(owner); err == nil && strings.TrimSpace(string(data)) != namespace+"/"+tenant {
+		return "", fmt.Errorf("%s already joins %s: pick another --index", w.Name, strings.TrimSpace(string(data)))
+	}
 	if err := w.Setup(); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(owner, []byte(namespace+"/"+tenant+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	joinFile := filepath.Join(w.Dir, "join-command")
 	if !w.Joined() && p.runningPID(workerComponent(i)) == 0 {
+		kubeconfig := filepath.Join(w.Dir, "tenant.kubeconfig")
+		if err := p.WriteTenantKubeconfig(ctx, namespace, tenant, kubeconfig); err != nil {
+			return "", err
+		}
 		// A fresh bootstrap token for each join; it stays out of logs and command lines.
-		out, err := exec.CommandContext(ctx, p.cfg.KubeBin("kubeadm"), "token", "create", "--print-join-command", "--ttl", "1h",
-			"--kubeconfig", p.cfg.TenantKubeconfig(tenant)).CombinedOutput()
+		out, err := exec.CommandContext(ctx, w.Kubeadm, "token", "create", "--print-join-command", "--ttl", "1h",
+			"--kubeconfig", kubeconfig).CombinedOutput()
 		if err != nil {
 			return "", fmt.Errorf("kubeadm token create in %s: %v: %s", tenant, err, strings.TrimSpace(string(out)))
 		}
@@ -105,7 +160,11 @@ func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
 			return "", err
 		}
 	}
-	cs, err := p.tenantClient(ctx, tenant)
+	rc, err := p.tenantRESTConfigIn(ctx, namespace, tenant)
+	if err != nil {
+		return "", err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return "", err
 	}
@@ -147,7 +206,8 @@ func (p *Plane) workerImages(pause string) ([]worker.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []worker.Image{worker.PauseImage(pause), bb, kp, worker.CoreDNSImage(p.cfg.corednsBin(), CoreDNSVersion)}, nil
+	return []worker.Image{worker.PauseImage(pause), bb, kp, worker.CoreDNSImage(p.cfg.corednsBin(), CoreDNSVersion),
+		worker.KonnectivityAgentImage(p.cfg.konnectivityAgentBin(), KonnectivityVersion)}, nil
 }
 
 func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
@@ -166,6 +226,55 @@ func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error 
 	return fmt.Errorf("node %s: no Ready condition yet", name)
 }
 
+// RemoveWorker deletes the i-th worker's Node from its tenant (best effort: the tenant may be
+// gone), stops the worker and removes everything of it from the host.
+func RemoveWorker(ctx context.Context, cfg Config, i int) error {
+	p, err := runningPlane(cfg)
+	if err != nil {
+		return err
+	}
+	w := p.workerConfig(i, KubeVersion)
+	if !fileExists(w.Dir) && p.runningPID(workerComponent(i)) == 0 {
+		return fmt.Errorf("no worker %s in %s", w.Name, cfg.StateDir)
+	}
+	if rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(w.Dir, "tenant.kubeconfig")); err == nil {
+		if cs, err := kubernetes.NewForConfig(rc); err == nil {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_ = cs.CoreV1().Nodes().Delete(dctx, w.Name, metav1.DeleteOptions{})
+			cancel()
+		}
+	}
+	p.stop(workerComponent(i), 20*time.Second)
+	if err := w.Teardown(); err != nil {
+		return err
+	}
+	return os.RemoveAll(w.Dir)
+}
+
+// workerNetworkFits refuses a tenant whose pod range overlaps the admin cluster's pods: a
+// worker routes its pods' range locally, and must reach the tenant apiserver's pod address.
+func (p *Plane) workerNetworkFits(tcp *kamajiv1alpha1.TenantControlPlane) error {
+	_, admin, err := net.ParseCIDR(p.cfg.PodCIDR)
+	if err != nil {
+		return err
+	}
+	cidrs := append([]string{tcp.Spec.NetworkProfile.PodCIDR}, tcp.Spec.NetworkProfile.PodCIDRs...)
+	for _, c := range cidrs {
+		if c == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			continue
+		}
+		if n.Contains(admin.IP) || admin.Contains(n.IP) {
+			return fmt.Errorf("TenantControlPlane %s/%s: spec.networkProfile.podCidr %s overlaps the admin cluster's pods (%s): a worker could not reach the tenant apiserver; use another range (the sample tenants use %s)",
+				tcp.Namespace, tcp.Name, c, p.cfg.PodCIDR, TenantPodCIDR)
+		}
+	}
+	return nil
+}
+
 // downWorkers stops every worker and removes what they left: processes, cgroups, namespaces,
 // links, rules and the host paths made for them.
 func (p *Plane) downWorkers() (stopped []string, errs []error) {
@@ -173,7 +282,7 @@ func (p *Plane) downWorkers() (stopped []string, errs []error) {
 		if p.stop(workerComponent(i), 20*time.Second) {
 			stopped = append(stopped, workerComponent(i))
 		}
-		if err := p.workerConfig(i).Teardown(); err != nil {
+		if err := p.workerConfig(i, KubeVersion).Teardown(); err != nil {
 			errs = append(errs, err)
 		}
 	}

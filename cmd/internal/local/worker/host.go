@@ -28,11 +28,18 @@ func run(args ...string) error {
 
 // forwardRules let the worker's traffic through the host's FORWARD chain (kube-proxy's own
 // rules would drop nothing here, but a host with a DROP policy would).
+// With BlockedFrom, a first rule rejects that range's new connections to the node (not a
+// route: replies to the node's own connections also go from there to the node).
 func (c Config) forwardRules() [][]string {
-	return [][]string{
+	rules := [][]string{
 		{"FORWARD", "-i", c.HostVeth(), "-j", "ACCEPT"},
 		{"FORWARD", "-o", c.HostVeth(), "-j", "ACCEPT"},
 	}
+	if c.BlockedFrom != "" {
+		rules = append(rules, []string{"FORWARD", "-s", c.BlockedFrom, "-d", c.Subnet(), "-m", "conntrack", "--ctstate", "NEW",
+			"-j", "REJECT", "--reject-with", "icmp-host-unreachable"})
+	}
+	return rules
 }
 
 // Setup makes the worker's namespace, link, rules, host paths and cgroups.

@@ -310,3 +310,13 @@ func CoreDNSImage(coredns, version string) Image {
 		Entrypoint: []string{"/coredns"},
 	}
 }
+
+// KonnectivityAgentImage is registry.k8s.io/kas-network-proxy/proxy-agent:<version>:
+// /proxy-agent, as upstream.
+func KonnectivityAgentImage(agent, version string) Image {
+	return Image{
+		Ref:        "registry.k8s.io/kas-network-proxy/proxy-agent:" + version,
+		Files:      []File{{Path: "proxy-agent", From: agent, Mode: 0o755}, {Path: "tmp", Dir: true, Mode: 0o1777}},
+		Entrypoint: []string{"/proxy-agent"},
+	}
+}

@@ -46,6 +46,9 @@ type Config struct {
 	Kubeadm, Kubelet, ContainerdBin, CNIBin string
 	// RegistryDir holds the images the worker's registry serves (images.go).
 	RegistryDir string
+	// BlockedFrom, when set, is a range (the admin cluster's pods) whose new connections to the
+	// node the host rejects as unreachable.
+	BlockedFrom string
 }
 
 // Defaults fills the name.
