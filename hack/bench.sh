@@ -72,16 +72,19 @@ section_provisioning() {
 # local: on a local plane of its own (root; skipped while `make up`'s plane runs), (a) a bare
 # kube-apiserver start to /readyz on the plane's etcd (p50 of 3), (b) TCP apply to the tenant's
 # /readyz answering through its Service's ClusterIP, for N TCPs one after another and N at once
-# (p50, p95), the ratio (b)/(a) and the plane's memory per running TCP. Aims: TCP p50 < 3 s,
-# ratio < 3. BENCH_LOCAL_TCPS sets N (10).
+# (p50, p95), the ratio (b)/(a) and the plane's memory per running TCP, the sleep figures, and a
+# worker node's (join, pod start p50, kubelet + containerd memory, memory per pod). Aims: TCP
+# p50 < 3 s, ratio < 3. BENCH_LOCAL_TCPS sets N (10).
 section_local() {
   if [ "$(id -u)" != 0 ]; then echo "skipped: the local plane needs root"; return 0; fi
   if [ -s /run/kamaji-local.state ] && [ -d "$(cat /run/kamaji-local.state)" ]; then
     echo "skipped: a local plane runs (state in $(cat /run/kamaji-local.state)); make down first"; return 0
   fi
   "$ROOT/hack/kube-bins.sh" >/dev/null
-  log "building kamaji and the etcd plugin"
+  "$ROOT/hack/node-bins.sh" >/dev/null # the worker figures
+  log "building kamaji, kamaji-pause and the etcd plugin"
   (cd "$ROOT/cmd" && go build -o "$WORK/kamaji" ./kamaji)
+  (cd "$ROOT/cmd" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$WORK/kamaji-pause" ./pause)
   (cd "$ROOT/plugins/datastore-etcd" && GOWORK=off go build -o "$WORK/kamaji-datastore-etcd" ./cmd/kamaji-datastore-etcd)
   local state="$WORK/local-state"
   trap '"$WORK/kamaji" local down --state-dir "'"$state"'" >&2 || true' EXIT # the section runs in a subshell

@@ -28,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand())
 	return cmd
 }
 
@@ -243,6 +243,26 @@ func newLocalRemoveWorkerCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
 	cmd.Flags().IntVar(&index, "index", 1, "The worker's number (Node worker-<index>).")
+	return cmd
+}
+
+func newLocalBenchWorkerCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var pods int
+	cmd := &cobra.Command{
+		Use:    "bench-worker",
+		Short:  "Measure a worker node on a running plane: join time, pod start, memory (part of make bench's local section)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			return local.BenchWorker(ctx, cfg, pods)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
+	cmd.Flags().IntVar(&pods, "pods", 10, "Pods started one after another on the worker.")
 	return cmd
 }
 

@@ -98,7 +98,10 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 	if err := p.deleteTCPs(ctx, "bench-par-", n); err != nil {
 		return err
 	}
-	return p.benchSleep(ctx, out, 3)
+	if err := p.benchSleep(ctx, out, 3); err != nil {
+		return err
+	}
+	return p.benchWorker(ctx, out, 10)
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {

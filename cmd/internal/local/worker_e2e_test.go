@@ -114,10 +114,15 @@ func testWorker(t *testing.T, e *e2e) {
 	t.Run("the tenant apiserver cannot reach the node but through konnectivity", func(t *testing.T) {
 		// From the apiserver pod's own network namespace the node is unreachable (the host
 		// says so at once); logs, exec and port-forward below go through the agent's tunnel.
-		pods := e.tenantPods(t, tenantName)
-		if len(pods) != 1 {
-			t.Fatalf("pods %v", podSummary(pods))
-		}
+		// An earlier subtest may have left tenant-00 rolling to a new pod: wait for the one.
+		var pods []corev1.Pod
+		eventually(t, "one ready apiserver pod of "+tenantName, func() error {
+			pods = e.tenantPods(t, tenantName)
+			if len(pods) != 1 || !podReady(&pods[0]) || pods[0].DeletionTimestamp != nil {
+				return fmt.Errorf("pods %v", podSummary(pods))
+			}
+			return nil
+		})
 		netns, _ := node.SandboxNames(string(pods[0].UID))
 		if c, err := dialIn(netns, net.JoinHostPort("10.246.0.2", "10250"), 5*time.Second); !errors.Is(err, syscall.EHOSTUNREACH) {
 			if c != nil {

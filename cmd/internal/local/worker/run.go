@@ -88,14 +88,15 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFile(c.path("join.yaml"), c.JoinConfiguration(j)); err != nil {
+		// It holds the bootstrap token: for root's eyes only.
+		if err := os.WriteFile(c.path("join.yaml"), []byte(c.JoinConfiguration(j)), 0o600); err != nil {
 			return err
 		}
 		lf, err := os.Create(c.LogPath("kubeadm-join"))
 		if err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, c.Kubeadm, "join", "--config", c.path("join.yaml"), "--v=1")
+		cmd := exec.CommandContext(ctx, c.Kubeadm, "join", "--config", c.path("join.yaml"))
 		cmd.Stdout, cmd.Stderr = lf, lf
 		logf("kubeadm join %s as %s", j.Endpoint, c.Name)
 		if err := cmd.Start(); err != nil {
@@ -189,14 +190,17 @@ func (c Config) writePodNetwork(ctx context.Context, logf func(string, ...any)) 
 		return
 	}
 	var cidr string
+	var cs kubernetes.Interface
 	err := waitFor(ctx, 10*time.Minute, func() error {
-		rc, err := clientcmd.BuildConfigFromFlags("", kubeletConf)
-		if err != nil {
-			return err
-		}
-		cs, err := kubernetes.NewForConfig(rc)
-		if err != nil {
-			return err
+		if cs == nil {
+			// The kubelet writes its kubeconfig once its TLS bootstrap is done.
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeletConf)
+			if err != nil {
+				return err
+			}
+			if cs, err = kubernetes.NewForConfig(rc); err != nil {
+				return err
+			}
 		}
 		n, err := cs.CoreV1().Nodes().Get(ctx, c.Name, metav1.GetOptions{})
 		if err != nil {
