@@ -90,8 +90,8 @@ func (c *Config) normalize() error {
 	if c.Tenants < 0 {
 		return fmt.Errorf("--tenants must not be negative")
 	}
-	if c.Workers < 0 || c.Workers > 200 {
-		return fmt.Errorf("--workers must be between 0 and 200 (each worker takes a /30 of 10.246.0.0/16)")
+	if c.Workers < 0 || c.Workers > MaxWorkers {
+		return fmt.Errorf("--workers must be between 0 and %d (each worker takes a /30 of 10.246.0.0/16)", MaxWorkers)
 	}
 	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
 		return fmt.Errorf("pod CIDR: %w", err)

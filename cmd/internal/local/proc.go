@@ -88,7 +88,8 @@ func (p *Plane) ensure(ctx context.Context, c component) (bool, error) {
 		// Its own session: it survives this command and a Ctrl-C in the terminal.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if c.unshareMount {
-			cmd.SysProcAttr = workerSysProcAttr()
+			// Go's child makes the new mount namespace private before exec.
+			cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
 		}
 		if err := cmd.Start(); err != nil {
 			logf.Close()

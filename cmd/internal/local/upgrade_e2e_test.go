@@ -174,11 +174,7 @@ func apiServerPort(pod *corev1.Pod) int {
 func ensurePreviousBins(t *testing.T, version string) {
 	t.Helper()
 	names := []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
-	cache := os.Getenv("KAMAJI_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kamaji")
-	}
+	cache := local.DefaultConfig().Cache
 	var args []string
 	for _, n := range names {
 		if _, err := os.Stat(filepath.Join(cache, "kube", version, "bin", n)); err != nil {

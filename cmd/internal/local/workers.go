@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,10 +34,11 @@ const (
 	KonnectivityVersion = "v0.34.0"
 )
 
-// WorkerName is the Node name of the i-th worker of the first sample tenant.
-func WorkerName(i int) string { return "worker-" + strconv.Itoa(i) }
+// MaxWorkers bounds worker indexes: each worker takes 10.246.<index>.0/30.
+const MaxWorkers = 200
 
-func workerComponent(i int) string { return "worker-" + strconv.Itoa(i) }
+// WorkerName is the i-th worker's Node name, also the name of its process in the plane.
+func WorkerName(i int) string { return "worker-" + strconv.Itoa(i) }
 
 // workerConfig is the i-th worker of the plane, with kubeadm and the kubelet of version.
 func (p *Plane) workerConfig(i int, version string) worker.Config {
@@ -84,8 +84,8 @@ func (p *Plane) stageWorker(ctx context.Context, i int) (string, error) {
 // AddWorker joins the i-th worker of the plane to a tenant of the namespace (the Node named
 // worker-<i>), with the kubelet and kubeadm of the tenant's version, and waits until it is Ready.
 func AddWorker(ctx context.Context, cfg Config, i int, namespace, tenant string) (string, error) {
-	if i < 0 || i > 200 {
-		return "", fmt.Errorf("--index must be between 0 and 200 (each worker takes a /30 of 10.246.0.0/16)")
+	if i < 0 || i >= MaxWorkers {
+		return "", fmt.Errorf("--index must be between 0 and %d (each worker takes a /30 of 10.246.0.0/16)", MaxWorkers-1)
 	}
 	p, err := runningPlane(cfg)
 	if err != nil {
@@ -106,6 +106,11 @@ func (p *Plane) ensureWorker(ctx context.Context, i int, namespace, tenant strin
 	}
 	version := tcp.Spec.Kubernetes.Version
 	w := p.workerConfig(i, version)
+	// One tenant per worker: its folder says which.
+	owner := filepath.Join(w.Dir, "tenant")
+	if data, err := os.ReadFile(owner); err == nil && strings.TrimSpace(string(data)) != namespace+"/"+tenant {
+		return "", fmt.Errorf("%s already joins %s: pick another --index", w.Name, strings.TrimSpace(string(data)))
+	}
 	pause := filepath.Join(p.cfg.BinDir, "kamaji-pause")
 	for _, b := range []string{w.Kubeadm, w.Kubelet} {
 		if !fileExists(b) {
@@ -133,11 +138,6 @@ func (p *Plane) ensureWorker(ctx context.Context, i int, namespace, tenant strin
 	if _, err := worker.BuildImages(w.RegistryDir, images); err != nil {
 		return "", err
 	}
-	// One tenant per worker: its folder says which.
-	owner := filepath.Join(w.Dir, "tenant")
-	if data, err := os.ReadFile(owner); err == nil && strings.TrimSpace(string(data)) != namespace+"/"+tenant {
-		return "", fmt.Errorf("%s already joins %s: pick another --index", w.Name, strings.TrimSpace(string(data)))
-	}
 	if err := w.Setup(); err != nil {
 		return "", err
 	}
@@ -145,7 +145,7 @@ func (p *Plane) ensureWorker(ctx context.Context, i int, namespace, tenant strin
 		return "", err
 	}
 	joinFile := filepath.Join(w.Dir, "join-command")
-	if !w.Joined() && p.runningPID(workerComponent(i)) == 0 {
+	if !w.Joined() && p.runningPID(WorkerName(i)) == 0 {
 		kubeconfig := filepath.Join(w.Dir, "tenant.kubeconfig")
 		if err := p.WriteTenantKubeconfig(ctx, namespace, tenant, kubeconfig); err != nil {
 			return "", err
@@ -169,7 +169,7 @@ func (p *Plane) ensureWorker(ctx context.Context, i int, namespace, tenant strin
 		return "", err
 	}
 	c := component{
-		name: workerComponent(i),
+		name: WorkerName(i),
 		bin:  "nsenter",
 		args: []string{"--net=/run/netns/" + w.NetNS(), "--", p.cfg.SelfExe, "local", "worker",
 			"--index", strconv.Itoa(i), "--name", w.Name, "--dir", w.Dir, "--join-file", joinFile,
@@ -234,7 +234,7 @@ func RemoveWorker(ctx context.Context, cfg Config, i int) error {
 		return err
 	}
 	w := p.workerConfig(i, KubeVersion)
-	if !fileExists(w.Dir) && p.runningPID(workerComponent(i)) == 0 {
+	if !fileExists(w.Dir) && p.runningPID(WorkerName(i)) == 0 {
 		return fmt.Errorf("no worker %s in %s", w.Name, cfg.StateDir)
 	}
 	if rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(w.Dir, "tenant.kubeconfig")); err == nil {
@@ -244,7 +244,7 @@ func RemoveWorker(ctx context.Context, cfg Config, i int) error {
 			cancel()
 		}
 	}
-	p.stop(workerComponent(i), 20*time.Second)
+	p.stop(WorkerName(i), 20*time.Second)
 	if err := w.Teardown(); err != nil {
 		return err
 	}
@@ -279,8 +279,8 @@ func (p *Plane) workerNetworkFits(tcp *kamajiv1alpha1.TenantControlPlane) error 
 // links, rules and the host paths made for them.
 func (p *Plane) downWorkers() (stopped []string, errs []error) {
 	for _, i := range worker.Workers() {
-		if p.stop(workerComponent(i), 20*time.Second) {
-			stopped = append(stopped, workerComponent(i))
+		if p.stop(WorkerName(i), 20*time.Second) {
+			stopped = append(stopped, WorkerName(i))
 		}
 		if err := p.workerConfig(i, KubeVersion).Teardown(); err != nil {
 			errs = append(errs, err)
@@ -299,9 +299,4 @@ func (p *Plane) downWorkers() (stopped []string, errs []error) {
 		errs = append(errs, err)
 	}
 	return stopped, errs
-}
-
-// workerSysProcAttr starts a worker in a mount namespace of its own (Go makes it private).
-func workerSysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setsid: true, Unshareflags: syscall.CLONE_NEWNS}
 }

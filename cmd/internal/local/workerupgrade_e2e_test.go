@@ -112,11 +112,7 @@ func testWorkerUpgrade(t *testing.T, e *e2e) {
 // (`make test` did it already).
 func ensurePreviousNodeBins(t *testing.T, version string) {
 	t.Helper()
-	cache := os.Getenv("KAMAJI_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kamaji")
-	}
+	cache := local.DefaultConfig().Cache
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -265,20 +265,20 @@ const (
 	xtablesLib   = "/usr/lib/x86_64-linux-gnu/xtables"
 )
 
-// iptablesFiles are the host's iptables (nf_tables backend) with its extensions and libraries,
-// under the names kube-proxy runs.
-func iptablesFiles() ([]File, error) {
-	exts, err := filepath.Glob(filepath.Join(xtablesLib, "*.so"))
+// iptablesFiles are the host's iptables multi-call binary (multi) with the extensions of extDir
+// and every library they load, under the names kube-proxy runs (links beside multi).
+func iptablesFiles(multi, extDir string) ([]File, error) {
+	exts, err := filepath.Glob(filepath.Join(extDir, "*.so"))
 	if err != nil || len(exts) == 0 {
-		return nil, fmt.Errorf("no iptables extensions in %s (package iptables)", xtablesLib)
+		return nil, fmt.Errorf("no iptables extensions in %s (package iptables)", extDir)
 	}
-	libs, err := hostLibraries(append([]string{xtablesMulti}, exts...)...)
+	libs, err := hostLibraries(append([]string{multi}, exts...)...)
 	if err != nil {
 		return nil, err
 	}
-	files := []File{{Path: xtablesMulti, From: xtablesMulti, Mode: 0o755}}
+	files := []File{{Path: multi, From: multi, Mode: 0o755}}
 	for _, n := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
-		files = append(files, File{Path: "usr/sbin/" + n, Link: "xtables-nft-multi"})
+		files = append(files, File{Path: filepath.Join(filepath.Dir(multi), n), Link: filepath.Base(multi)})
 	}
 	for _, p := range append(exts, libs...) {
 		files = append(files, File{Path: p, From: p, Mode: 0o755})
@@ -289,7 +289,7 @@ func iptablesFiles() ([]File, error) {
 // KubeProxyImage is registry.k8s.io/kube-proxy:<version>: the kube-proxy binary at
 // /usr/local/bin and the host's iptables, as the upstream image has them.
 func KubeProxyImage(kubeProxy, version string) (Image, error) {
-	files, err := iptablesFiles()
+	files, err := iptablesFiles(xtablesMulti, xtablesLib)
 	if err != nil {
 		return Image{}, err
 	}

@@ -2,10 +2,10 @@
 // bridge CNI plugins and the kubelet, joined to a tenant with the real `kubeadm join`. Each
 // worker lives in a network namespace of its own (a veth to the host) and a mount namespace of
 // its own, where the host paths a node owns (/etc/kubernetes, /var/lib/kubelet,
-// /run/containerd, /var/lib/cni, /var/log/pods, /var/log/containers) are the worker's folders,
-// so several workers share the machine and nothing of theirs stays on the host. Images come
-// from a registry the worker serves on its own loopback (registry.go), holding images built on
-// this machine (images.go): there is no registry to pull from here.
+// /run/containerd, /var/lib/cni, /var/log/pods, /var/log/containers, /lib/modules) are the
+// worker's folders, so several workers share the machine and nothing of theirs stays on the
+// host. Images come from a registry the worker serves on its own loopback (registry.go),
+// holding images built on this machine (images.go): there is no registry to pull from here.
 package worker
 
 import (

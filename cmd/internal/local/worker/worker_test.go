@@ -237,38 +237,64 @@ func TestRegistryServesBuiltImages(t *testing.T) {
 	}
 }
 
-// kube-proxy's image carries the host's iptables with its extensions and every library they
-// load, under the names kube-proxy runs.
-func TestKubeProxyImageCarriesIptables(t *testing.T) {
-	if _, err := os.Stat(xtablesMulti); err != nil {
-		t.Skip("no iptables (nf_tables) on this host")
-	}
-	img, err := KubeProxyImage("/bin/true", "v1.37.2")
+// kube-proxy's image carries iptables with its extensions and every library they load, under
+// the names kube-proxy runs. Any dynamically linked program and library stand in for Debian's
+// iptables here, so the test needs no iptables on the host.
+func TestIptablesFilesCarryTheirLibraries(t *testing.T) {
+	multi, err := filepath.EvalSymlinks("/bin/ls")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img.Ref != "registry.k8s.io/kube-proxy:v1.37.2" {
-		t.Errorf("ref %s", img.Ref)
+	libs, err := hostLibraries(multi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var libc string
+	for _, l := range libs {
+		if strings.Contains(filepath.Base(l), "libc.so") {
+			libc = l
+		}
+	}
+	if libc == "" {
+		t.Fatalf("ldd %s lists no libc: %v", multi, libs)
+	}
+	// An "extension" folder holding one shared library.
+	extDir := t.TempDir()
+	ext := filepath.Join(extDir, "libxt_test.so")
+	data, err := os.ReadFile(libc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ext, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := iptablesFiles(multi, extDir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	paths := map[string]File{}
-	for _, f := range img.Files {
+	for _, f := range files {
 		paths[strings.TrimPrefix(f.Path, "/")] = f
 	}
-	for _, want := range []string{"usr/local/bin/kube-proxy", "usr/sbin/xtables-nft-multi", "usr/sbin/iptables-restore", "usr/sbin/ip6tables-save", "lib64/ld-linux-x86-64.so.2"} {
-		if _, ok := paths[want]; !ok {
-			t.Errorf("no %s in the image", want)
+	dir := strings.TrimPrefix(filepath.Dir(multi), "/")
+	for _, n := range []string{"iptables", "iptables-restore", "ip6tables-save"} {
+		if f, ok := paths[dir+"/"+n]; !ok || f.Link != filepath.Base(multi) {
+			t.Errorf("%s/%s: %+v, want a link to %s", dir, n, f, filepath.Base(multi))
 		}
 	}
-	libs, err := hostLibraries(xtablesMulti)
+	extLibs, err := hostLibraries(ext)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range libs {
-		if _, ok := paths[strings.TrimPrefix(l, "/")]; !ok {
-			t.Errorf("iptables loads %s, not in the image", l)
+	for _, want := range append(append([]string{multi, ext}, libs...), extLibs...) {
+		if f, ok := paths[strings.TrimPrefix(want, "/")]; !ok || f.From != want {
+			t.Errorf("%s is not in the image (%+v)", want, f)
 		}
 	}
-	if _, err := layerTar(img.Files); err != nil {
+	if _, err := layerTar(files); err != nil {
 		t.Errorf("layer: %v", err)
+	}
+	if _, err := iptablesFiles(multi, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no iptables extensions") {
+		t.Errorf("an empty extension folder: %v", err)
 	}
 }
