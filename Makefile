@@ -73,27 +73,8 @@ WORKERS ?= 1
 
 .PHONY: up
 up: ## The local plane: admin cluster, process node, etcd DataStore, the charts installed with helm (the manager as a pod), a sample tenant with a worker node (root). UP_ARGS="--tenants 3", DATASTORES=all, WORKERS=0.
-	@# Only what the plane runs: kine when a kine DataStore is asked for, kubeadm and konnectivity
-	@# for the worker node; older tenant versions are built when a tenant asks for them.
-	hack/kube-bins.sh kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl etcd \
-	  $$(echo "$(DATASTORES)" | grep -qE 'all|mysql|postgresql|nats' && echo kine) \
-	  $$([ "$(WORKERS)" != 0 ] && echo kubeadm konnectivity) >/dev/null
-	@# A worker node: containerd, runc, the CNI plugins and the kubelet.
-	@if [ "$(WORKERS)" != 0 ]; then hack/node-bins.sh >/dev/null; fi
-	@# The real helm installs the charts (kamaji-crds, kamaji): built once into the cache.
-	hack/helm.sh >/dev/null
-	@mkdir -p $(BIN)
-	cd cmd && go build -o $(BIN)/kamaji ./kamaji
-	cd cmd && CGO_ENABLED=0 go build -ldflags "-s -w" -o $(BIN)/kamaji-pause ./pause
-	@for p in datastore-etcd addon-coredns addon-kubeproxy addon-konnectivity; do \
-	  echo "cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/..."; \
-	  (cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/...); \
-	done
-	@for d in $$(echo "$(DATASTORES)" | tr ',' ' ' | sed 's/\ball\b/mysql postgresql nats/'); do \
-	  case $$d in mysql) p=datastore-mysql ;; postgresql) p=datastore-postgres ;; nats) p=datastore-nats ;; *) continue ;; esac; \
-	  echo "cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/..."; \
-	  (cd plugins/$$p && GOWORK=off go build -o $(BIN)/kamaji-$$p ./cmd/...); \
-	done
+	@# Only what the plane runs, built side by side (the plan and an estimate first).
+	hack/up-bins.sh "$(DATASTORES)" "$(WORKERS)"
 	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) --datastores $(DATASTORES) --workers $(WORKERS) $(UP_ARGS)
 
 .PHONY: down

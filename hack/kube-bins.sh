@@ -32,6 +32,7 @@ KONNECTIVITY_VERSION="${KONNECTIVITY_VERSION:-v0.34.0}"
 export GOFLAGS=-buildvcs=false GOWORK=off CGO_ENABLED=0
 
 all_k8s=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubeadm kubectl)
+# Also built on request (a worker node's, hack/node-bins.sh asks): kubelet.
 previous_k8s=(kube-apiserver kube-controller-manager kube-scheduler)
 
 log() { echo "kube-bins: $*" >&2; }
@@ -91,7 +92,8 @@ k8s_src() {
   local version=$1
   local src
   src="$(k8s_dir "$version")/src"
-  [ -f "$src/.ready" ] && { echo "$src"; return; }
+  # .ready-2: the module covers the kubelet too (a .ready folder of an earlier layout is redone).
+  [ -f "$src/.ready-2" ] && { echo "$src"; return; }
   mkdir -p "$src"
   local gomod
   gomod=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
@@ -116,6 +118,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubeadm"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubectl/pkg/cmd"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
@@ -124,31 +127,40 @@ GO
   # tidy -e can end well with a go.sum missing what an interrupted download left out: the
   # folder is marked ready only when it can build.
   grep -q "^k8s.io/kubernetes $version " "$src/go.sum" 2>/dev/null || die "k8s.io/kubernetes $version: go mod tidy left no go.sum entry for it in $src (network?); run again"
-  touch "$src/.ready"
+  touch "$src/.ready-2"
   echo "$src"
 }
 
 build_k8s() {
-  local name=$1 version=$2 src dir lock
+  # version name...: every missing one in a single go build, which compiles the shared packages
+  # once and links the binaries side by side.
+  local version=$1 src dir lock name todo=() pkgs=()
+  shift
   dir=$(k8s_dir "$version")
-  [ -x "$dir/bin/$name" ] && return
+  for name in "$@"; do [ -x "$dir/bin/$name" ] || todo+=("$name"); done
+  [ ${#todo[@]} -gt 0 ] || return 0
   if [ -n "$DRY_RUN" ]; then
-    echo "would build $name $version into $dir/bin (from k8s.io/kubernetes@$version)" >&2
+    echo "would build ${todo[*]} $version into $dir/bin (from k8s.io/kubernetes@$version)" >&2
     return
   fi
   # One build of a version at a time: the local plane may build one on demand while `make`
-  # runs; the second waits, then finds the binary.
+  # runs; the second waits, then finds the binaries.
   mkdir -p "$dir"
   exec {lock}>"$dir/.lock"
   flock "$lock"
-  if [ -x "$dir/bin/$name" ]; then exec {lock}>&-; return; fi
+  todo=()
+  for name in "$@"; do [ -x "$dir/bin/$name" ] || todo+=("$name"); done
+  if [ ${#todo[@]} -eq 0 ]; then exec {lock}>&-; return; fi
   src=$(k8s_src "$version")
-  log "building $name $version (first time takes minutes)"
-  mkdir -p "$dir/bin"
+  log "building ${todo[*]} $version (first time takes minutes)"
+  for name in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$name"); done
   local ver="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
   ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$version"
-  (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$dir/bin/$name.tmp.$$" "k8s.io/kubernetes/cmd/$name")
-  mv "$dir/bin/$name.tmp.$$" "$dir/bin/$name"
+  local tmp="$dir/tmp.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp" "$dir/bin"
+  (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$tmp/" "${pkgs[@]}")
+  for name in "${todo[@]}"; do mv "$tmp/$name" "$dir/bin/$name"; done
+  rmdir "$tmp"
   exec {lock}>&-
 }
 
@@ -260,21 +272,51 @@ for b in "${want[@]}"; do
       fi ;;
   esac
 done
-if [ ${#missing[@]} -gt 0 ] && [ -z "$DRY_RUN" ]; then
+if [ ${#missing[@]} -gt 0 ]; then
   cores=$(nproc 2>/dev/null || echo 2)
   log "to build into $CACHE (once; later runs reuse it): $(IFS=,; echo "${missing[*]}" | sed 's/,/, /g')"
   log "about $(( (minutes * 2 + cores - 1) / cores )) minutes on this machine's $cores cores"
 fi
 
+# The Kubernetes binaries, one build per version, and the other modules' in a second job beside
+# them: a build is not CPU-bound all the way (downloads, links), so two at once finish sooner.
+others=() versions=()
 for b in "${want[@]}"; do
   case "$b" in
-    kine) build_kine ;;
-    konnectivity) build_konnectivity ;;
-    etcd) build_etcd ;;
-    *@*) build_k8s "${b%@*}" "${b#*@}" ;;
-    *) build_k8s "$b" "$K8S_VERSION" ;;
+    kine | konnectivity | etcd) others+=("$b") ;;
+    *)
+      version=$K8S_VERSION
+      [[ $b == *@* ]] && version=${b#*@}
+      [[ " ${versions[*]} " == *" $version "* ]] || versions+=("$version") ;;
   esac
 done
+build_others() {
+  local b
+  for b in "$@"; do
+    case "$b" in
+      kine) build_kine ;;
+      konnectivity) build_konnectivity ;;
+      etcd) build_etcd ;;
+    esac
+  done
+}
+others_pid=
+if [ ${#others[@]} -gt 0 ]; then
+  build_others "${others[@]}" &
+  others_pid=$!
+fi
+for v in "${versions[@]}"; do
+  names=()
+  for b in "${want[@]}"; do
+    case "$b" in
+      kine | konnectivity | etcd) ;;
+      *@*) [ "${b#*@}" = "$v" ] && names+=("${b%@*}") ;;
+      *) [ "$K8S_VERSION" = "$v" ] && names+=("$b") ;;
+    esac
+  done
+  build_k8s "$v" "${names[@]}"
+done
+[ -z "$others_pid" ] || wait "$others_pid" || die "building ${others[*]} failed (see above)"
 for v in "${older[@]}"; do v=${v#v}; echo "K8S_BIN_${v//./_}=$(k8s_dir "v$v")/bin"; done
 echo "K8S_BIN=$(k8s_dir "$K8S_VERSION")/bin"
 echo "ETCD_BIN=$ETCD_DIR/bin"

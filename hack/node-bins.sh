@@ -103,57 +103,12 @@ build_cni() {
   rmdir "$tmp"
 }
 
-kubelet_src() {
-  # As kube-bins' k8s_src: a throwaway module that requires k8s.io/kubernetes and pins every
-  # staging module it replaces with a local path to the matching v0.x release. Its own folder, so
-  # kube-bins' src (whose go.sum covers only the control-plane binaries) is left as it is.
-  local src="$KUBE_DIR/kubelet-src"
-  [ -f "$src/.ready" ] && { echo "$src"; return; }
-  mkdir -p "$src"
-  local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
-  [ -n "$gomod" ] || die "k8s.io/kubernetes $K8S_VERSION: not on the module proxy (network?)"
-  local staging="v0${K8S_VERSION#v1}"
-  {
-    echo "module kamaji.local/kubeletbin"
-    echo
-    echo "go $(go env GOVERSION | sed 's/^go//; s/\([0-9]*\.[0-9]*\).*/\1/')"
-    echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    echo
-    grep -E '^\s*k8s.io/[a-z0-9-]+ => \./staging' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
-  } > "$src/go.mod"
-  cat > "$src/tools.go" <<'GO'
-//go:build tools
-
-package kubeletbin
-
-import _ "k8s.io/kubernetes/cmd/kubelet"
-GO
-  (cd "$src" && go mod tidy -e >&2)
-  grep -q "^k8s.io/kubernetes $K8S_VERSION " "$src/go.sum" 2>/dev/null || die "k8s.io/kubernetes $K8S_VERSION: go mod tidy left no go.sum entry for it in $src (network?); run again"
-  touch "$src/.ready"
-  echo "$src"
-}
-
 build_kubelet() {
+  # kube-bins builds it, from the same module as the version's control plane (one go.sum, one
+  # build cache, its lock).
   [ -x "$KUBE_DIR/bin/kubelet" ] && return
   [ -n "$DRY_RUN" ] && { echo "would build kubelet $K8S_VERSION into $KUBE_DIR/bin (from k8s.io/kubernetes@$K8S_VERSION)" >&2; return; }
-  # kube-bins' lock for this version: one Kubernetes build at a time.
-  local lock src
-  mkdir -p "$KUBE_DIR/bin"
-  exec {lock}>"$KUBE_DIR/.lock"
-  flock "$lock"
-  if [ -x "$KUBE_DIR/bin/kubelet" ]; then exec {lock}>&-; return; fi
-  src=$(kubelet_src)
-  log "building kubelet $K8S_VERSION (first time takes minutes)"
-  local minor=${K8S_VERSION#v1.}
-  minor=${minor%%.*}
-  local ver="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-  ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$KUBE_DIR/bin/kubelet.tmp.$$" k8s.io/kubernetes/cmd/kubelet)
-  mv "$KUBE_DIR/bin/kubelet.tmp.$$" "$KUBE_DIR/bin/kubelet"
-  exec {lock}>&-
+  K8S_VERSION="$K8S_VERSION" PREVIOUS="" "$(dirname "$0")/kube-bins.sh" kubelet >/dev/null
 }
 
 build_coredns() {
@@ -214,7 +169,7 @@ for w in "${want[@]}"; do
     coredns) [ -x "$COREDNS_DIR/bin/coredns" ] || { missing+=("coredns $COREDNS_VERSION"); minutes=$((minutes + 3)); } ;;
   esac
 done
-if [ ${#missing[@]} -gt 0 ] && [ -z "$DRY_RUN" ]; then
+if [ ${#missing[@]} -gt 0 ]; then
   cores=$(nproc 2>/dev/null || echo 2)
   log "to build into $CACHE (once; later runs reuse it): $(IFS=,; list="${missing[*]}"; echo "${list//,/, }")"
   log "about $(( (minutes * 2 + cores - 1) / cores )) minutes on this machine's $cores cores"

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,6 +28,14 @@ func newRootCommand() *cobra.Command {
 		Short:         "Hosted Kubernetes control planes, Kamaji-compatible, with pluggable datastores and addons",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Only the manager logs through controller-runtime (it sets its own logger); the other
+		// commands use its clients, which would otherwise print a "log.SetLogger(...) was never
+		// called" stack after 30 s.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			if cmd.Name() != "manager" {
+				ctrllog.SetLogger(logr.Discard())
+			}
+		},
 	}
 	root.AddCommand(newManagerCommand(), newVersionCommand())
 	root.AddCommand(newPluginCommand(), newLocalCommand())

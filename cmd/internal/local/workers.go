@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +73,30 @@ func (p *Plane) workerStages() []stage {
 	return out
 }
 
+// WorkerBuildsLock is the file hack/up-bins.sh holds locked while it builds what a worker runs
+// (kubeadm, the kubelet, containerd, the CNI plugins, CoreDNS), beside the plane's start.
+func WorkerBuildsLock(cache string) string { return filepath.Join(cache, "logs", "up-worker.lock") }
+
+// waitWorkerBuilds returns once no build of a worker's binaries runs (at once when none does).
+func waitWorkerBuilds(ctx context.Context, cache string) error {
+	f, err := os.OpenFile(WorkerBuildsLock(cache), os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	done := make(chan error, 1)
+	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_SH) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // busybox is Debian's static busybox, the test image's shell.
 const busybox = "/bin/busybox"
 
@@ -111,6 +136,9 @@ func (p *Plane) ensureWorker(ctx context.Context, i int, namespace, tenant strin
 	if data, err := os.ReadFile(owner); err == nil && strings.TrimSpace(string(data)) != namespace+"/"+tenant {
 		return "", fmt.Errorf("%s already joins %s: pick another --index", w.Name, strings.TrimSpace(string(data)))
 	}
+	if err := waitWorkerBuilds(ctx, p.cfg.Cache); err != nil {
+		return "", err
+	}
 	pause := filepath.Join(p.cfg.BinDir, "kamaji-pause")
 	for _, b := range []string{w.Kubeadm, w.Kubelet} {
 		if !fileExists(b) {
@@ -120,7 +148,7 @@ func (p *Plane) ensureWorker(ctx context.Context, i int, namespace, tenant strin
 	for _, b := range []string{p.cfg.corednsBin(), p.cfg.konnectivityAgentBin(), filepath.Join(w.ContainerdBin, "containerd"), filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"),
 		filepath.Join(w.CNIBin, "bridge"), filepath.Join(w.CNIBin, "host-local"), filepath.Join(w.CNIBin, "loopback"), filepath.Join(w.CNIBin, "portmap"), pause} {
 		if !fileExists(b) {
-			return "", fmt.Errorf("%s is missing: `make up` builds it (hack/kube-bins.sh kubeadm konnectivity, hack/node-bins.sh, cmd/pause), or run up with --workers 0", b)
+			return "", fmt.Errorf("%s is missing: `make up` builds it (hack/kube-bins.sh kubeadm konnectivity, hack/node-bins.sh, cmd/pause; its log: %s), or run up with --workers 0", b, filepath.Join(p.cfg.Cache, "logs", "up-worker.log"))
 		}
 	}
 	if _, err := exec.LookPath("runc"); err != nil {

@@ -1,8 +1,14 @@
 package local
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
@@ -39,5 +45,48 @@ func TestWorkersFlagBounds(t *testing.T) {
 		if err := cfg.normalize(); err == nil || !strings.Contains(err.Error(), "--workers") {
 			t.Errorf("--workers %d: %v", n, err)
 		}
+	}
+}
+
+// The plane's worker stage waits while hack/up-bins.sh holds the worker builds' lock, and not
+// at all when no build ran or the lock is free.
+func TestWaitWorkerBuilds(t *testing.T) {
+	cache := t.TempDir()
+	if err := waitWorkerBuilds(context.Background(), cache); err != nil {
+		t.Fatalf("no lock file: %v", err)
+	}
+	lock := WorkerBuildsLock(cache)
+	if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+
+	// Held: a context that ends first gets its error back.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := waitWorkerBuilds(ctx, cache); !errors.Is(err, context.Canceled) {
+		t.Fatalf("held lock, cancelled context: %v, want context.Canceled", err)
+	}
+
+	// Held, then released: the wait ends after the release, not before.
+	done := make(chan error, 1)
+	go func() { done <- waitWorkerBuilds(context.Background(), cache) }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned while the lock was held: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after the release: %v", err)
 	}
 }
