@@ -52,21 +52,29 @@ section_plugintransport() {
   "$WORK/plugintransport" -plugin "$WORK/kamaji-datastore-etcd" ${BENCH_PLUGINTRANSPORT_ARGS:-}
 }
 
-# provisioning: 300 TCPs created at once against the admin apiserver (pods do not run): seconds
-# until every TCP has its datastore slice, Secrets, Service and Deployment, TCPs per second, and
-# the manager's peak RSS and CPU seconds. Aim: >= 10 TCP/s on 2 cores, < 250 MB RSS. Then the
-# same manager at rest for 10 minutes: reconciles per TCP per minute, datastore plugin RPCs (and
-# EnsureTenant calls) per minute, RSS (idle.*; aim: close to zero).
+# provisioning: 300 TCPs created at once against the admin apiserver (pods do not run), written as
+# Kamaji users write them: the CoreDNS and kube-proxy addons, one replica, an etcd DataStore with
+# TLS client certificates and auth enabled; the manager with 10 workers. Seconds until every TCP
+# has its datastore slice, Secrets, Service and Deployment, TCPs per second, the manager's peak
+# RSS and CPU seconds; where the time went: passes per TCP, worker-seconds per reconcile step and
+# plugin RPC (step.*, rpc.*), and the admin apiserver's requests per TCP by verb and resource
+# (requests.*). Aim: >= 20 TCP/s, < 150 MB RSS at 1,000 ("-tcps 1000"). Then the same manager at
+# rest for 10 minutes: reconciles per TCP per minute, datastore plugin RPCs (and EnsureTenant
+# calls) per minute, RSS (idle.*; aim: close to zero).
 # BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50 -idle 1m"; "-idle 0" skips the rest phase).
 section_provisioning() {
   "$ROOT/hack/kube-bins.sh" etcd kube-apiserver >/dev/null
-  log "building kamaji, the etcd plugin and the provisioning program"
+  log "building kamaji, the etcd, coredns and kube-proxy plugins and the provisioning program"
   (cd "$ROOT/cmd" && go build -o "$WORK/kamaji" ./kamaji)
-  (cd "$ROOT/plugins/datastore-etcd" && GOWORK=off go build -o "$WORK/kamaji-datastore-etcd" ./cmd/kamaji-datastore-etcd)
+  local p
+  for p in datastore-etcd addon-coredns addon-kubeproxy; do
+    (cd "$ROOT/plugins/$p" && GOWORK=off go build -o "$WORK/kamaji-$p" ./cmd/kamaji-$p)
+  done
   (cd "$ROOT/bench" && GOWORK=off go build -o "$WORK/provisioning" ./provisioning)
   log "provisioning (a minute or so), then at rest (-idle, 10 minutes by default)"
   # shellcheck disable=SC2086
-  "$WORK/provisioning" -kamaji "$WORK/kamaji" -plugin "$WORK/kamaji-datastore-etcd" ${BENCH_PROVISIONING_ARGS:-}
+  "$WORK/provisioning" -kamaji "$WORK/kamaji" -plugin "$WORK/kamaji-datastore-etcd" \
+    -coredns "$WORK/kamaji-addon-coredns" -kubeproxy "$WORK/kamaji-addon-kubeproxy" ${BENCH_PROVISIONING_ARGS:-}
 }
 
 # local: on a local plane of its own (root; skipped while `make up`'s plane runs), (a) a bare

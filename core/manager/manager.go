@@ -146,7 +146,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	}
 	host := pluginhost.New(s.Plugins, pluginhost.Options{Log: ctrl.Log.WithName("plugins")})
 	cache := &datastores.Cache{Reader: mgr.GetAPIReader(), TTL: 30 * time.Second}
-	webhooks.Register(mgr.GetWebhookServer(), mgr.GetAPIReader(), mgr.GetRESTMapper(), webhooks.Options{
+	webhooks.Register(mgr.GetWebhookServer(), mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), webhooks.Options{
 		DefaultDataStore: s.DataStore,
 		Drivers:          s.Drivers(),
 		Slices:           sliceValidator{host: host, dataStores: cache},

@@ -17,8 +17,10 @@ import (
 type tcpRuleContext struct {
 	Old, New *kamajiv1alpha1.TenantControlPlane
 	Reader   client.Reader
-	Mapper   meta.RESTMapper
-	Opts     Options
+	// Cached reads the manager's cache (nil: Reader), for the list of every TCP.
+	Cached client.Reader
+	Mapper meta.RESTMapper
+	Opts   Options
 	// Warnings are returned to the client with an allowed request (kubectl prints them).
 	Warnings []string
 }
@@ -44,11 +46,12 @@ var tcpRules = []tcpRule{
 type tcpValidator struct {
 	opts   Options
 	reader client.Reader
+	cached client.Reader
 	mapper meta.RESTMapper
 }
 
 func (v *tcpValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
-	rc := &tcpRuleContext{New: &kamajiv1alpha1.TenantControlPlane{}, Reader: v.reader, Mapper: v.mapper, Opts: v.opts}
+	rc := &tcpRuleContext{New: &kamajiv1alpha1.TenantControlPlane{}, Reader: v.reader, Cached: v.cached, Mapper: v.mapper, Opts: v.opts}
 	if err := json.Unmarshal(req.Object.Raw, rc.New); err != nil {
 		return admission.Errored(400, err)
 	}

@@ -57,10 +57,15 @@ type Served interface {
 	Names() []string
 }
 
-// Register adds the handlers to the manager's webhook server.
-func Register(srv webhook.Server, c client.Reader, mapper meta.RESTMapper, opts Options) {
+// Register adds the handlers to the manager's webhook server. c reads from the API server;
+// cached, from the manager's cache, is for what every TCP's admission would otherwise list
+// from the API server (nil: c).
+func Register(srv webhook.Server, c, cached client.Reader, mapper meta.RESTMapper, opts Options) {
+	if cached == nil {
+		cached = c
+	}
 	srv.Register(TCPMutatePath, &admission.Webhook{Handler: &tcpDefaulter{opts: opts, reader: c}})
-	srv.Register(TCPValidatePath, &admission.Webhook{Handler: &tcpValidator{opts: opts, reader: c, mapper: mapper}})
+	srv.Register(TCPValidatePath, &admission.Webhook{Handler: &tcpValidator{opts: opts, reader: c, cached: cached, mapper: mapper}})
 	srv.Register(DataStoreValidatePath, &admission.Webhook{Handler: &dataStoreValidator{opts: opts, reader: c}})
 	srv.Register(TenantDenyPath, TenantDenyWebhook())
 }

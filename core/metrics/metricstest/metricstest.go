@@ -4,6 +4,7 @@ package metricstest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,8 +39,13 @@ func Scrape(url string) (Families, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
+	return Parse(resp.Body)
+}
+
+// Parse reads metrics in the text format (a /metrics answer fetched some other way).
+func Parse(r io.Reader) (Families, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(resp.Body)
+	return p.TextToMetricFamilies(r)
 }
 
 // Sum adds up the values (as Value reads them) of every series of family name whose labels

@@ -20,7 +20,8 @@ const Name = "kamaji-datastore-etcd"
 // Driver implements datastore.Plugin for etcd. It is safe for concurrent use; its only state
 // is a cache of cluster connections.
 type Driver struct {
-	pool *pool
+	pool     *pool
+	clusters clusters
 }
 
 var _ datastore.Plugin = (*Driver)(nil)

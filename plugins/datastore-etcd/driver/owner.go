@@ -172,7 +172,7 @@ type unrecorded struct {
 
 // inspect gathers what the legacy checks need. reaching is filled only with withSchema, since
 // listing every role costs one request per role.
-func inspect(ctx context.Context, cli *clientv3.Client, t datastore.Tenant, prefix string, withSchema bool) (unrecorded, error) {
+func inspect(ctx context.Context, cli *clientv3.Client, c *cluster, t datastore.Tenant, prefix string, withSchema bool) (unrecorded, error) {
 	u := unrecorded{prefix: prefix}
 	switch r, err := cli.RoleGet(ctx, t.Username); {
 	case errors.Is(err, rpctypes.ErrRoleNotFound):
@@ -210,25 +210,11 @@ func inspect(ctx context.Context, cli *clientv3.Client, t datastore.Tenant, pref
 		}
 	}
 	if withSchema {
-		roles, err := cli.RoleList(ctx)
+		reaching, err := c.reaching(ctx, cli, prefix, t.Username)
 		if err != nil {
-			return u, fmt.Errorf("list roles: %w", err)
+			return u, err
 		}
-		for _, name := range roles.Roles {
-			if name == t.Username || name == "root" {
-				continue
-			}
-			r, err := cli.RoleGet(ctx, name)
-			if errors.Is(err, rpctypes.ErrRoleNotFound) {
-				continue
-			}
-			if err != nil {
-				return u, fmt.Errorf("get role %q: %w", name, err)
-			}
-			if slices.ContainsFunc(r.Perm, func(p *authpb.Permission) bool { return reaches(p, prefix) }) {
-				u.reaching = append(u.reaching, name)
-			}
-		}
+		u.reaching = reaching
 	}
 	return u, nil
 }

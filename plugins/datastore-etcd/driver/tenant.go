@@ -82,11 +82,19 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 	}
 	defer done()
 
-	if err := claimTenant(ctx, cli, t, prefix); err != nil {
+	c := d.clusters.of(srv)
+	if err := c.lock(ctx); err != nil {
+		return datastore.Connection{}, err
+	}
+	defer c.unlock()
+	if err := claimTenant(ctx, cli, c, t, prefix); err != nil {
 		return datastore.Connection{}, err
 	}
 	role, want := t.Username, grant(prefix)
-	if _, err := cli.RoleAdd(ctx, role); err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
+	changed, changes := c.changing(), uint64(0)
+	if _, err := cli.RoleAdd(ctx, role); err == nil {
+		changes++
+	} else if !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
 		return datastore.Connection{}, fmt.Errorf("add role %q: %w", role, err)
 	}
 	r, err := cli.RoleGet(ctx, role)
@@ -100,9 +108,11 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 		if _, err := cli.RoleGrantPermission(ctx, role, prefix, string(want.RangeEnd), clientv3.PermissionType(want.PermType)); err != nil {
 			return datastore.Connection{}, fmt.Errorf("grant %q to role %q: %w", prefix, role, err)
 		}
+		changes++
 	}
-	if _, err := cli.UserAddWithOptions(ctx, t.Username, "", &clientv3.UserAddOptions{NoPassword: true}); err != nil &&
-		!errors.Is(err, rpctypes.ErrUserAlreadyExist) {
+	if _, err := cli.UserAddWithOptions(ctx, t.Username, "", &clientv3.UserAddOptions{NoPassword: true}); err == nil {
+		changes++
+	} else if !errors.Is(err, rpctypes.ErrUserAlreadyExist) {
 		return datastore.Connection{}, fmt.Errorf("add user %q: %w", t.Username, err)
 	}
 	u, err := cli.UserGet(ctx, t.Username)
@@ -118,7 +128,9 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 		if _, err := cli.UserGrantRole(ctx, t.Username, role); err != nil {
 			return datastore.Connection{}, fmt.Errorf("grant role %q to user %q: %w", role, t.Username, err)
 		}
+		changes++
 	}
+	changed(ctx, cli, changes, role, []*authpb.Permission{want})
 	return datastore.Connection{Etcd: &datastore.EtcdConnection{
 		Servers:           srv,
 		Prefix:            prefix,
@@ -129,7 +141,7 @@ func (d *Driver) EnsureTenant(ctx context.Context, cfg datastore.Config, t datas
 // claimTenant records t's owner on its schema and user, or returns the sdk.Owned error naming
 // who holds them. A slice without records is adopted only when nothing but t's own role and
 // user reach it (see unrecorded).
-func claimTenant(ctx context.Context, cli *clientv3.Client, t datastore.Tenant, prefix string) error {
+func claimTenant(ctx context.Context, cli *clientv3.Client, c *cluster, t datastore.Tenant, prefix string) error {
 	for range claimAttempts {
 		schema, user, err := readRecords(ctx, cli, t)
 		if err != nil {
@@ -142,7 +154,7 @@ func claimTenant(ctx context.Context, cli *clientv3.Client, t datastore.Tenant, 
 			return err
 		}
 		if schema.absent() || user.absent() {
-			u, err := inspect(ctx, cli, t, prefix, schema.absent())
+			u, err := inspect(ctx, cli, c, t, prefix, schema.absent())
 			if err != nil {
 				return err
 			}
@@ -191,6 +203,11 @@ func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datas
 		return err
 	}
 	defer done()
+	c := d.clusters.of(srv)
+	if err := c.lock(ctx); err != nil {
+		return err
+	}
+	defer c.unlock()
 
 	schema, user, err := readRecords(ctx, cli, t)
 	if err != nil {
@@ -198,7 +215,7 @@ func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datas
 	}
 	schemaMine, userMine := schema.mine(t), user.mine(t)
 	if schema.absent() || user.absent() {
-		u, err := inspect(ctx, cli, t, prefix, schema.absent())
+		u, err := inspect(ctx, cli, c, t, prefix, schema.absent())
 		if err != nil {
 			return err
 		}
@@ -210,11 +227,9 @@ func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datas
 		}
 	}
 	if userMine {
-		if _, err := cli.UserDelete(ctx, t.Username); err != nil && !errors.Is(err, rpctypes.ErrUserNotFound) {
-			return fmt.Errorf("delete user %q: %w", t.Username, err)
-		}
-		if _, err := cli.RoleDelete(ctx, t.Username); err != nil && !errors.Is(err, rpctypes.ErrRoleNotFound) {
-			return fmt.Errorf("delete role %q: %w", t.Username, err)
+		c.forget() // a role goes: read them again next time
+		if err := dropAccess(ctx, cli, t); err != nil {
+			return err
 		}
 	}
 	if schemaMine {
@@ -223,4 +238,15 @@ func (d *Driver) DeleteTenant(ctx context.Context, cfg datastore.Config, t datas
 		}
 	}
 	return release(ctx, cli, t, schema, user)
+}
+
+// dropAccess deletes the tenant's user, then its role.
+func dropAccess(ctx context.Context, cli *clientv3.Client, t datastore.Tenant) error {
+	if _, err := cli.UserDelete(ctx, t.Username); err != nil && !errors.Is(err, rpctypes.ErrUserNotFound) {
+		return fmt.Errorf("delete user %q: %w", t.Username, err)
+	}
+	if _, err := cli.RoleDelete(ctx, t.Username); err != nil && !errors.Is(err, rpctypes.ErrRoleNotFound) {
+		return fmt.Errorf("delete role %q: %w", t.Username, err)
+	}
+	return nil
 }
