@@ -144,6 +144,9 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 			return nil, err
 		}
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &kamajiv1alpha1.TenantControlPlane{}, webhooks.SliceIndex, webhooks.SliceIndexValues); err != nil {
+		return nil, fmt.Errorf("indexing TenantControlPlanes by slice: %w", err)
+	}
 	host := pluginhost.New(s.Plugins, pluginhost.Options{Log: ctrl.Log.WithName("plugins")})
 	cache := &datastores.Cache{Reader: mgr.GetAPIReader(), TTL: 30 * time.Second}
 	webhooks.Register(mgr.GetWebhookServer(), mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), webhooks.Options{

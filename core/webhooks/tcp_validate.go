@@ -17,7 +17,7 @@ import (
 type tcpRuleContext struct {
 	Old, New *kamajiv1alpha1.TenantControlPlane
 	Reader   client.Reader
-	// Cached reads the manager's cache (nil: Reader), for the list of every TCP.
+	// Cached reads the manager's cache, with the SliceIndex of TCPs (nil: Reader lists them all).
 	Cached client.Reader
 	Mapper meta.RESTMapper
 	Opts   Options

@@ -58,12 +58,9 @@ type Served interface {
 }
 
 // Register adds the handlers to the manager's webhook server. c reads from the API server;
-// cached, from the manager's cache, is for what every TCP's admission would otherwise list
-// from the API server (nil: c).
+// cached, the manager's cache with the SliceIndex of TCPs, is for what every TCP's admission
+// would otherwise list from the API server (nil: c, every TCP).
 func Register(srv webhook.Server, c, cached client.Reader, mapper meta.RESTMapper, opts Options) {
-	if cached == nil {
-		cached = c
-	}
 	srv.Register(TCPMutatePath, &admission.Webhook{Handler: &tcpDefaulter{opts: opts, reader: c}})
 	srv.Register(TCPValidatePath, &admission.Webhook{Handler: &tcpValidator{opts: opts, reader: c, cached: cached, mapper: mapper}})
 	srv.Register(DataStoreValidatePath, &admission.Webhook{Handler: &dataStoreValidator{opts: opts, reader: c}})
