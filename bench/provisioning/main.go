@@ -285,45 +285,26 @@ func stepFigures(before metricstest.Families, metricsURL string, count int) erro
 		runs, secs float64
 	}
 	var steps []step
-	for _, ls := range after.Series("kamaji_handler_time_seconds", nil) {
-		runs, secs := histogram(after, "kamaji_handler_time_seconds", ls)
-		runs0, secs0 := histogram(before, "kamaji_handler_time_seconds", ls)
-		if runs-runs0 > 0 {
-			steps = append(steps, step{ls["step"] + "." + ls["result"], runs - runs0, secs - secs0})
+	// deltas adds a histogram family's series that ran during the provisioning, named by name.
+	deltas := func(family string, name func(ls map[string]string) string) {
+		for _, ls := range after.Series(family, nil) {
+			runs, secs := after.Histogram(family, ls)
+			runs0, secs0 := before.Histogram(family, ls)
+			if runs-runs0 > 0 {
+				steps = append(steps, step{name(ls), runs - runs0, secs - secs0})
+			}
 		}
 	}
-	for _, ls := range after.Series("kamaji_plugin_rpc_duration_seconds", nil) {
-		runs, secs := histogram(after, "kamaji_plugin_rpc_duration_seconds", ls)
-		runs0, secs0 := histogram(before, "kamaji_plugin_rpc_duration_seconds", ls)
-		if runs-runs0 > 0 {
-			steps = append(steps, step{"rpc." + ls["plugin"] + "." + strings.ReplaceAll(ls["method"], "/", "."), runs - runs0, secs - secs0})
-		}
-	}
+	deltas("kamaji_handler_time_seconds", func(ls map[string]string) string { return "step." + ls["step"] + "." + ls["result"] })
+	deltas("kamaji_plugin_rpc_duration_seconds", func(ls map[string]string) string {
+		return "rpc." + ls["plugin"] + "." + strings.ReplaceAll(ls["method"], "/", ".")
+	})
 	sort.Slice(steps, func(i, j int) bool { return steps[i].secs > steps[j].secs })
 	for _, s := range steps {
-		name := s.name
-		if !strings.HasPrefix(name, "rpc.") {
-			name = "step." + name
-		}
-		fmt.Printf("metric %s.seconds %.2f s\n", name, s.secs)
-		fmt.Printf("metric %s.ms-per-run %.2f ms\n", name, s.secs*1000/s.runs)
+		fmt.Printf("metric %s.seconds %.2f s\n", s.name, s.secs)
+		fmt.Printf("metric %s.ms-per-run %.2f ms\n", s.name, s.secs*1000/s.runs)
 	}
 	return nil
-}
-
-// histogram is the sample count and sum of the series of a histogram family with labels ls.
-func histogram(f metricstest.Families, name string, ls map[string]string) (count, sum float64) {
-	mf, ok := f[name]
-	if !ok {
-		return 0, 0
-	}
-	for _, m := range mf.GetMetric() {
-		if metricstest.Matches(m, ls) && len(m.GetLabel()) == len(ls) {
-			h := m.GetHistogram()
-			return float64(h.GetSampleCount()), h.GetSampleSum()
-		}
-	}
-	return 0, 0
 }
 
 func createWithRetry(ctx context.Context, c client.Client, obj client.Object) error {

@@ -84,6 +84,17 @@ func (f Families) Value(name string, labels map[string]string) (value float64, f
 	return 0, false
 }
 
+// Histogram is the sample count and sum of the histogram series of family name whose labels are
+// exactly labels (as Series gives them); zeros when there is none.
+func (f Families) Histogram(name string, labels map[string]string) (count, sum float64) {
+	for _, m := range f[name].GetMetric() {
+		if Matches(m, labels) && len(m.GetLabel()) == len(labels) && m.Histogram != nil {
+			return float64(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()
+		}
+	}
+	return 0, 0
+}
+
 // Series lists the label sets of family name's series whose labels include labels.
 func (f Families) Series(name string, labels map[string]string) []map[string]string {
 	var out []map[string]string

@@ -110,7 +110,7 @@ func (c *cluster) reaching(ctx context.Context, cli *clientv3.Client, prefix, se
 
 // changing is called, holding the lock, before this plugin changes users or roles; done(n,
 // role, perms) after it made n changes (each moves the auth revision by one) and role now has
-// perms (role empty: no role changed). The cache stays valid only if the revision moved by
+// perms. The cache stays valid only if the revision moved by
 // exactly n: then nothing else changed meanwhile. A call that fails in between leaves it
 // invalid.
 func (c *cluster) changing() (done func(ctx context.Context, cli *clientv3.Client, n uint64, role string, perms []*authpb.Permission)) {
@@ -124,9 +124,7 @@ func (c *cluster) changing() (done func(ctx context.Context, cli *clientv3.Clien
 		if err != nil || st.AuthRevision != rev+n {
 			return
 		}
-		if role != "" {
-			c.roles[role] = perms
-		}
+		c.roles[role] = perms
 		c.rev, c.valid = st.AuthRevision, true
 	}
 }

@@ -17,8 +17,8 @@ var Version = "0.1.0"
 // Name is the plugin's name in GetPluginInfo.
 const Name = "kamaji-datastore-etcd"
 
-// Driver implements datastore.Plugin for etcd. It is safe for concurrent use; its only state
-// is a cache of cluster connections.
+// Driver implements datastore.Plugin for etcd. It is safe for concurrent use; its state is a
+// cache of cluster connections and, per cluster, the lock and role cache of cluster.
 type Driver struct {
 	pool     *pool
 	clusters clusters

@@ -171,7 +171,7 @@ type unrecorded struct {
 }
 
 // inspect gathers what the legacy checks need. reaching is filled only with withSchema, since
-// listing every role costs one request per role.
+// it may read every role (cluster.reaching).
 func inspect(ctx context.Context, cli *clientv3.Client, c *cluster, t datastore.Tenant, prefix string, withSchema bool) (unrecorded, error) {
 	u := unrecorded{prefix: prefix}
 	switch r, err := cli.RoleGet(ctx, t.Username); {
