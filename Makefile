@@ -70,12 +70,14 @@ UP_ARGS ?=
 DATASTORES ?= etcd
 # Worker nodes of the first sample tenant (containerd, runc, the kubelet; hack/node-bins.sh).
 WORKERS ?= 1
+# The admin cluster's node: process (the process node) or kubelet (containerd and the kubelet).
+NODE ?= process
 
 .PHONY: up
-up: ## The local plane: admin cluster, process node, etcd DataStore, the charts installed with helm (the manager as a pod), a sample tenant with a worker node (root). UP_ARGS="--tenants 3", DATASTORES=all, WORKERS=0.
+up: ## The local plane: admin cluster, process node, etcd DataStore, the charts installed with helm (the manager as a pod), a sample tenant with a worker node (root). UP_ARGS="--tenants 3", DATASTORES=all, WORKERS=0, NODE=kubelet.
 	@# Only what the plane runs, built side by side (the plan and an estimate first).
-	hack/up-bins.sh "$(DATASTORES)" "$(WORKERS)"
-	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) --datastores $(DATASTORES) --workers $(WORKERS) $(UP_ARGS)
+	hack/up-bins.sh "$(DATASTORES)" "$(WORKERS)" "$(NODE)"
+	$(BIN)/kamaji local up --state-dir $(CURDIR)/.local --bin-dir $(BIN) --datastores $(DATASTORES) --workers $(WORKERS) --node $(NODE) $(UP_ARGS)
 
 .PHONY: down
 down: ## Stop the local plane and remove every trace of it (processes, namespaces, links, rules, state).

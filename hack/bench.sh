@@ -25,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BASELINE="$ROOT/bench/baseline.txt"
 export GOFLAGS=-buildvcs=false
 
-SECTIONS=(plugintransport provisioning local kine migration)
+SECTIONS=(plugintransport provisioning local localkubelet kine migration)
 
 log() { echo "bench: $*" >&2; }
 
@@ -96,10 +96,16 @@ section_local() {
   (cd "$ROOT/plugins/datastore-etcd" && GOWORK=off go build -o "$WORK/kamaji-datastore-etcd" ./cmd/kamaji-datastore-etcd)
   local state="$WORK/local-state"
   trap '"$WORK/kamaji" local down --state-dir "'"$state"'" >&2 || true' EXIT # the section runs in a subshell
-  log "starting a local plane"
-  "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" $(plane_args) --tenants 0 >&2
+  log "starting a local plane (admin node: ${LOCAL_NODE:-process})"
+  "$WORK/kamaji" local up --state-dir "$state" --bin-dir "$WORK" $(plane_args) --tenants 0 --node "${LOCAL_NODE:-process}" >&2
   log "measuring (a few minutes)"
   "$WORK/kamaji" local bench --state-dir "$state" --tcps "${BENCH_LOCAL_TCPS:-10}"
+}
+
+# localkubelet: the local section's figures on a plane whose admin node is a kubelet with
+# containerd (kamaji local up --node kubelet; docs/workers.md compares the two).
+section_localkubelet() {
+  LOCAL_NODE=kubelet section_local
 }
 
 # kine: the SQL and NATS DataStores through kine against the etcd DataStore, on a local plane of

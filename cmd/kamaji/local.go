@@ -28,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand())
 	return cmd
 }
 
@@ -48,8 +48,10 @@ kube-proxy as host processes, a process node running the admin cluster's pods as
 charts (kamaji-crds, and kamaji in namespace kamaji-system: the manager runs as a pod of the
 process node with its ServiceAccount, its plugins delivered by image volumes), --tenants
 sample TenantControlPlanes, and --workers real worker nodes of the first one (containerd,
-runc and the kubelet in namespaces of their own, joined with kubeadm join). Running it again
-completes or checks a running plane.
+runc and the kubelet in namespaces of their own, joined with kubeadm join). With --node kubelet
+the admin cluster's node is such a kubelet with containerd instead of the process node (images
+built from this machine's binaries, CoreDNS for the admin cluster). Running it again completes
+or checks a running plane.
 
 Binaries come from the kamaji cache (hack/kube-bins.sh) and from the folder of this kamaji
 binary (make build); ` + "`make up`" + ` builds what is missing first.`,
@@ -66,6 +68,7 @@ binary (make build); ` + "`make up`" + ` builds what is missing first.`,
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "Number of worker nodes (containerd, runc and the kubelet, joined with kubeadm join) of the first sample tenant; 0 for none.")
 	f.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "Folder for the plane's certificates, data, logs and kubeconfigs.")
 	f.StringVar(&cfg.BinDir, "bin-dir", cfg.BinDir, "Folder with the plugin binaries (kamaji-datastore-etcd) and kamaji-pause (the workers' pod sandbox).")
+	f.StringVar(&cfg.Node, "node", cfg.Node, "The admin cluster's node: process (pods' containers run as host processes) or kubelet (containerd and the kubelet, the control-plane images built from this machine's binaries).")
 	f.StringVar(&cfg.Helm, "helm", "", "The helm binary that installs the charts (default: the one hack/helm.sh builds into the cache).")
 	f.StringVar(&cfg.ChartsDir, "charts", "", "Folder with the kamaji-crds and kamaji charts (default: the repository's charts folder).")
 	f.StringSliceVar(&cfg.DataStores, "datastores", cfg.DataStores, "DataStores to host: etcd (\"default\", always), mysql (the machine's MariaDB), postgresql (its PostgreSQL), nats (a NATS of the plane's own, operator mode), or all; tenants reach the last three through a kine sidecar.")
@@ -263,6 +266,23 @@ func newLocalBenchWorkerCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
 	cmd.Flags().IntVar(&pods, "pods", 10, "Pods started one after another on the worker.")
+	return cmd
+}
+
+func newLocalAdminNodeCommand() *cobra.Command {
+	var conf string
+	cmd := &cobra.Command{
+		Use:    "admin-node",
+		Short:  "Run the admin cluster's kubelet node: containerd and the kubelet (started by local up --node kubelet in a mount namespace of its own)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			return local.RunAdminNode(ctx, conf, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&conf, "config", "", "The node's configuration, written by local up (admin-node.json).")
 	return cmd
 }
 

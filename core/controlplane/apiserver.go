@@ -62,7 +62,7 @@ func apiServerContainer(in Input, image string) corev1.Container {
 
 	// The advertised address is what the tenant's "kubernetes" Service endpoints point at.
 	// Without one in the spec, each replica advertises its own pod IP, as a kubeadm node does.
-	env := []corev1.EnvVar{{Name: "GOGC", Value: APIServerGOGC}}
+	env := []corev1.EnvVar{{Name: "GOGC", Value: apiServerGOGC(in)}}
 	advertise := or(np.AdvertiseAddress, np.Address)
 	if advertise == "" {
 		env = append(env, corev1.EnvVar{Name: podIPEnv, ValueFrom: &corev1.EnvVarSource{
@@ -73,8 +73,8 @@ func apiServerContainer(in Input, image string) corev1.Container {
 	args = append(args, "--advertise-address="+advertise)
 	args = append(args, storageArgs(in)...)
 
-	// Precedence: core < addons < user.
-	args = MergeArgs(MergeArgs(forMinor(in, APIServerContainer, args), in.Additions.APIServerArgs), extraArgs(dep).APIServer)
+	// Precedence: core < profile < addons < user.
+	args = MergeArgs(MergeArgs(MergeArgs(forMinor(in, APIServerContainer, args), profileAPIServerArgs(in)), in.Additions.APIServerArgs), extraArgs(dep).APIServer)
 	port := portArg(args, "secure-port", securePort(np))
 	probes := tuning(dep.Probes, apiServerProbes)
 

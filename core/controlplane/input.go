@@ -112,6 +112,9 @@ func (in Input) validate() error {
 	if in.TCP.Spec.Kubernetes.Version == "" {
 		add("spec.kubernetes.version is required")
 	}
+	if _, err := Profile(in.TCP); err != nil {
+		errs = append(errs, err)
+	}
 	if len(in.Labels) == 0 {
 		// An empty selector would select every pod of the namespace.
 		add("Input.Labels is required: it is the Deployment selector")

@@ -97,12 +97,13 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 		// Stepping down on exit lets a new leader take over at once during a rollout.
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
+			DefaultTransform: stripManagedFields, // cachetransform.go
 			// Only what we own is cached: never every Secret of the admin cluster.
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Secret{}:             {Label: owned},
 				&corev1.ConfigMap{}:          {Label: owned},
 				&corev1.Service{}:            {Label: owned},
-				&appsv1.Deployment{}:         {Label: owned},
+				&appsv1.Deployment{}:         {Label: owned, Transform: slimDeployment},
 				&networkingv1.Ingress{}:      {Label: owned},
 				&coordinationv1.Lease{}:      {Label: hasLabel(sleep.ActivityLabel)},
 				&discoveryv1.EndpointSlice{}: {Namespaces: wakeSliceNamespaces(s)},

@@ -18,8 +18,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
 
 	"github.com/openhcp/kamaji/core/config"
 )
@@ -69,6 +71,19 @@ func InstallCRDs(ctx context.Context, cs apiextensionsclient.Interface, crds ...
 				}
 			}
 			return false
+		}); err != nil {
+			return err
+		}
+		// Established is not yet served: discovery (which a client's REST mapper reads) learns a
+		// new CRD a moment later, and a manager started in that moment fails with "no matches for kind".
+		gk := schema.GroupKind{Group: crd.Spec.Group, Kind: crd.Spec.Names.Kind}
+		if err := poll(ctx, nil, "CRD "+name+" in discovery", func() bool {
+			groups, err := restmapper.GetAPIGroupResources(cs.Discovery())
+			if err != nil {
+				return false
+			}
+			_, err = restmapper.NewDiscoveryRESTMapper(groups).RESTMapping(gk)
+			return err == nil
 		}); err != nil {
 			return err
 		}

@@ -500,6 +500,13 @@ func TestTenantControlPlaneWebhookRules(t *testing.T) {
 		o.Annotations[kamajiv1alpha1.SleepAfterAnnotation] = "15m"
 		mustCreate(t, o)
 	})
+	t.Run("control-plane-profile annotation", func(t *testing.T) {
+		o := tcp("rule-profile")
+		o.Annotations = map[string]string{kamajiv1alpha1.ControlPlaneProfileAnnotation: "tiny"}
+		expectRejected(t, create(t, o), "metadata.annotations[kamaji.clastix.io/control-plane-profile]", `"tiny" is not a profile (default or lean)`)
+		o.Annotations[kamajiv1alpha1.ControlPlaneProfileAnnotation] = "lean"
+		mustCreate(t, o)
+	})
 	t.Run("certSANs", func(t *testing.T) {
 		o := tcp("rule-sans")
 		o.Spec.NetworkProfile.CertSANs = []string{"ok.example.com", "bad_name!"}

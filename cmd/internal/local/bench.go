@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/controlplane"
 	"github.com/openhcp/kamaji/core/manager"
 
 	"github.com/openhcp/kamaji/cmd/internal/local/node"
@@ -49,30 +51,12 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 	a := percentile(bare, 50)
 	fmt.Fprintf(out, "metric apiserver.bare.p50 %.3f s\n", a.Seconds())
 
-	baseRSS, baseAnon := p.planeMemory()
-	var seq []time.Duration
-	stages := map[string][]time.Duration{}
-	for i := range n {
-		d, at, err := p.tcpToReadyz(ctx, fmt.Sprintf("bench-seq-%02d", i))
-		if err != nil {
-			return err
-		}
-		seq = append(seq, d)
-		for k, v := range at {
-			stages[k] = append(stages[k], v)
-		}
+	seq, err := p.benchSequential(ctx, out, n, controlplane.ProfileDefault)
+	if err != nil {
+		return err
 	}
-	rss, anon := p.planeMemory()
-	perTCP := float64(rss-baseRSS) / float64(n) / (1 << 20)
-	perTCPAnon := float64(anon-baseAnon) / float64(n) / (1 << 20)
-	fmt.Fprintf(out, "metric tcp.sequential.p50 %.3f s\nmetric tcp.sequential.p95 %.3f s\n", percentile(seq, 50).Seconds(), percentile(seq, 95).Seconds())
-	for _, st := range benchStages {
-		if ds := stages[st]; len(ds) > 0 {
-			fmt.Fprintf(out, "metric tcp.sequential.stage.%s.p50 %.3f s\n", st, percentile(ds, 50).Seconds())
-		}
-	}
-	fmt.Fprintf(out, "metric memory.per-tcp %.0f MB\nmetric memory.per-tcp.private %.0f MB\n", perTCP, perTCPAnon)
-	if err := p.deleteTCPs(ctx, "bench-seq-", n); err != nil {
+	// The lean profile's figures (memory chiefly), from TCPs otherwise the same.
+	if _, err := p.benchSequential(ctx, out, n, controlplane.ProfileLean); err != nil {
 		return err
 	}
 
@@ -83,7 +67,7 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			par[i], _, errs[i] = p.tcpToReadyz(ctx, fmt.Sprintf("bench-par-%02d", i))
+			par[i], _, errs[i] = p.tcpToReadyz(ctx, SampleTCP(fmt.Sprintf("bench-par-%02d", i), "default"))
 		}()
 	}
 	wg.Wait()
@@ -102,6 +86,42 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 		return err
 	}
 	return p.benchWorker(ctx, out, 10)
+}
+
+// benchSequential applies n TCPs one after another, each once the previous one answers, prints
+// their start times, stages and memory, and deletes them. The TCPs carry the profile (the
+// annotation kamaji.clastix.io/control-plane-profile), whatever $KAMAJI_LOCAL_PROFILE says;
+// other than the default profile's, the metrics are named "<profile>.tcp..." and
+// "<profile>.memory...".
+func (p *Plane) benchSequential(ctx context.Context, out io.Writer, n int, profile string) ([]time.Duration, error) {
+	prefix, metric := "bench-seq-", ""
+	if profile != controlplane.ProfileDefault {
+		prefix, metric = "bench-"+profile+"-", profile+"."
+	}
+	base, baseBy := p.planeMemory()
+	var seq []time.Duration
+	stages := map[string][]time.Duration{}
+	for i := range n {
+		tcp := SampleTCP(fmt.Sprintf("%s%02d", prefix, i), "default")
+		tcp.Annotations = map[string]string{kamajiv1alpha1.ControlPlaneProfileAnnotation: profile}
+		d, at, err := p.tcpToReadyz(ctx, tcp)
+		if err != nil {
+			return nil, err
+		}
+		seq = append(seq, d)
+		for k, v := range at {
+			stages[k] = append(stages[k], v)
+		}
+	}
+	running, runningBy := p.planeMemory()
+	fmt.Fprintf(out, "metric %stcp.sequential.p50 %.3f s\nmetric %stcp.sequential.p95 %.3f s\n", metric, percentile(seq, 50).Seconds(), metric, percentile(seq, 95).Seconds())
+	for _, st := range benchStages {
+		if ds := stages[st]; len(ds) > 0 {
+			fmt.Fprintf(out, "metric %stcp.sequential.stage.%s.p50 %.3f s\n", metric, st, percentile(ds, 50).Seconds())
+		}
+	}
+	perTCPMemory(out, metric, n, base, running, baseBy, runningBy)
+	return seq, p.deleteTCPs(ctx, prefix, n)
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {
@@ -146,7 +166,8 @@ func (p *Plane) bareAPIServer(ctx context.Context, i int) (time.Duration, error)
 // tcpToReadyz applies a sample TCP and times until its apiserver answers /readyz through the
 // Service's ClusterIP (kube-proxy's rules), as a tenant user would reach it; it also returns
 // when each milestone on the way was reached (bench_stages.go).
-func (p *Plane) tcpToReadyz(ctx context.Context, name string) (time.Duration, map[string]time.Duration, error) {
+func (p *Plane) tcpToReadyz(ctx context.Context, tcp *kamajiv1alpha1.TenantControlPlane) (time.Duration, map[string]time.Duration, error) {
+	name := tcp.Name
 	start := time.Now()
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -154,7 +175,7 @@ func (p *Plane) tcpToReadyz(ctx context.Context, name string) (time.Duration, ma
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := p.cl.Create(ctx, SampleTCP(name, "default")); err != nil {
+	if err := p.cl.Create(ctx, tcp); err != nil {
 		return 0, nil, err
 	}
 	clusterIP := ""
@@ -212,31 +233,88 @@ func (p *Plane) deleteTCPs(ctx context.Context, prefix string, n int) error {
 	})
 }
 
-// planeMemory sums, over every process of the plane, the resident memory (VmRSS) and its
-// anonymous part (RssAnon), in bytes. The difference is mostly the binaries' code mapped from
-// disk: one copy in the page cache serves every tenant at the same version, so RssAnon is what
-// one more tenant costs, and VmRSS counts the shared code once per process.
-func (p *Plane) planeMemory() (rss, anon int64) {
-	for _, pid := range node.MarkedProcesses(p.cfg.StateDir, false) {
-		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				rss += statusKB(v)
-			} else if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
-				anon += statusKB(v)
+// memory is resident memory (VmRSS) and its anonymous part (RssAnon), in bytes; for the plane
+// as a whole, also the machine's memory in use (MemTotal - MemAvailable).
+type memory struct{ rss, anon, machine int64 }
+
+// machineMemoryInUse is what the kernel cannot hand to a new process without swapping:
+// MemTotal - MemAvailable of /proc/meminfo, in bytes. Unlike a sum of RSS it counts shared
+// code once, and it includes the kernel's own memory (page tables, sockets, namespaces).
+func machineMemoryInUse() int64 {
+	kb, err := procKB("/proc/meminfo", "MemTotal", "MemAvailable")
+	if err != nil {
+		return 0
+	}
+	return kb["MemTotal"] - kb["MemAvailable"]
+}
+
+// planeMemory sums, over every process of the plane, the resident memory and its anonymous
+// part, in all and by program (the base name of the process's first argument). The difference
+// between the two is mostly the binaries' code mapped from disk: one copy in the page cache
+// serves every tenant at the same version, so RssAnon is what one more tenant costs, and VmRSS
+// counts the shared code once per process.
+func (p *Plane) planeMemory() (total memory, byProgram map[string]memory) {
+	byProgram = map[string]memory{}
+	total.machine = machineMemoryInUse()
+	pids := node.MarkedProcesses(p.cfg.StateDir, false)
+	if c := p.adminNodeConfig(); fileExists(c.Dir) {
+		// A kubelet node's containers do not carry the plane's mark: its cgroups hold them.
+		for _, pid := range c.PIDs() {
+			if !slices.Contains(pids, pid) {
+				pids = append(pids, pid)
 			}
 		}
 	}
-	return rss, anon
+	for _, pid := range pids {
+		dir := filepath.Join("/proc", strconv.Itoa(pid))
+		kb, err := procKB(filepath.Join(dir, "status"), "VmRSS", "RssAnon")
+		if err != nil {
+			continue
+		}
+		m := memory{rss: kb["VmRSS"], anon: kb["RssAnon"]}
+		total.rss += m.rss
+		total.anon += m.anon
+		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		prog, _, _ := strings.Cut(string(cmdline), "\x00")
+		if prog = filepath.Base(prog); prog != "" && prog != "." {
+			b := byProgram[prog]
+			b.rss += m.rss
+			b.anon += m.anon
+			byProgram[prog] = b
+		}
+	}
+	return total, byProgram
 }
 
-// statusKB reads a "  1234 kB" value of /proc/<pid>/status, in bytes.
-func statusKB(v string) int64 {
-	kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-	return kb * 1024
+// perTCPMemory prints what n running TCPs added to the plane's memory, per TCP: in all (the
+// processes' resident and anonymous memory, and the machine's memory in use), and for each of
+// the tenant's own programs (the control plane's containers).
+func perTCPMemory(out io.Writer, metric string, n int, before, after memory, byBefore, byAfter map[string]memory) {
+	mb := func(b int64) float64 { return float64(b) / float64(n) / (1 << 20) }
+	fmt.Fprintf(out, "metric %smemory.per-tcp %.0f MB\nmetric %smemory.per-tcp.private %.0f MB\nmetric %smemory.per-tcp.machine %.0f MB\n",
+		metric, mb(after.rss-before.rss), metric, mb(after.anon-before.anon), metric, mb(after.machine-before.machine))
+	for _, prog := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		a, b := byAfter[prog], byBefore[prog]
+		fmt.Fprintf(out, "metric %smemory.per-tcp.%s %.0f MB\nmetric %smemory.per-tcp.%s.private %.0f MB\n", metric, prog, mb(a.rss-b.rss), metric, prog, mb(a.anon-b.anon))
+	}
+}
+
+// procKB reads the "Name:   1234 kB" lines of a /proc file (a process's status, meminfo) for
+// the names asked, in bytes.
+func procKB(path string, names ...string) (map[string]int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(names))
+	for _, l := range strings.Split(string(data), "\n") {
+		name, v, ok := strings.Cut(l, ":")
+		if ok && slices.Contains(names, name) {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			out[name] = kb * 1024
+		}
+	}
+	return out, nil
 }
 
 // runningPlane connects to the plane running in cfg's state folder (for the bench commands).

@@ -91,6 +91,11 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 		if err := p.waitTCPStatus(ctx, sleepy, kamajiv1alpha1.VersionSleeping); err != nil {
 			return err
 		}
+		// Sleeping is said once the replicas are 0; a terminating apiserver still answers
+		// meanwhile, and a request then would measure no wake at all.
+		if err := p.waitNoPods(ctx, sleepy); err != nil {
+			return err
+		}
 		asleepAfter = append(asleepAfter, time.Since(idleFrom))
 		start := time.Now()
 		if err := getOK(ctx, fresh, rc.Host+"/api/v1/namespaces?limit=1"); err != nil {
@@ -172,5 +177,19 @@ func (p *Plane) waitTCPStatus(ctx context.Context, name string, want kamajiv1alp
 			return nil
 		}
 		return fmt.Errorf("%s is not %s yet", name, want)
+	})
+}
+
+// waitNoPods waits until the tenant has no pod left, terminating ones included.
+func (p *Plane) waitNoPods(ctx context.Context, name string) error {
+	return pollReady(ctx, 2*time.Minute, nil, func(ctx context.Context) error {
+		pods, err := p.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "kamaji.clastix.io/name=" + name})
+		if err != nil {
+			return err
+		}
+		if n := len(pods.Items); n > 0 {
+			return fmt.Errorf("%s still has %d pods", name, n)
+		}
+		return nil
 	})
 }

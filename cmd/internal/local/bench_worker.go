@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,8 +61,13 @@ func (p *Plane) benchWorker(ctx context.Context, out io.Writer, pods int) error 
 		return err
 	}
 	w := p.workerConfig(benchWorkerIndex, KubeVersion)
-	baseRSS := processRSS(w.Kubelet) + processRSS(filepath.Join(w.ContainerdBin, "containerd"))
-	shims0, pause0 := processRSS(filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2")), processRSS("/pause")
+	// A kubelet admin node runs the same kubelet and containerd: its processes are not the worker's.
+	var adminNode []int
+	if c := p.adminNodeConfig(); fileExists(c.Dir) {
+		adminNode = c.PIDs()
+	}
+	baseRSS := processRSS(w.Kubelet, adminNode) + processRSS(filepath.Join(w.ContainerdBin, "containerd"), adminNode)
+	shims0, pause0 := processRSS(filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"), nil), processRSS("/pause", nil)
 
 	var starts []time.Duration
 	for i := range pods {
@@ -91,7 +97,7 @@ func (p *Plane) benchWorker(ctx context.Context, out io.Writer, pods int) error 
 		}
 		starts = append(starts, time.Since(t0))
 	}
-	perPod := (processRSS(filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2")) - shims0 + processRSS("/pause") - pause0) / int64(max(pods, 1))
+	perPod := (processRSS(filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"), nil) - shims0 + processRSS("/pause", nil) - pause0) / int64(max(pods, 1))
 	fmt.Fprintf(out, "metric worker.join %.3f s\n", join.Seconds())
 	fmt.Fprintf(out, "metric worker.pod.start.p50 %.3f s\n", percentile(starts, 50).Seconds())
 	fmt.Fprintf(out, "metric worker.base.rss %.1f MB\n", float64(baseRSS)/1e6)
@@ -101,8 +107,8 @@ func (p *Plane) benchWorker(ctx context.Context, out io.Writer, pods int) error 
 }
 
 // processRSS is the resident memory of every process running the executable at path (its
-// /proc/<pid>/exe, or its first argument for a container's process).
-func processRSS(path string) int64 {
+// /proc/<pid>/exe, or its first argument for a container's process), but those of except.
+func processRSS(path string, except []int) int64 {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -117,17 +123,11 @@ func processRSS(path string) int64 {
 		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
 		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 		arg0, _, _ := strings.Cut(string(cmdline), "\x00")
-		if exe != path && arg0 != path {
+		if (exe != path && arg0 != path) || slices.Contains(except, pid) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, "status"))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				total += statusKB(v)
-			}
+		if kb, err := procKB(filepath.Join(dir, "status"), "VmRSS"); err == nil {
+			total += kb["VmRSS"]
 		}
 	}
 	return total

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
 
@@ -79,6 +77,8 @@ func (p *Plane) apiServer() component {
 			"--authorization-mode=Node,RBAC",
 			"--allow-privileged=true",
 			"--kubelet-preferred-address-types=InternalIP",
+			"--kubelet-client-certificate=" + p.pkiFile("apiserver-kubelet-client.crt"),
+			"--kubelet-client-key=" + p.pkiFile("apiserver-kubelet-client.key"),
 			"--profiling=false",
 		},
 		ready:   httpCheck(hc, p.cfg.APIServerURL()+"/readyz"),
@@ -139,19 +139,7 @@ func (p *Plane) processNode() component {
 			"--kube-bins=" + kubeBinsScript(p.cfg.StateDir, p.cfg.BinDir),
 			"--api-service=" + net.JoinHostPort(p.APIServiceIPOrEmpty(), "443"),
 		},
-		ready: func(ctx context.Context) error {
-			n, err := p.cs.CoreV1().Nodes().Get(ctx, p.cfg.NodeName, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					// A node restarted by this run must have renewed its heartbeat.
-					return nil
-				}
-			}
-			return fmt.Errorf("node %s is not Ready", p.cfg.NodeName)
-		},
+		ready: func(ctx context.Context) error { return nodeReady(ctx, p.cs, p.cfg.NodeName) },
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/openhcp/kamaji/core/controlplane"
 )
 
 // Versions the plane runs; keep in step with hack/kube-bins.sh.
@@ -35,6 +37,9 @@ type Config struct {
 	Tenants int
 	// Workers is how many worker nodes join the first sample tenant (package worker).
 	Workers int
+	// Node is the admin cluster's node: NodeProcess (the process node, package node) or
+	// NodeKubelet (containerd and the kubelet, adminnode.go).
+	Node string
 	// DataStores the plane hosts (kine.go): etcd (the DataStore "default", always), mysql,
 	// postgresql, nats.
 	DataStores []string
@@ -67,7 +72,7 @@ func DefaultConfig() Config {
 	}
 	self, _ := os.Executable()
 	return Config{
-		StateDir: ".local", Cache: cache, BinDir: filepath.Dir(self), SelfExe: self, Tenants: 1, Workers: 1, Out: os.Stdout,
+		StateDir: ".local", Cache: cache, BinDir: filepath.Dir(self), SelfExe: self, Tenants: 1, Workers: 1, Out: os.Stdout, Node: NodeProcess,
 		DataStores: []string{DataStoreEtcd}, Bridge: "kamaji0", PodCIDR: "10.244.0.0/16", Gateway: "10.244.0.1", ServiceCIDR: "10.96.0.0/16",
 		NodeName:      "local-node",
 		AdminEtcdPort: 12379, AdminEtcdPeerPort: 12380,
@@ -90,8 +95,18 @@ func (c *Config) normalize() error {
 	if c.Tenants < 0 {
 		return fmt.Errorf("--tenants must not be negative")
 	}
+	if _, err := controlplane.ParseProfile(os.Getenv(ProfileEnv)); err != nil {
+		return fmt.Errorf("$%s: %w", ProfileEnv, err)
+	}
 	if c.Workers < 0 || c.Workers > MaxWorkers {
 		return fmt.Errorf("--workers must be between 0 and %d (each worker takes a /30 of 10.246.0.0/16)", MaxWorkers)
+	}
+	switch c.Node {
+	case "":
+		c.Node = NodeProcess
+	case NodeProcess, NodeKubelet:
+	default:
+		return fmt.Errorf("--node %q: must be %s or %s", c.Node, NodeProcess, NodeKubelet)
 	}
 	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
 		return fmt.Errorf("pod CIDR: %w", err)
@@ -148,13 +163,20 @@ func (c *Config) DataStoreEndpoint() string {
 }
 
 // APIServiceIP is the first address of the service range: the admin cluster's kubernetes Service.
-func (c *Config) APIServiceIP() string {
+func (c *Config) APIServiceIP() string { return c.serviceIP(1) }
+
+// DNSServiceIP is the admin cluster's DNS Service (kube-system/kube-dns) with a kubelet node:
+// the tenth address of the service range, as kubeadm's.
+func (c *Config) DNSServiceIP() string { return c.serviceIP(10) }
+
+// serviceIP is the i-th address of the service range ("" when the range does not parse).
+func (c *Config) serviceIP(i byte) string {
 	_, n, err := net.ParseCIDR(c.ServiceCIDR)
 	if err != nil {
 		return ""
 	}
 	ip := n.IP.To4()
-	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+1).String()
+	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+i).String()
 }
 
 // TenantName is the i-th sample tenant.

@@ -61,41 +61,14 @@ func TestLocalPlane(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		t.Skip("the local plane needs root on Linux")
 	}
-	if data, err := os.ReadFile(local.ActiveFile); err == nil {
-		if st := strings.TrimSpace(string(data)); st != "" {
-			if _, err := os.Stat(st); err == nil {
-				t.Fatalf("a local plane runs on this machine (state in %s), and only one fits: `make down` first to run this test", st)
-			}
-		}
-	}
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl"} {
 		if _, err := testenv.Binary(b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
-	e := &e2e{t: t, kamaji: filepath.Join(dir, "kamaji"), state: filepath.Join(dir, "state")}
-	e.kubectl, _ = testenv.Binary("kubectl")
-	build := exec.Command("go", "build", "-o", e.kamaji, "../../kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kamaji: %v\n%s", err, out)
-	}
-	// The worker node's pod sandbox image is made of it.
-	build = exec.Command("go", "build", "-ldflags", "-s -w", "-o", filepath.Join(dir, "kamaji-pause"), "../../pause")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kamaji-pause: %v\n%s", err, out)
-	}
-	for _, p := range []struct {
-		name string
-		kind settings.PluginKind
-	}{{"datastore-etcd", settings.KindDataStore}, {"addon-coredns", settings.KindAddon}, {"addon-kubeproxy", settings.KindAddon}, {"addon-konnectivity", settings.KindAddon}} {
-		if _, err := testenv.BuildPlugin(dir, p.name, p.kind); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e, dir := newPlaneE2E(t, "datastore-etcd", "addon-coredns", "addon-kubeproxy", "addon-konnectivity")
 
+	e.takePlaneSlot()
 	before := snapshot(t)
 	downDone := false
 	t.Cleanup(func() {
@@ -116,15 +89,7 @@ func TestLocalPlane(t *testing.T) {
 	if !strings.Contains(out, line) {
 		t.Fatalf("up did not print %q", line)
 	}
-	ctrllog.SetLogger(logr.Discard())
-	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(e.state, "admin.kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cs = kubernetes.NewForConfigOrDie(rc)
-	if e.cl, err = client.New(rc, client.Options{Scheme: manager.Scheme()}); err != nil {
-		t.Fatal(err)
-	}
+	e.connectAdmin(t)
 
 	t.Run("running up again is harmless", func(t *testing.T) {
 		out, err := e.run(3*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2", "--workers", "1")
@@ -434,6 +399,50 @@ func eventually(t *testing.T, what string, fn func() error) {
 		return
 	}
 	t.Fatalf("timed out waiting for %s: %v", what, err)
+}
+
+// newPlaneE2E builds, into a folder of the test, what a plane of its own runs: kamaji, kamaji-pause
+// (the kubelet nodes' pod sandbox) and the plugins named (datastore-<x> or addon-<x>).
+func newPlaneE2E(t *testing.T, plugins ...string) (*e2e, string) {
+	t.Helper()
+	dir := t.TempDir()
+	e := &e2e{t: t, kamaji: filepath.Join(dir, "kamaji"), state: filepath.Join(dir, "state")}
+	e.kubectl, _ = testenv.Binary("kubectl")
+	build := exec.Command("go", "build", "-o", e.kamaji, "../../kamaji")
+	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kamaji: %v\n%s", err, out)
+	}
+	build = exec.Command("go", "build", "-ldflags", "-s -w", "-o", filepath.Join(dir, "kamaji-pause"), "../../pause")
+	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kamaji-pause: %v\n%s", err, out)
+	}
+	for _, p := range plugins {
+		kind := settings.KindDataStore
+		if strings.HasPrefix(p, "addon-") {
+			kind = settings.KindAddon
+		}
+		if _, err := testenv.BuildPlugin(dir, p, kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, dir
+}
+
+// connectAdmin makes the test's clients of the plane's admin cluster, once up has written its
+// kubeconfig.
+func (e *e2e) connectAdmin(t *testing.T) {
+	t.Helper()
+	ctrllog.SetLogger(logr.Discard())
+	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(e.state, "admin.kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cs = kubernetes.NewForConfigOrDie(rc)
+	if e.cl, err = client.New(rc, client.Options{Scheme: manager.Scheme()}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *e2e) run(timeout time.Duration, args ...string) (string, error) {

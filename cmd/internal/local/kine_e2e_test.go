@@ -27,7 +27,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/nats-io/jwt/v2"
@@ -37,14 +36,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/kubeconfig"
-	"github.com/openhcp/kamaji/core/manager"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
@@ -67,13 +62,6 @@ var kineDrivers = []kineDriver{
 func TestLocalPlaneKine(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		t.Skip("the local plane needs root on Linux")
-	}
-	if data, err := os.ReadFile(local.ActiveFile); err == nil {
-		if st := strings.TrimSpace(string(data)); st != "" {
-			if _, err := os.Stat(st); err == nil {
-				t.Fatalf("a local plane runs on this machine (state in %s), and only one fits: `make down` first to run this test", st)
-			}
-		}
 	}
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl"} {
 		if _, err := testenv.Binary(b); err != nil {
@@ -99,6 +87,7 @@ func TestLocalPlaneKine(t *testing.T) {
 		}
 	}
 
+	e.takePlaneSlot()
 	before := snapshot(t)
 	var seen []kineTenantNames // every tenant the test made, to check down removed them
 	downDone := false
@@ -121,15 +110,7 @@ func TestLocalPlaneKine(t *testing.T) {
 		t.Fatalf("kamaji local up --datastores all: %v\n%s", err, out)
 	}
 	t.Logf("kamaji local up --datastores all (%.1fs):\n%s", time.Since(start).Seconds(), out)
-	ctrllog.SetLogger(logr.Discard())
-	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(e.state, "admin.kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cs = kubernetes.NewForConfigOrDie(rc)
-	if e.cl, err = client.New(rc, client.Options{Scheme: manager.Scheme()}); err != nil {
-		t.Fatal(err)
-	}
+	e.connectAdmin(t)
 
 	t.Run("the DataStores are Ready, served by their plugins", func(t *testing.T) {
 		for _, d := range kineDrivers {

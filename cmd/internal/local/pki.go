@@ -86,6 +86,10 @@ func (p *Plane) ensurePKI() error {
 	if err != nil {
 		return err
 	}
+	// The apiserver's identity at the kubelets (logs, exec, port-forward on a kubelet node).
+	if _, err := loadOrCreate(dir, "apiserver-kubelet-client", clientCert(ca, "kube-apiserver-kubelet-client", "system:masters")); err != nil {
+		return err
+	}
 	if _, err := loadOrCreate(dir, "sa", clientCert(ca, "service-accounts")); err != nil {
 		return err
 	}

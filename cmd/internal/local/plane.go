@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,10 @@ func Up(ctx context.Context, cfg Config) error {
 		{"process node", p.stageNode},
 		{"kube-proxy", p.stageProxy},
 		{"datastore etcd", p.stageDataStoreEtcd},
+	}
+	if cfg.Node == NodeKubelet {
+		stages[7] = stage{"kubelet node", p.stageAdminNode}
+		stages = slices.Insert(stages, 9, stage{"cluster DNS", p.stageAdminDNS})
 	}
 	etcd2, etcd2DataStore := p.etcd2Stages()
 	stages = append(stages, etcd2...)
@@ -269,6 +274,7 @@ func Down(ctx context.Context, cfg Config) error {
 	if len(stray) > 0 {
 		fmt.Fprintf(out, "  stopped %d more processes of the plane\n", len(stray))
 	}
+	errs = append(errs, p.downAdminNode()...) // a kubelet node's containers, cgroups and host paths
 	errs = append(errs, p.cleanupHost()...)
 	errs = append(errs, p.kineDown(ctx, kineTenants)...)
 	if err := os.RemoveAll(cfg.StateDir); err != nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/openhcp/kamaji/cmd/internal/local"
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/sleep"
 )
@@ -24,9 +25,13 @@ func init() {
 // testSleepWake opts tenant-00 and tenant-01 into automatic sleep after 30 s. A client keeps
 // asking tenant-00 for its version and namespaces; nobody talks to tenant-01. tenant-01 falls asleep
 // (status Sleeping, no pod) while tenant-00 stays awake with the same pods; then a plain
-// `kubectl get ns` against the sleeping tenant-01 succeeds, held while it wakes.
+// `kubectl get ns` against the sleeping tenant-01 succeeds, held while it wakes. Two more
+// tenants, exposed through a NodePort and through a LoadBalancer (its address given by the test,
+// as a load-balancer implementation would), sleep beside tenant-01 and wake the same way through
+// their own exposure.
 func testSleepWake(t *testing.T, e *e2e) {
 	const busy, idle = "tenant-00", "tenant-01"
+	exposed := e.createSleepyExposedTCPs(t)
 	for _, name := range []string{busy, idle} {
 		e.patchTCP(t, name, func(tcp *kamajiv1alpha1.TenantControlPlane) {
 			metav1.SetMetaDataAnnotation(&tcp.ObjectMeta, kamajiv1alpha1.SleepAfterAnnotation, "30s")
@@ -74,6 +79,17 @@ func testSleepWake(t *testing.T, e *e2e) {
 			return nil
 		})
 		t.Logf("%s asleep %s after the rollout", idle, time.Since(start).Round(time.Second))
+		for _, name := range exposed {
+			e.waitSleepCondition(t, name, sleep.ReasonIdle)
+			e.waitStatus(t, name, kamajiv1alpha1.VersionSleeping)
+			// A terminating apiserver still answers: the wake below must find none.
+			eventually(t, name+"'s pods to be gone", func() error {
+				if pods := e.tenantPods(t, name); len(pods) > 0 {
+					return fmt.Errorf("pods %v", podSummary(pods))
+				}
+				return nil
+			})
+		}
 		tcp := e.tcp(t, busy)
 		if c := meta.FindStatusCondition(tcp.Status.Conditions, kamajiv1alpha1.ConditionSleeping); c == nil || c.Reason != sleep.ReasonAwake {
 			t.Errorf("%s, polled every 100 ms, has Sleeping condition %+v", busy, c)
@@ -98,10 +114,83 @@ func testSleepWake(t *testing.T, e *e2e) {
 			return err
 		})
 	})
+	for _, name := range exposed {
+		t.Run("kubectl against the sleeping "+name+" succeeds", func(t *testing.T) {
+			endpoint := e.tcp(t, name).Status.ControlPlaneEndpoint
+			start := time.Now()
+			cmd := exec.Command(e.kubectl, "--kubeconfig", filepath.Join(e.state, name+".kubeconfig"), "--server", "https://"+endpoint,
+				"--request-timeout=2m", "get", "ns", "-o", "name")
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "namespace/kube-system") {
+				t.Fatalf("kubectl get ns against the sleeping %s at %s: %v\n%s", name, endpoint, err, out)
+			}
+			t.Logf("%s woken through %s and answered in %s", name, endpoint, time.Since(start).Round(100*time.Millisecond))
+			e.waitSleepCondition(t, name, sleep.ReasonAwake)
+			e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
+		})
+	}
 	poll.halt()
 	if answers, failures, _ := poll.result(); answers == 0 || len(failures) > 0 {
 		t.Errorf("polling %s: %d answers, %d failures: %v", busy, answers, len(failures), failures)
 	}
+}
+
+// Sleeping tenants exposed otherwise than through a ClusterIP.
+const (
+	sleepyNodePort     = "e2e-sleep-nodeport"
+	sleepyLoadBalancer = "e2e-sleep-lb"
+	// sleepyNodePortPort is the NodePort tenant's apiserver port, also its node port (Kamaji's rule).
+	sleepyNodePortPort = 31443
+	// sleepyLBAddress is the address the test gives the LoadBalancer tenant's Service, as a
+	// load-balancer implementation would; kube-proxy routes it (TEST-NET-2, used by nobody).
+	sleepyLBAddress = "198.51.100.7"
+)
+
+// createSleepyExposedTCPs creates a NodePort tenant reached at the host bridge's address and a
+// LoadBalancer tenant, both with the sleep annotation, waits until each answers kubectl through
+// its endpoint, and deletes them when the test ends.
+func (e *e2e) createSleepyExposedTCPs(t *testing.T) []string {
+	t.Helper()
+	cfg := local.DefaultConfig()
+	np := local.SampleTCP(sleepyNodePort, "default")
+	np.Spec.ControlPlane.Service.ServiceType = kamajiv1alpha1.ServiceTypeNodePort
+	np.Spec.NetworkProfile.Address = cfg.Gateway // the process node's address
+	np.Spec.NetworkProfile.Port = sleepyNodePortPort
+	lb := local.SampleTCP(sleepyLoadBalancer, "default")
+	lb.Spec.ControlPlane.Service.ServiceType = kamajiv1alpha1.ServiceTypeLoadBalancer
+	for _, tcp := range []*kamajiv1alpha1.TenantControlPlane{np, lb} {
+		metav1.SetMetaDataAnnotation(&tcp.ObjectMeta, kamajiv1alpha1.SleepAfterAnnotation, "30s")
+		if err := e.cl.Create(ctx(t), tcp); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.deleteTCP(t, tcp.Name) })
+	}
+	// What a layer-2 load balancer provides: the address reaches this machine, where kube-proxy
+	// rewrites it (without a route it would leave through the default route, or nowhere).
+	if out, err := exec.Command("ip", "route", "replace", sleepyLBAddress+"/32", "dev", cfg.Bridge, "src", cfg.Gateway).CombinedOutput(); err != nil {
+		t.Fatalf("routing %s: %v %s", sleepyLBAddress, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "route", "del", sleepyLBAddress+"/32").Run() })
+	eventually(t, "the LoadBalancer Service to be given "+sleepyLBAddress, func() error {
+		svc, err := e.cs.CoreV1().Services("default").Get(ctx(t), sleepyLoadBalancer, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: sleepyLBAddress}}
+		_, err = e.cs.CoreV1().Services("default").UpdateStatus(ctx(t), svc, metav1.UpdateOptions{})
+		return err
+	})
+	for _, want := range []struct{ name, endpoint string }{
+		{sleepyNodePort, fmt.Sprintf("%s:%d", cfg.Gateway, sleepyNodePortPort)},
+		{sleepyLoadBalancer, sleepyLBAddress + ":6443"},
+	} {
+		e.waitKineReady(t, want.name) // Ready within 5 minutes
+		if got := e.tcp(t, want.name).Status.ControlPlaneEndpoint; got != want.endpoint {
+			t.Fatalf("%s's endpoint is %s, want %s", want.name, got, want.endpoint)
+		}
+		e.writeKubeconfig(t, want.name)
+	}
+	return []string{sleepyNodePort, sleepyLoadBalancer}
 }
 
 // podUIDs identifies a set of pods: it changes when one is replaced.

@@ -25,9 +25,17 @@ import (
 // node routes its pods' range locally, and must reach the tenant apiserver's pod address. The startup probe is tightened (first probe at once, every second,
 // the same four-minute budget as the default): kube-apiserver is ready in about a second here,
 // and the default ten-second initial delay would dominate the time to Ready.
+//
+// With $KAMAJI_LOCAL_PROFILE set (ProfileEnv), the sample TCPs carry that control-plane profile
+// (kamaji.clastix.io/control-plane-profile): `kamaji local up`, the end-to-end suite and the
+// bench then run every tenant they make under it.
 func SampleTCP(name, namespace string) *kamajiv1alpha1.TenantControlPlane {
+	var annotations map[string]string
+	if profile := os.Getenv(ProfileEnv); profile != "" {
+		annotations = map[string]string{kamajiv1alpha1.ControlPlaneProfileAnnotation: profile}
+	}
 	return &kamajiv1alpha1.TenantControlPlane{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Annotations: annotations},
 		Spec: kamajiv1alpha1.TenantControlPlaneSpec{
 			DataStore: "default",
 			ControlPlane: kamajiv1alpha1.ControlPlane{
@@ -44,6 +52,9 @@ func SampleTCP(name, namespace string) *kamajiv1alpha1.TenantControlPlane {
 		},
 	}
 }
+
+// ProfileEnv names the environment variable holding the sample TCPs' control-plane profile.
+const ProfileEnv = "KAMAJI_LOCAL_PROFILE"
 
 // TenantPodCIDR is the sample tenants' pod range.
 const TenantPodCIDR = "10.36.0.0/16"

@@ -36,7 +36,8 @@ func (r *Reconciler) unfreezeReplicas(ctx context.Context, p *pass, replicas int
 	}
 	dep := &appsv1.Deployment{}
 	key := client.ObjectKey{Namespace: p.status.Kubernetes.Deployment.Namespace, Name: p.status.Kubernetes.Deployment.Name}
-	if err := r.Client.Get(ctx, key, dep); err != nil {
+	// From the API: the manager's cache keeps no pod spec of Deployments (core/manager).
+	if err := r.uncached().Get(ctx, key, dep); err != nil {
 		return false, nil
 	}
 	var pods corev1.PodList

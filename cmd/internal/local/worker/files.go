@@ -51,12 +51,12 @@ imports = []
 // registry and nothing else, so an image built here is pulled from it and any other fails at
 // once with "not found" (ErrImagePull), instead of hanging on a registry this machine cannot
 // reach.
-func RegistryHosts() string {
+func RegistryHosts(addr string) string {
 	return fmt.Sprintf(`server = "http://%[1]s"
 
 [host."http://%[1]s"]
   capabilities = ["pull", "resolve"]
-`, RegistryAddr)
+`, addr)
 }
 
 // CNIConfig is the pod network of the node: a bridge in the worker's namespace with the Node's

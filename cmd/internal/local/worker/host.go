@@ -47,7 +47,7 @@ func (c Config) Setup() error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := os.Stat("/run/netns/" + c.NetNS()); err != nil {
+	if _, err := os.Stat("/run/netns/" + c.NetNS()); err != nil && !c.HostNetwork {
 		inNS := func(args ...string) error { return run(append([]string{"ip", "netns", "exec", c.NetNS()}, args...)...) }
 		for _, step := range []func() error{
 			func() error { return run("ip", "netns", "add", c.NetNS()) },
@@ -69,6 +69,9 @@ func (c Config) Setup() error {
 		}
 	}
 	for _, r := range c.forwardRules() {
+		if c.HostNetwork {
+			break
+		}
 		if exec.Command("iptables", append([]string{"-C"}, r...)...).Run() != nil {
 			if err := run(append([]string{"iptables", "-I"}, r...)...); err != nil {
 				return err
@@ -170,6 +173,9 @@ func cgroupPIDs(rel string) []int {
 	return out
 }
 
+// PIDs are the processes in the node's cgroups: on the admin node, its runtime and containers.
+func (c Config) PIDs() []int { return cgroupPIDs(c.Cgroup()) }
+
 // removeCgroupTree removes the cgroup folders under each hierarchy's rel, deepest first.
 func removeCgroupTree(rel string) error {
 	var errs []error
@@ -227,7 +233,9 @@ func (c Config) Teardown() error {
 	var errs []error
 	kill := func() int {
 		pids := cgroupPIDs(c.Cgroup())
-		if out, err := exec.Command("ip", "netns", "pids", c.NetNS()).Output(); err == nil {
+		if c.HostNetwork {
+			// Every process of the node is in its cgroup (admin.go); the host's namespace is not its.
+		} else if out, err := exec.Command("ip", "netns", "pids", c.NetNS()).Output(); err == nil {
 			for _, l := range strings.Fields(string(out)) {
 				if pid, err := strconv.Atoi(l); err == nil {
 					pids = append(pids, pid)
@@ -248,6 +256,9 @@ func (c Config) Teardown() error {
 	}
 	if err := removeCgroupTree(c.Cgroup()); err != nil {
 		errs = append(errs, err)
+	}
+	if c.HostNetwork {
+		return errors.Join(errs...)
 	}
 	if _, err := os.Stat("/run/netns/" + c.NetNS()); err == nil {
 		if err := run("ip", "netns", "del", c.NetNS()); err != nil {

@@ -33,6 +33,7 @@ type Image struct {
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
+	User       string
 }
 
 const (
@@ -60,7 +61,7 @@ func BuildImages(dir string, imgs []Image) (map[string]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", img.Ref, err)
 		}
-		idx.Images[img.Ref] = d
+		idx.Images[NormalizeRef(img.Ref)] = d
 		out[img.Ref] = d.Digest
 	}
 	data, _ := json.MarshalIndent(idx, "", "  ")
@@ -69,6 +70,20 @@ func BuildImages(dir string, imgs []Image) (map[string]string, error) {
 		return nil, err
 	}
 	return out, os.Rename(tmp, filepath.Join(dir, registryIndex))
+}
+
+// NormalizeRef is a reference as containerd asks for it: docker.io for a reference without a
+// registry, library/ for an official image's name alone (rancher/kine:v1 is
+// docker.io/rancher/kine:v1, busybox:latest docker.io/library/busybox:latest).
+func NormalizeRef(ref string) string {
+	first, rest, ok := strings.Cut(ref, "/")
+	if !ok {
+		return "docker.io/library/" + ref
+	}
+	if strings.ContainsAny(first, ".:") || first == "localhost" {
+		return ref
+	}
+	return "docker.io/" + first + "/" + rest
 }
 
 func buildImage(dir string, img Image) (Descriptor, error) {
@@ -92,7 +107,7 @@ func buildImage(dir string, img Image) (Descriptor, error) {
 		"architecture": "amd64",
 		"os":           "linux",
 		"created":      epoch.Format(time.RFC3339),
-		"config":       map[string]any{"Env": img.Env, "Entrypoint": img.Entrypoint, "Cmd": img.Cmd},
+		"config":       imageConfig(img),
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{digestOf(raw)}},
 	})
 	if err != nil {
@@ -319,4 +334,14 @@ func KonnectivityAgentImage(agent, version string) Image {
 		Files:      []File{{Path: "proxy-agent", From: agent, Mode: 0o755}, {Path: "tmp", Dir: true, Mode: 0o1777}},
 		Entrypoint: []string{"/proxy-agent"},
 	}
+}
+
+// imageConfig is the image's runtime configuration (User only when set: the digests of the
+// images without one stay as they were).
+func imageConfig(img Image) map[string]any {
+	c := map[string]any{"Env": img.Env, "Entrypoint": img.Entrypoint, "Cmd": img.Cmd}
+	if img.User != "" {
+		c["User"] = img.User
+	}
+	return c
 }

@@ -87,6 +87,10 @@ func (r Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	registryError(w, http.StatusNotFound, "NAME_UNKNOWN", "not found")
 }
 
+// AnyTag, as an indexed image's tag, serves that image for every tag of its repository: the
+// project's own images, whose tags follow each module's version.
+const AnyTag = "*"
+
 // lookup finds a manifest by tag or digest. Without ns (a client talking to the registry
 // directly) the name is matched under any registry.
 func (r Registry) lookup(ns, name, ref string) (Descriptor, bool) {
@@ -94,13 +98,20 @@ func (r Registry) lookup(ns, name, ref string) (Descriptor, bool) {
 	if err != nil {
 		return Descriptor{}, false
 	}
-	for full, d := range idx.Images {
-		host, repo, tag := splitRef(full)
-		if repo != name || (ns != "" && ns != host) {
-			continue
-		}
-		if ref == tag || ref == d.Digest {
-			return d, true
+	// An exact tag or digest first; then an image indexed with the tag "*" (AnyTag), which
+	// stands for every tag of its repository.
+	for _, wild := range []bool{false, true} {
+		for full, d := range idx.Images {
+			host, repo, tag := splitRef(full)
+			if repo != name || (ns != "" && ns != host) {
+				continue
+			}
+			if !wild && (ref == tag || ref == d.Digest) {
+				return d, true
+			}
+			if wild && tag == AnyTag && !strings.HasPrefix(ref, "sha256:") {
+				return d, true
+			}
 		}
 	}
 	return Descriptor{}, false

@@ -49,7 +49,7 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 	}
 	for name, body := range map[string]string{
 		"containerd.toml":                         c.ContainerdConfig(),
-		"certs.d/_default/hosts.toml":             RegistryHosts(),
+		"certs.d/_default/hosts.toml":             RegistryHosts(c.registry()),
 		"patches/kubeletconfiguration+merge.yaml": c.KubeletPatch(),
 		"cni/.keep":                               "",
 		"logs/.keep":                              "",
@@ -60,24 +60,10 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 			return err
 		}
 	}
-	if err := serveRegistry(ctx, RegistryAddr, c.RegistryDir); err != nil {
+	containerd, err := c.startRuntime(ctx, logf)
+	if err != nil {
 		return err
 	}
-	logf("registry serving %s on %s", c.RegistryDir, RegistryAddr)
-
-	containerd := &supervised{name: "containerd", bin: filepath.Join(c.ContainerdBin, "containerd"),
-		args: []string{"--config", c.path("containerd.toml")}, log: c.LogPath("containerd"), logf: logf}
-	containerd.start(ctx)
-	if err := waitFor(ctx, time.Minute, func() error {
-		conn, err := net.Dial("unix", "/run/containerd/containerd.sock")
-		if err == nil {
-			conn.Close()
-		}
-		return err
-	}); err != nil {
-		return fmt.Errorf("containerd did not serve its socket: %w (log %s)", err, c.LogPath("containerd"))
-	}
-	logf("containerd serving /run/containerd/containerd.sock")
 
 	joined := make(chan error, 1)
 	if _, err := os.Stat(kubeletConf); err == nil {
@@ -163,6 +149,29 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 	kubelet.stop()
 	containerd.stop()
 	return nil
+}
+
+// startRuntime serves the node's registry and starts containerd, once its socket answers.
+func (c Config) startRuntime(ctx context.Context, logf func(string, ...any)) (*supervised, error) {
+	if err := serveRegistry(ctx, c.registry(), c.RegistryDir); err != nil {
+		return nil, err
+	}
+	logf("registry serving %s on %s", c.RegistryDir, c.registry())
+	containerd := &supervised{name: "containerd", bin: filepath.Join(c.ContainerdBin, "containerd"),
+		args: []string{"--config", c.path("containerd.toml")}, log: c.LogPath("containerd"), logf: logf}
+	containerd.start(ctx)
+	if err := waitFor(ctx, time.Minute, func() error {
+		conn, err := net.Dial("unix", "/run/containerd/containerd.sock")
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}); err != nil {
+		containerd.stop()
+		return nil, fmt.Errorf("containerd did not serve its socket: %w (log %s)", err, c.LogPath("containerd"))
+	}
+	logf("containerd serving /run/containerd/containerd.sock")
+	return containerd, nil
 }
 
 // mountHostPaths shows the worker's folders at the host paths a node uses.

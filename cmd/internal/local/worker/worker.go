@@ -49,6 +49,14 @@ type Config struct {
 	// BlockedFrom, when set, is a range (the admin cluster's pods) whose new connections to the
 	// node the host rejects as unreachable.
 	BlockedFrom string
+	// HostNetwork runs the node in the host's network namespace at Address (the admin
+	// cluster's node, admin.go): no namespace, link or forwarding rules of its own.
+	HostNetwork bool
+	Address     string
+	// CgroupName replaces kamaji-worker-<index> as the kubelet's cgroup root.
+	CgroupName string
+	// Registry is where the node's registry listens (RegistryAddr when empty).
+	Registry string
 }
 
 // Defaults fills the name.
@@ -67,11 +75,29 @@ func (c Config) NodeVeth() string { return fmt.Sprintf("%s%d-n", VethPrefix, c.I
 
 // HostIP and NodeIP are the two ends' addresses, in 10.246.<index>.0/30.
 func (c Config) HostIP() string { return fmt.Sprintf("10.246.%d.1", c.Index) }
-func (c Config) NodeIP() string { return fmt.Sprintf("10.246.%d.2", c.Index) }
+func (c Config) NodeIP() string {
+	if c.Address != "" {
+		return c.Address
+	}
+	return fmt.Sprintf("10.246.%d.2", c.Index)
+}
 func (c Config) Subnet() string { return fmt.Sprintf("10.246.%d.0/30", c.Index) }
 
 // Cgroup is the kubelet's cgroup root, the same path in every hierarchy.
-func (c Config) Cgroup() string { return "/" + CgroupPrefix + strconv.Itoa(c.Index) }
+func (c Config) Cgroup() string {
+	if c.CgroupName != "" {
+		return "/" + c.CgroupName
+	}
+	return "/" + CgroupPrefix + strconv.Itoa(c.Index)
+}
+
+// registry is the address of the node's registry.
+func (c Config) registry() string {
+	if c.Registry != "" {
+		return c.Registry
+	}
+	return RegistryAddr
+}
 
 // path is a file in the worker's folder.
 func (c Config) path(parts ...string) string {

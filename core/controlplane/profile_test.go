@@ -1,0 +1,72 @@
+package controlplane
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+)
+
+func withProfile(in Input, v string) Input {
+	in.TCP.Annotations = map[string]string{kamajiv1alpha1.ControlPlaneProfileAnnotation: v}
+	return in
+}
+
+// The lean profile turns the apiserver's watch cache and API Priority and Fairness off and
+// lowers its GOGC, and touches nothing else; "default" is the same as no annotation.
+func TestLeanProfile(t *testing.T) {
+	plain := mustBuild(t, etcdInput())
+	if d := mustBuild(t, withProfile(etcdInput(), ProfileDefault)); !reflect.DeepEqual(d, plain) {
+		t.Error(`profile "default" changed the Deployment`)
+	}
+	lean := mustBuild(t, withProfile(etcdInput(), ProfileLean))
+	api := findContainer(t, lean, APIServerContainer)
+	for _, f := range []string{"--watch-cache=false", "--enable-priority-and-fairness=false"} {
+		if !slices.Contains(api.Args, f) {
+			t.Errorf("lean kube-apiserver lacks %s: %q", f, api.Args)
+		}
+	}
+	if api.Env[0].Name != "GOGC" || api.Env[0].Value != LeanAPIServerGOGC {
+		t.Errorf("lean kube-apiserver env = %+v, want GOGC=%s first", api.Env, LeanAPIServerGOGC)
+	}
+	// Apart from those flags and GOGC, the pod is the default one.
+	api.Args = slices.DeleteFunc(slices.Clone(api.Args), func(a string) bool { return slices.Contains(leanAPIServerArgs, a) })
+	api.Env = slices.Clone(api.Env)
+	api.Env[0].Value = APIServerGOGC
+	if base := findContainer(t, plain, APIServerContainer); !reflect.DeepEqual(api, base) {
+		t.Errorf("lean kube-apiserver differs beyond its flags:\n got %+v\nwant %+v", api, base)
+	}
+	for _, name := range []string{ControllerManagerContainer, SchedulerContainer} {
+		if !reflect.DeepEqual(findContainer(t, lean, name), findContainer(t, plain, name)) {
+			t.Errorf("the lean profile changed %s", name)
+		}
+	}
+}
+
+// A user's flag wins over the profile's.
+func TestLeanProfileYieldsToExtraArgs(t *testing.T) {
+	in := withProfile(etcdInput(), ProfileLean)
+	in.TCP.Spec.ControlPlane.Deployment.ExtraArgs = &kamajiv1alpha1.ControlPlaneExtraArgs{APIServer: []string{"--watch-cache=true"}}
+	api := findContainer(t, mustBuild(t, in), APIServerContainer)
+	if !slices.Contains(api.Args, "--watch-cache=true") || slices.Contains(api.Args, "--watch-cache=false") {
+		t.Errorf("extraArgs must override the profile: %q", api.Args)
+	}
+	if !slices.Contains(api.Args, "--enable-priority-and-fairness=false") {
+		t.Errorf("the profile's other flag is gone: %q", api.Args)
+	}
+}
+
+// An unknown profile builds nothing and names the annotation and the profiles there are.
+func TestUnknownProfile(t *testing.T) {
+	_, err := Build(withProfile(etcdInput(), "tiny"))
+	if err == nil {
+		t.Fatal("Build accepted an unknown profile")
+	}
+	for _, want := range []string{kamajiv1alpha1.ControlPlaneProfileAnnotation, `"tiny"`, "lean"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
