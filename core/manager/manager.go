@@ -126,6 +126,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if s.LeaderElect && opts.LeaderElectionNamespace == "" {
 		opts.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
 	}
+	cfg, opts.LeaderElectionConfig = rateLimited(cfg, s) // ratelimit.go
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)

@@ -48,7 +48,7 @@ type Settings struct {
 	WebhookCertValidity                time.Duration
 	WebhookMutatingConfigurationName   string
 	WebhookValidatingConfigurationName string
-	// KubeAPIQPS and KubeAPIBurst bound the manager's requests to the admin cluster on the
+	// KubeAPIQPS and KubeAPIBurst bound all the manager's requests to the admin cluster together, on the
 	// client side (the apiserver's priority and fairness still applies).
 	KubeAPIQPS   float64
 	KubeAPIBurst int

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,10 +12,13 @@ import (
 
 // requestReader reads each DataStore once per admission request: several rules look at the
 // same one (ruleDataStore, ruleDataStoreOverrides, ruleSlice), and every read is a round trip
-// to the admin apiserver, which provisioning at scale waits on. Reads stay live (no cache
-// across requests): a DataStore created a moment ago is seen.
+// to the admin apiserver, which provisioning at scale waits on. It asks the manager's cache
+// first, which holds every DataStore (the manager reconciles them), and the apiserver only when
+// the cache has no such DataStore: one created a moment ago, not yet seen by the cache, is
+// found all the same, and a missing one is reported only once the apiserver says so.
 type requestReader struct {
 	client.Reader
+	cached     client.Reader // nil: every DataStore is read from the apiserver
 	dataStores map[string]dataStoreRead
 }
 
@@ -23,8 +27,8 @@ type dataStoreRead struct {
 	err error // nil or NotFound: other errors are not kept
 }
 
-func newRequestReader(r client.Reader) *requestReader {
-	return &requestReader{Reader: r, dataStores: map[string]dataStoreRead{}}
+func newRequestReader(r, cached client.Reader) *requestReader {
+	return &requestReader{Reader: r, cached: cached, dataStores: map[string]dataStoreRead{}}
 }
 
 func (r *requestReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
@@ -39,7 +43,13 @@ func (r *requestReader) Get(ctx context.Context, key client.ObjectKey, obj clien
 		got.ds.DeepCopyInto(ds)
 		return nil
 	}
-	err := r.Reader.Get(ctx, key, ds)
+	err := errNotCached
+	if r.cached != nil {
+		err = r.cached.Get(ctx, key, ds)
+	}
+	if err != nil {
+		err = r.Reader.Get(ctx, key, ds)
+	}
 	switch {
 	case err == nil:
 		r.dataStores[key.Name] = dataStoreRead{ds: ds.DeepCopy()}
@@ -48,3 +58,5 @@ func (r *requestReader) Get(ctx context.Context, key client.ObjectKey, obj clien
 	}
 	return err
 }
+
+var errNotCached = errors.New("no cache")

@@ -52,7 +52,7 @@ type tcpValidator struct {
 }
 
 func (v *tcpValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
-	rc := &tcpRuleContext{New: &kamajiv1alpha1.TenantControlPlane{}, Reader: newRequestReader(v.reader), Cached: v.cached, Mapper: v.mapper, Opts: v.opts}
+	rc := &tcpRuleContext{New: &kamajiv1alpha1.TenantControlPlane{}, Reader: newRequestReader(v.reader, v.cached), Cached: v.cached, Mapper: v.mapper, Opts: v.opts}
 	if err := json.Unmarshal(req.Object.Raw, rc.New); err != nil {
 		return admission.Errored(400, err)
 	}
