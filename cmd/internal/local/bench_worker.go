@@ -46,6 +46,10 @@ func (p *Plane) benchWorker(ctx context.Context, out io.Writer, pods int) error 
 	if err := p.WaitTCPReady(ctx, "default", tenant, 3*time.Minute); err != nil {
 		return err
 	}
+	w := p.workerConfig(benchWorkerIndex, KubeVersion)
+	// The kubelets and containerds already running (a kubelet admin node's, the plane's own
+	// workers') are not the new worker's.
+	others := append(processes(w.Kubelet), processes(filepath.Join(w.ContainerdBin, "containerd"))...)
 	start := time.Now()
 	if _, err := p.ensureWorker(ctx, benchWorkerIndex, "default", tenant); err != nil {
 		return err
@@ -60,13 +64,7 @@ func (p *Plane) benchWorker(ctx context.Context, out io.Writer, pods int) error 
 	if err != nil {
 		return err
 	}
-	w := p.workerConfig(benchWorkerIndex, KubeVersion)
-	// A kubelet admin node runs the same kubelet and containerd: its processes are not the worker's.
-	var adminNode []int
-	if c := p.adminNodeConfig(); fileExists(c.Dir) {
-		adminNode = c.PIDs()
-	}
-	baseRSS := processRSS(w.Kubelet, adminNode) + processRSS(filepath.Join(w.ContainerdBin, "containerd"), adminNode)
+	baseRSS := processRSS(w.Kubelet, others) + processRSS(filepath.Join(w.ContainerdBin, "containerd"), others)
 	shims0, pause0 := processRSS(filepath.Join(w.ContainerdBin, "containerd-shim-runc-v2"), nil), processRSS("/pause", nil)
 
 	var starts []time.Duration
@@ -109,26 +107,37 @@ func (p *Plane) benchWorker(ctx context.Context, out io.Writer, pods int) error 
 // processRSS is the resident memory of every process running the executable at path (its
 // /proc/<pid>/exe, or its first argument for a container's process), but those of except.
 func processRSS(path string, except []int) int64 {
+	var total int64
+	for _, pid := range processes(path) {
+		if slices.Contains(except, pid) {
+			continue
+		}
+		if kb, err := procKB(filepath.Join("/proc", strconv.Itoa(pid), "status"), "VmRSS"); err == nil {
+			total += kb["VmRSS"]
+		}
+	}
+	return total
+}
+
+// processes lists the PIDs of the processes running the program at path.
+func processes(path string) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
-	var total int64
+	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		dir := filepath.Join("/proc", strconv.Itoa(pid))
+		dir := filepath.Join("/proc", e.Name())
 		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
 		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 		arg0, _, _ := strings.Cut(string(cmdline), "\x00")
-		if (exe != path && arg0 != path) || slices.Contains(except, pid) {
-			continue
-		}
-		if kb, err := procKB(filepath.Join(dir, "status"), "VmRSS"); err == nil {
-			total += kb["VmRSS"]
+		if exe == path || arg0 == path {
+			pids = append(pids, pid)
 		}
 	}
-	return total
+	return pids
 }
