@@ -159,8 +159,18 @@ func TestLocalPlaneKubeletNode(t *testing.T) {
 			return nil
 		})
 		// The node is unreachable from the admin cluster's pods but through the agent's tunnel.
-		if _, err := e.kubectlErr("tenant-00", "-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail=1"); err != nil {
-			t.Errorf("kubectl logs of the tenant's CoreDNS: %v", err)
+		// The agent may start after CoreDNS: until it has dialled the server, the apiserver
+		// answers "No agent available", which is the only error waited out here.
+		var logsErr error
+		eventually(t, "the konnectivity agent's tunnel", func() error {
+			_, logsErr = e.kubectlErr("tenant-00", "-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--tail=1")
+			if logsErr != nil && strings.Contains(logsErr.Error(), "No agent available") {
+				return logsErr
+			}
+			return nil
+		})
+		if logsErr != nil {
+			t.Errorf("kubectl logs of the tenant's CoreDNS: %v", logsErr)
 		}
 	})
 
