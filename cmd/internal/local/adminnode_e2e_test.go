@@ -203,17 +203,8 @@ func TestLocalPlaneKubeletNode(t *testing.T) {
 	})
 
 	t.Run("down leaves the machine as before", func(t *testing.T) {
-		out, err := e.run(2*time.Minute, "local", "down", "--state-dir", e.state)
 		downDone = true
-		if err != nil {
-			t.Fatalf("kamaji local down: %v\n%s", err, out)
-		}
-		after := snapshot(t)
-		for _, k := range []string{"paths", "netns", "links", "mounts", "iptables", "ip6tables", "nft", "sysctls"} {
-			if b, a := before[k], after[k]; !slices.Equal(b, a) {
-				t.Errorf("%s differs after down:\nbefore: %v\nafter:  %v", k, b, a)
-			}
-		}
+		e.downAsBefore(t, before)
 		if pids := processesIn("kamaji-admin-node", "", ""); len(pids) > 0 {
 			var what []string
 			for _, pid := range pids {

@@ -328,17 +328,8 @@ func TestLocalPlane(t *testing.T) {
 	})
 
 	t.Run("down leaves the machine as before", func(t *testing.T) {
-		out, err := e.run(2*time.Minute, "local", "down", "--state-dir", e.state)
 		downDone = true
-		if err != nil {
-			t.Fatalf("kamaji local down: %v\n%s", err, out)
-		}
-		after := snapshot(t)
-		for _, k := range []string{"paths", "netns", "links", "mounts", "iptables", "ip6tables", "nft", "sysctls"} {
-			if b, a := before[k], after[k]; !slices.Equal(b, a) {
-				t.Errorf("%s differs after down:\nbefore: %v\nafter:  %v", k, b, a)
-			}
-		}
+		e.downAsBefore(t, before)
 		if pids := node.MarkedProcesses(e.state, false); len(pids) > 0 {
 			t.Errorf("processes of the plane still run: %v", pids)
 		}
@@ -399,6 +390,22 @@ func eventually(t *testing.T, what string, fn func() error) {
 		return
 	}
 	t.Fatalf("timed out waiting for %s: %v", what, err)
+}
+
+// downAsBefore runs kamaji local down and checks that the machine's paths, namespaces, links,
+// mounts, rules and sysctls are as in before (a snapshot taken ahead of up).
+func (e *e2e) downAsBefore(t *testing.T, before map[string][]string) {
+	t.Helper()
+	out, err := e.run(2*time.Minute, "local", "down", "--state-dir", e.state)
+	if err != nil {
+		t.Fatalf("kamaji local down: %v\n%s", err, out)
+	}
+	after := snapshot(t)
+	for _, k := range []string{"paths", "netns", "links", "mounts", "iptables", "ip6tables", "nft", "sysctls"} {
+		if b, a := before[k], after[k]; !slices.Equal(b, a) {
+			t.Errorf("%s differs after down:\nbefore: %v\nafter:  %v", k, b, a)
+		}
+	}
 }
 
 // newPlaneE2E builds, into a folder of the test, what a plane of its own runs: kamaji, kamaji-pause
