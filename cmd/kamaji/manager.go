@@ -89,6 +89,8 @@ environment, which wins over the file. Plugins are listed in the config file onl
 
 func runManager(s *settings.Settings, logs *zap.Options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(logs)))
+	gogc, _ := manager.TuneGC()
+	ctrl.Log.WithName("setup").Info("starting", "version", version, "GOGC", gogc)
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("no admin cluster to talk to: %v", err)
