@@ -8,7 +8,8 @@
 #   hack/bench.sh --list
 #
 #   --update   write this run's figures into bench/baseline.txt (the lines of the sections run
-#              are replaced, the others kept); commit the file with the change that moved them.
+#              are replaced, the others kept with the comments above them); commit the file
+#              with the change that moved them.
 #
 # Adding a section: append its name to SECTIONS and write a function section_<name> that prints
 # to stdout one line per figure,
@@ -247,7 +248,14 @@ if $update; then
     echo "# bench/baseline.txt: figures of hack/bench.sh (make bench), the reference each run is compared to."
     echo "# Lines: <section> <name> <value> <unit>. Rewrite with: hack/bench.sh --update [section...]"
     echo "# Last written $(date -u +%Y-%m-%d) on $(uname -m), $(nproc) cores, $(go env GOVERSION)."
-    grep -v '^[[:space:]]*#' "$BASELINE" | awk -v run=" ${want[*]} " 'NF && index(run, " " $1 " ") == 0' || true
+    # The other sections' lines are kept with the comments above them (notes on how and when
+    # they were measured); a rewritten section's comments go with its old figures.
+    awk -v run=" ${want[*]} " '
+      /^# (bench\/baseline\.txt:|Lines:|Last written)/ { next }
+      /^[[:space:]]*#/ { notes = notes $0 "\n"; next }
+      !NF { next }
+      { if (index(run, " " $1 " ") == 0) { printf "%s", notes; print }; notes = "" }
+    ' "$BASELINE"
     for s in "${want[@]}"; do
       if [ -s "$WORK/$s.metrics" ]; then sed "s/^/$s /" "$WORK/$s.metrics"; fi
     done
