@@ -43,17 +43,13 @@ type contents struct {
 // parse reads the current context; ok is false when the kubeconfig cannot be used as one of
 // ours (unparsable, no current context, no embedded client pair).
 func parse(data []byte) (c contents, ok bool) {
-	cfg, err := clientcmd.Load(data)
+	e, err := Read(data)
 	if err != nil {
 		return c, false
 	}
-	ctx := cfg.Contexts[cfg.CurrentContext]
-	if ctx == nil {
+	server, cert, key, ok := e.Current()
+	if !ok || len(cert) == 0 || len(key) == 0 {
 		return c, false
 	}
-	cluster, user := cfg.Clusters[ctx.Cluster], cfg.AuthInfos[ctx.AuthInfo]
-	if cluster == nil || user == nil || len(user.ClientCertificateData) == 0 || len(user.ClientKeyData) == 0 {
-		return c, false
-	}
-	return contents{server: cluster.Server, cert: user.ClientCertificateData, key: user.ClientKeyData}, true
+	return contents{server: server, cert: cert, key: key}, true
 }

@@ -33,6 +33,7 @@ import (
 	kcgcontroller "github.com/openhcp/kamaji/core/controllers/kubeconfiggenerator"
 	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
 	"github.com/openhcp/kamaji/core/datastores"
+	"github.com/openhcp/kamaji/core/eventrecorder"
 	"github.com/openhcp/kamaji/core/metrics"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/settings"
@@ -165,7 +166,12 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	})); err != nil {
 		return nil, err
 	}
-	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now, Recorder: mgr.GetEventRecorder("kamaji")}).SetupWithManager(mgr); err != nil {
+	// Our own recorder, not the manager's: see core/eventrecorder for why.
+	recorder := eventrecorder.New(mgr.GetClient(), eventrecorder.Options{Controller: "kamaji", Log: ctrl.Log.WithName("events")})
+	if err := mgr.Add(recorder); err != nil {
+		return nil, err
+	}
+	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	tenants := o.Tenants
@@ -188,7 +194,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	}
 	if err := (&tcpcontroller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache, Tenants: tenants, Now: o.Now,
-		Recorder: mgr.GetEventRecorder("kamaji"),
+		Recorder: recorder,
 		Options: tcpcontroller.Options{
 			MaxConcurrentReconciles:       s.MaxConcurrentTCPReconciles,
 			ReconcileTimeout:              s.ControllerReconcileTimeout,

@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/clientcmd"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/kubeconfig"
@@ -108,19 +107,15 @@ func notAfter(data []byte, isKubeconfig bool) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if isKubeconfig {
-		cfg, err := clientcmd.Load(data)
+		cfg, err := kubeconfig.Read(data)
 		if err != nil {
 			return time.Time{}, false
 		}
-		kctx, ok := cfg.Contexts[cfg.CurrentContext]
+		_, cert, _, ok := cfg.Current()
 		if !ok {
 			return time.Time{}, false
 		}
-		user, ok := cfg.AuthInfos[kctx.AuthInfo]
-		if !ok {
-			return time.Time{}, false
-		}
-		data = user.ClientCertificateData
+		data = cert
 	}
 	cert, err := pki.ParseCert(data)
 	if err != nil {

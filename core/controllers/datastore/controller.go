@@ -259,7 +259,8 @@ func (r *Reconciler) callContext(ctx context.Context) (context.Context, context.
 
 func (r *Reconciler) usedBy(ctx context.Context, name string) ([]string, error) {
 	var list kamajiv1alpha1.TenantControlPlaneList
-	if err := r.Client.List(ctx, &list); err != nil {
+	// Read only, not copied: this runs each time a TCP starts or stops using the DataStore.
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var users []string

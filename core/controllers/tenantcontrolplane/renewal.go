@@ -5,8 +5,7 @@ import (
 	"encoding/pem"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-
+	"github.com/openhcp/kamaji/core/kubeconfig"
 	"github.com/openhcp/kamaji/core/tenantpki"
 )
 
@@ -71,12 +70,12 @@ func notAfters(data map[string][]byte) []time.Time {
 			}
 			continue
 		}
-		cfg, err := clientcmd.Load(v)
+		cfg, err := kubeconfig.Read(v)
 		if err != nil {
 			continue
 		}
-		for _, a := range cfg.AuthInfos {
-			if block, _ := pem.Decode(a.ClientCertificateData); block != nil && block.Type == "CERTIFICATE" {
+		for _, cert := range cfg.ClientCertificates() {
+			if block, _ := pem.Decode(cert); block != nil && block.Type == "CERTIFICATE" {
 				if c, err := x509.ParseCertificate(block.Bytes); err == nil {
 					out = append(out, c.NotAfter)
 				}
