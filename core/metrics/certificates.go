@@ -117,9 +117,9 @@ func notAfter(data []byte, isKubeconfig bool) (time.Time, bool) {
 		}
 		data = cert
 	}
-	cert, err := pki.ParseCert(data)
+	t, err := pki.NotAfter(data)
 	if err != nil {
 		return time.Time{}, false
 	}
-	return cert.NotAfter, true
+	return t, true
 }
