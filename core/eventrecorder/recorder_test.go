@@ -23,19 +23,7 @@ import (
 
 var plane *testenv.Plane
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	var err error
-	plane, err = testenv.Start(ctx, testenv.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test plane:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	plane.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithPlane(m, &plane)) }
 
 func newClient(t *testing.T, cfg *rest.Config) client.Client {
 	t.Helper()

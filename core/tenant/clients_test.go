@@ -3,7 +3,6 @@ package tenant_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -27,19 +26,7 @@ import (
 // The "tenant" here is a test plane's apiserver: a real apiserver reached through a kubeconfig.
 var plane *testenv.Plane
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	var err error
-	plane, err = testenv.Start(ctx, testenv.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test plane:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	plane.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithPlane(m, &plane)) }
 
 // kubeconfig reaches the plane as server says (which the Dial seam may have to rewrite).
 func kubeconfig(t *testing.T, server string) []byte {
