@@ -150,10 +150,13 @@ func TestLocalPlaneKubeletNode(t *testing.T) {
 	})
 
 	t.Run("the tenant's worker runs its addons, reached through konnectivity", func(t *testing.T) {
-		eventually(t, "the tenant's CoreDNS Running on worker-0", func() error {
+		// Every replica: the logs below are those of every pod the label selects, and one still
+		// being created has none yet.
+		eventually(t, "the tenant's CoreDNS pods all Running on worker-0", func() error {
 			out, err := e.kubectlErr("tenant-00", "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns",
 				"-o", "jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{\"\\n\"}{end}")
-			if err != nil || !strings.Contains(out, "worker-0 Running") {
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if err != nil || out == "" || slices.ContainsFunc(lines, func(l string) bool { return l != "worker-0 Running" }) {
 				return fmt.Errorf("%v: %q", err, out)
 			}
 			return nil
