@@ -14,7 +14,7 @@ import (
 // all at their first scrape (4,000 at 1,000 TCPs), so they are not loaded by client-go (YAML to
 // JSON to objects: 57 KB allocated and about 0.2 ms for one of ours). The layout Build writes is
 // read line by line (a twelfth of that memory, a tenth of the time); any other is decoded
-// straight from YAML (JSON is YAML), at about half client-go's cost.
+// straight from YAML (JSON is YAML), in about half client-go's time.
 type Embedded struct {
 	current  string
 	clusters map[string]string // server by cluster name
