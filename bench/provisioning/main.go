@@ -227,6 +227,9 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 	if err := requestFigures(ctx, plane.Config, apiBefore, count); err != nil {
 		return err
 	}
+	if err := scrapeFigures(metricsURL, mgr.Process.Pid); err != nil {
+		return err
+	}
 	verdict := "meets"
 	if float64(count)/elapsed.Seconds() < 20 {
 		verdict = "MISSES"

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/kubeconfig"
@@ -65,24 +66,26 @@ type certEntry struct {
 	ok              bool
 }
 
-func (c *certCache) collect(ch chan<- prometheus.Metric, tcps []kamajiv1alpha1.TenantControlPlane, secrets []corev1.Secret) {
-	byName := make(map[string]*corev1.Secret, len(secrets))
-	for i := range secrets {
-		byName[secrets[i].Namespace+"/"+secrets[i].Name] = &secrets[i]
-	}
+// collect exports the certificates of tcps, read from secrets (the cache's store of Secrets,
+// keyed namespace/name).
+func (c *certCache) collect(ch chan<- prometheus.Metric, tcps []*kamajiv1alpha1.TenantControlPlane, secrets toolscache.Store) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seen := make(map[string]certEntry, len(c.entries))
-	for i := range tcps {
-		tcp := &tcps[i]
+	for _, tcp := range tcps {
 		n := 0
 		for _, src := range certSources {
 			name := src.secret(tcp.Name)
-			s, ok := byName[tcp.Namespace+"/"+name]
+			key := tcp.Namespace + "/" + name
+			o, ok, err := secrets.GetByKey(key)
+			if err != nil || !ok {
+				continue
+			}
+			s, ok := o.(*corev1.Secret)
 			if !ok {
 				continue
 			}
-			id := tcp.Namespace + "/" + name + "/" + src.key
+			id := key + "/" + src.key
 			e, cached := c.entries[id]
 			if !cached || e.resourceVersion != s.ResourceVersion {
 				e = certEntry{resourceVersion: s.ResourceVersion}
