@@ -61,9 +61,8 @@ section_plugintransport() {
 # plugin RPC (step.*, rpc.*), and the admin apiserver's requests per TCP by verb and resource
 # (requests.*), and what a /metrics scrape costs once it has settled: series, MB allocated and ms
 # of CPU per scrape, peak RSS once served (scrape.*). Aim: >= 20 TCP/s, < 150 MB RSS at 1,000
-# ("-tcps 1000"). Then the same manager at
-# rest for 10 minutes: reconciles per TCP per minute, datastore plugin RPCs (and EnsureTenant
-# calls) per minute, RSS (idle.*; aim: close to zero).
+# ("-tcps 1000"). Then the same manager at rest for 10 minutes: reconciles per TCP per minute,
+# datastore plugin RPCs (and EnsureTenant calls) per minute, RSS (idle.*; aim: close to zero).
 # BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50 -idle 1m"; "-idle 0" skips the rest phase).
 section_provisioning() {
   "$ROOT/hack/kube-bins.sh" etcd kube-apiserver >/dev/null

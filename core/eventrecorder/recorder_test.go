@@ -18,6 +18,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/openhcp/kamaji/core/eventrecorder"
+	"github.com/openhcp/kamaji/core/metrics/metricstest"
 	"github.com/openhcp/kamaji/core/testenv"
 )
 
@@ -72,17 +73,15 @@ func eventsRegarding(ctx context.Context, c client.Client, namespace, name strin
 
 func dropped(t *testing.T) float64 {
 	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
+	families, err := metricstest.Gather(ctrlmetrics.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range families {
-		if f.GetName() == "kamaji_events_dropped_total" {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
+	v, ok := families.Value("kamaji_events_dropped_total", nil)
+	if !ok {
+		t.Fatal("kamaji_events_dropped_total is not registered")
 	}
-	t.Fatal("kamaji_events_dropped_total is not registered")
-	return 0
+	return v
 }
 
 // What a user sees with kubectl: the Event on the object, with the reason, action, type and

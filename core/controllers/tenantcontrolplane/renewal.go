@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openhcp/kamaji/core/kubeconfig"
+	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/tenantpki"
 )
 
@@ -75,10 +76,8 @@ func notAfters(data map[string][]byte) []time.Time {
 			continue
 		}
 		for _, cert := range cfg.ClientCertificates() {
-			if block, _ := pem.Decode(cert); block != nil && block.Type == "CERTIFICATE" {
-				if c, err := x509.ParseCertificate(block.Bytes); err == nil {
-					out = append(out, c.NotAfter)
-				}
+			if c, err := pki.ParseCert(cert); err == nil {
+				out = append(out, c.NotAfter)
 			}
 		}
 	}
