@@ -4,6 +4,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/openhcp/kamaji/core/metrics"
+	"github.com/openhcp/kamaji/core/secretdata"
 )
 
 // What the cache keeps of the objects it holds. With a thousand tenants the cache is most of
@@ -29,3 +32,9 @@ func slimDeployment(o any) (any, error) {
 	}
 	return o, nil
 }
+
+// slimSecret drops the data of the Secrets we own (certificates, keys, kubeconfigs), a third
+// of the cache at a thousand tenants: the controllers read it from the API when they need it
+// and keep what they read or wrote lately (core/secretdata). The certificate metrics read the
+// expiries first.
+var slimSecret = secretdata.Strip(metrics.ObserveSecret)

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -101,7 +102,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 			DefaultTransform: stripManagedFields, // cachetransform.go
 			// Only what we own is cached: never every Secret of the admin cluster.
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}:             {Label: owned},
+				&corev1.Secret{}:             {Label: owned, Transform: slimSecret},
 				&corev1.ConfigMap{}:          {Label: owned},
 				&corev1.Service{}:            {Label: owned},
 				&appsv1.Deployment{}:         {Label: owned, Transform: slimDeployment},
@@ -132,8 +133,16 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	// The state metrics read the cache at each scrape (see core/metrics).
+	// The state metrics read the cache at each scrape (see core/metrics); the certificates'
+	// expiries, read before the cache drops the Secrets' data, go with their Secret.
 	metrics.ReadFrom(mgr.GetCache())
+	secrets, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Secret{})
+	if err != nil {
+		return nil, fmt.Errorf("the Secret informer: %w", err)
+	}
+	if _, err := secrets.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: metrics.ForgetSecret}); err != nil {
+		return nil, fmt.Errorf("the Secret informer: %w", err)
+	}
 	metrics.SetVersion(o.Version)
 	if s.WebhookCertSecretName != "" {
 		certs = webhookcerts.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.Elected(), webhookcerts.Options{

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -53,54 +54,106 @@ var certSources = []certSource{
 	{secret: kubeconfig.KonnectivitySecretName, key: kubeconfig.KeyKonnectivity, kubeconfig: true},
 }
 
-// certCache remembers each certificate's NotAfter by the Secret's resourceVersion, so a scrape
-// parses only what changed since the last one.
+// certCache holds each certificate's NotAfter, by Secret and data key. The manager's cache keeps
+// no Secret data: the expiries are read as it receives each Secret (ObserveSecret), once per
+// change, and dropped when the Secret is deleted (ForgetSecret).
 type certCache struct {
 	mu      sync.Mutex
-	entries map[string]certEntry
+	secrets map[string]secretCerts // by namespace/name
 }
 
-type certEntry struct {
+type secretCerts struct {
+	uid             types.UID
 	resourceVersion string
-	notAfter        time.Time
-	ok              bool
+	notAfter        map[string]time.Time // by data key; absent: none readable
 }
 
-// collect exports the certificates of tcps, read from secrets (the cache's store of Secrets,
-// keyed namespace/name).
+// ObserveSecret records the certificate expiries of s, a Secret the manager's cache receives,
+// before the cache drops its data (manager.New).
+func ObserveSecret(s *corev1.Secret) { state.certs.observe(s) }
+
+// ForgetSecret drops what was recorded of a deleted Secret (a delete handler of the cache's
+// Secret informer).
+func ForgetSecret(obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	c := &state.certs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := s.Namespace + "/" + s.Name
+	if e, ok := c.secrets[key]; ok && e.uid == s.UID {
+		delete(c.secrets, key) // a Secret created again since has another uid: kept
+	}
+}
+
+// observe parses the certificates certSources list for s's TCP (its name label), if s holds
+// any.
+func (c *certCache) observe(s *corev1.Secret) {
+	tcp := s.Labels[kamajiv1alpha1.NameLabel]
+	if tcp == "" {
+		return
+	}
+	key := s.Namespace + "/" + s.Name
+	if s.Data == nil {
+		// The informer may hand the same object, already without its data, to the transform
+		// again: what was read of that version stays.
+		c.mu.Lock()
+		seen := c.secrets[key].resourceVersion == s.ResourceVersion
+		c.mu.Unlock()
+		if seen {
+			return
+		}
+	}
+	var e *secretCerts
+	for _, src := range certSources {
+		if src.secret(tcp) != s.Name {
+			continue
+		}
+		if e == nil {
+			e = &secretCerts{uid: s.UID, resourceVersion: s.ResourceVersion, notAfter: map[string]time.Time{}}
+		}
+		if t, ok := notAfter(s.Data[src.key], src.kubeconfig); ok {
+			e.notAfter[src.key] = t
+		}
+	}
+	if e == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secrets == nil {
+		c.secrets = map[string]secretCerts{}
+	}
+	c.secrets[key] = *e
+}
+
+// collect exports the certificates of tcps whose Secrets are in secrets (the cache's store of
+// Secrets, keyed namespace/name).
 func (c *certCache) collect(ch chan<- prometheus.Metric, tcps []*kamajiv1alpha1.TenantControlPlane, secrets toolscache.Store) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	seen := make(map[string]certEntry, len(c.entries))
 	for _, tcp := range tcps {
 		n := 0
 		for _, src := range certSources {
 			name := src.secret(tcp.Name)
 			key := tcp.Namespace + "/" + name
-			o, ok, err := secrets.GetByKey(key)
-			if err != nil || !ok {
+			if _, ok, err := secrets.GetByKey(key); err != nil || !ok {
 				continue
 			}
-			s, ok := o.(*corev1.Secret)
+			t, ok := c.secrets[key].notAfter[src.key]
 			if !ok {
 				continue
 			}
-			id := key + "/" + src.key
-			e, cached := c.entries[id]
-			if !cached || e.resourceVersion != s.ResourceVersion {
-				e = certEntry{resourceVersion: s.ResourceVersion}
-				e.notAfter, e.ok = notAfter(s.Data[src.key], src.kubeconfig)
-			}
-			seen[id] = e
-			if !e.ok {
-				continue
-			}
 			n++
-			ch <- prometheus.MustNewConstMetric(certExpiry, prometheus.GaugeValue, float64(e.notAfter.Unix()), tcp.Namespace, tcp.Name, name, src.key)
+			ch <- prometheus.MustNewConstMetric(certExpiry, prometheus.GaugeValue, float64(t.Unix()), tcp.Namespace, tcp.Name, name, src.key)
 		}
 		ch <- prometheus.MustNewConstMetric(certsCurrent, prometheus.GaugeValue, float64(n), tcp.Namespace, tcp.Name)
 	}
-	c.entries = seen
 }
 
 // notAfter reads the expiry of a PEM certificate, or of the client certificate of a

@@ -16,9 +16,11 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/exposure"
 	"github.com/openhcp/kamaji/core/metrics"
 	"github.com/openhcp/kamaji/core/metrics/metricstest"
 	"github.com/openhcp/kamaji/core/pki"
+	"github.com/openhcp/kamaji/core/secretdata"
 	"github.com/openhcp/kamaji/core/tenantpki"
 	"github.com/openhcp/kamaji/core/testenv"
 )
@@ -55,7 +57,10 @@ func TestStateMetricsReadTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	informers, err := cache.New(plane.Config, cache.Options{Scheme: scheme})
+	// As in the manager: the cache drops the Secrets' data once the metrics have read it.
+	informers, err := cache.New(plane.Config, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Transform: secretdata.Strip(metrics.ObserveSecret)},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +92,7 @@ func TestStateMetricsReadTheCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: tenantpki.SecretName(tcp.Name, tenantpki.CA), Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: tenantpki.SecretName(tcp.Name, tenantpki.CA), Namespace: ns, Labels: exposure.Labels(tcp)},
 			Data:       map[string][]byte{tenantpki.KeyCACert: ca.CertPEM()},
 		}
 		if err := c.Create(ctx, secret); err != nil {
@@ -121,6 +126,11 @@ func TestStateMetricsReadTheCache(t *testing.T) {
 		if v, _ := f.Value("kamaji_tenant_control_plane_status", unknown); v != 1 {
 			t.Errorf("kamaji_tenant_control_plane_status%v = %v, want 1", unknown, v)
 		}
+	}
+	// The cache holds the Secrets without their data.
+	cached := &corev1.Secret{}
+	if err := informers.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "shared-name-ca"}, cached); err != nil || cached.Data != nil {
+		t.Errorf("the cached CA Secret: %v, data %q", err, cached.Data)
 	}
 	if v, ok := f.Value("kamaji_datastores_current", nil); !ok || v != 0 {
 		t.Errorf("kamaji_datastores_current = %v (found %v), want 0", v, ok)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -21,6 +22,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/secretdata"
 )
 
 // +kubebuilder:rbac:groups=kamaji.clastix.io,resources=kubeconfiggenerators,verbs=get;list;watch
@@ -38,6 +40,20 @@ type Reconciler struct {
 	Options   Options
 	// Now is the clock of renewal decisions and of the certificates' validity.
 	Now func() time.Time
+
+	// data: the data of the Secrets read or written lately (the cache keeps none).
+	data     *secretdata.Reader
+	dataOnce sync.Once
+}
+
+// keptSecretData bounds how many Secrets' data the generator keeps in memory: it reads each
+// TCP's CA and admin kubeconfig and writes one Secret per TCP and generator.
+const keptSecretData = 512
+
+// secretData fills the Secrets read from the cache with their data.
+func (r *Reconciler) secretData() *secretdata.Reader {
+	r.dataOnce.Do(func() { r.data = secretdata.New(r.reader(), keptSecretData) })
+	return r.data
 }
 
 // Options are the manager settings the generator uses.

@@ -75,6 +75,7 @@ func (r *Reconciler) generate(ctx context.Context, gen *kamajiv1alpha1.Kubeconfi
 		if err := apply.RemoveAnnotation(ctx, r.Client, cur.obj, kamajiv1alpha1.RotateCertificatesAnnotation); err != nil {
 			return time.Time{}, err
 		}
+		r.secretData().Remember(cur.obj)
 	}
 	cert, err := pki.ParseCert(certPEM)
 	if err != nil {
@@ -115,6 +116,9 @@ func (r *Reconciler) tenantCA(ctx context.Context, tcp *kamajiv1alpha1.TenantCon
 		}
 		return nil, err
 	}
+	if err := r.secretData().Fill(ctx, s); err != nil {
+		return nil, err
+	}
 	ca, err := tenantpki.LoadCA(s.Data)
 	if err != nil {
 		return nil, fmt.Errorf("the tenant CA Secret %s is unusable: %w", name, err)
@@ -138,6 +142,9 @@ func (r *Reconciler) server(ctx context.Context, gen *kamajiv1alpha1.KubeconfigG
 		if apierrors.IsNotFound(err) {
 			return "", fmt.Errorf("the admin kubeconfig Secret %s does not exist yet", name)
 		}
+		return "", err
+	}
+	if err := r.secretData().Fill(ctx, s); err != nil {
 		return "", err
 	}
 	data, ok := s.Data[from]
@@ -212,6 +219,9 @@ func (r *Reconciler) current(ctx context.Context, gen *kamajiv1alpha1.Kubeconfig
 		return existing{}, fmt.Errorf("Secret %s already exists and is not this generator's (label %s=%s, %s=%s expected): not overwritten",
 			name, kamajiv1alpha1.KubeconfigGeneratorLabel, gen.Name, kamajiv1alpha1.NameLabel, tcp.Name)
 	}
+	if err := r.secretData().Fill(ctx, s); err != nil {
+		return existing{}, err
+	}
 	_, paused := s.Annotations[kamajiv1alpha1.PausedAnnotation]
 	_, rotate = s.Annotations[kamajiv1alpha1.RotateCertificatesAnnotation]
 	return existing{obj: s, paused: paused, rotate: rotate}, nil
@@ -262,5 +272,9 @@ func (r *Reconciler) write(ctx context.Context, gen *kamajiv1alpha1.KubeconfigGe
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{SecretKey: conf},
 	}
-	return apply.Apply(ctx, r.Client, s)
+	if err := apply.Apply(ctx, r.Client, s); err != nil {
+		return err
+	}
+	r.secretData().Remember(s)
+	return nil
 }

@@ -9,6 +9,7 @@ package tenantcontrolplane
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -39,6 +40,7 @@ import (
 	"github.com/openhcp/kamaji/core/apply"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
+	"github.com/openhcp/kamaji/core/secretdata"
 	"github.com/openhcp/kamaji/core/sleep"
 	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/tenant/writeblock"
@@ -85,6 +87,9 @@ type Reconciler struct {
 	ensured ensuredSlices
 	// wakePorts: the sleeping TCPs' ports on the manager pods.
 	wakePorts wakePorts
+	// data: the data of our Secrets read or written lately (the cache keeps none; secrets.go).
+	data     *secretdata.Reader
+	dataOnce sync.Once
 }
 
 // event records an Event regarding obj; note is a message, not a format.

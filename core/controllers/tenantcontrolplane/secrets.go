@@ -11,6 +11,7 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
 	"github.com/openhcp/kamaji/core/exposure"
+	"github.com/openhcp/kamaji/core/secretdata"
 	"github.com/openhcp/kamaji/core/tenantpki"
 )
 
@@ -23,9 +24,26 @@ type ownedSecret struct {
 	obj    *corev1.Secret
 }
 
+// keptSecretData bounds how many Secrets' data a controller keeps in memory: about two hundred
+// tenants' worth, more than ten workers provisioning or changing tenants go through between two
+// passes of the same tenant.
+const keptSecretData = 2048
+
+// secretData gives our Secrets' data: the cache keeps their metadata only (manager/cachetransform.go).
+func (r *Reconciler) secretData() *secretdata.Reader {
+	r.dataOnce.Do(func() {
+		api := client.Reader(r.Client)
+		if r.APIReader != nil {
+			api = r.APIReader
+		}
+		r.data = secretdata.New(api, keptSecretData)
+	})
+	return r.data
+}
+
 // readSecret reads one of our Secrets from the (label-restricted) cache, or from the API server
 // when the cache may be stale: it has not shown our last write yet, or it shows a rotation
-// request that may already be honoured.
+// request that may already be honoured. Its data comes from secretData.
 func (r *Reconciler) readSecret(ctx context.Context, p *pass, name string) (ownedSecret, error) {
 	out := ownedSecret{name: name}
 	if s, ok := p.rotations[name]; ok {
@@ -64,6 +82,14 @@ func (r *Reconciler) readSecret(ctx context.Context, p *pass, name string) (owne
 		}
 		s, found = fresh, true
 	}
+	if found {
+		if err := r.secretData().Fill(ctx, s); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return out, err
+			}
+			found = false // deleted since the cache saw it
+		}
+	}
 	if !found {
 		return out, nil
 	}
@@ -93,6 +119,7 @@ func (r *Reconciler) writeSecret(ctx context.Context, p *pass, cur ownedSecret, 
 		if err := apply.Apply(ctx, r.Client, s); err != nil {
 			return err
 		}
+		r.secretData().Remember(s)
 		r.writes.expect(client.ObjectKeyFromObject(p.tcp), cur.name, s.ResourceVersion)
 	} else {
 		data = cur.data
@@ -102,6 +129,7 @@ func (r *Reconciler) writeSecret(ctx context.Context, p *pass, cur ownedSecret, 
 		if err := apply.RemoveAnnotation(ctx, r.Client, obj, kamajiv1alpha1.RotateCertificatesAnnotation); err != nil {
 			return err
 		}
+		r.secretData().Remember(obj)
 		r.writes.expect(client.ObjectKeyFromObject(p.tcp), cur.name, obj.ResourceVersion)
 		delete(p.rotations, cur.name)
 	}

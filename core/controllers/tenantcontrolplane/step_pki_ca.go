@@ -54,6 +54,7 @@ func (r *Reconciler) ensureCA(ctx context.Context, p *pass, ensureOne func(tenan
 		if err := apply.SetAnnotation(ctx, r.Client, obj, tenantpki.CAPreviousUntilAnnotation, end.UTC().Format(time.RFC3339)); err != nil {
 			return nil, "", fmt.Errorf("recording the end of the CA overlap: %w", err)
 		}
+		r.secretData().Remember(obj)
 		p.caRotating, caObj, until = true, obj, end
 		return data, reason, nil
 	})
