@@ -19,7 +19,7 @@ var (
 	certsCurrent = prometheus.NewDesc("kamaji_certificates_current",
 		"Number of certificates the manager keeps for the TenantControlPlane (its PKI Secrets and the client certificates of its kubeconfigs).",
 		[]string{"namespace", "name"}, nil)
-	certExpiry = prometheus.NewDesc("kamaji_certificate_expiration_timestamp_seconds",
+	certExpiryDesc = prometheus.NewDesc("kamaji_certificate_expiration_timestamp_seconds",
 		"When a certificate of the TenantControlPlane expires (its NotAfter, Unix seconds), by the Secret and data key holding it.",
 		[]string{"namespace", "name", "secret", "key"}, nil)
 )
@@ -62,10 +62,27 @@ type certCache struct {
 	secrets map[string]secretCerts // by namespace/name
 }
 
+// secretCerts is what is kept of one Secret: its identity and the expiry of each certificate
+// (a slice, not a map: a Secret holds one or two, and there are ten thousand at 1,000 TCPs).
 type secretCerts struct {
 	uid             types.UID
 	resourceVersion string
-	notAfter        map[string]time.Time // by data key; absent: none readable
+	certs           []certExpiry
+}
+
+type certExpiry struct {
+	key      string // data key
+	notAfter int64  // Unix seconds
+}
+
+// notAfter is the expiry of the certificate under key, if one was read.
+func (e secretCerts) notAfter(key string) (int64, bool) {
+	for _, c := range e.certs {
+		if c.key == key {
+			return c.notAfter, true
+		}
+	}
+	return 0, false
 }
 
 // ObserveSecret records the certificate expiries of s, a Secret the manager's cache receives,
@@ -115,10 +132,10 @@ func (c *certCache) observe(s *corev1.Secret) {
 			continue
 		}
 		if e == nil {
-			e = &secretCerts{uid: s.UID, resourceVersion: s.ResourceVersion, notAfter: map[string]time.Time{}}
+			e = &secretCerts{uid: s.UID, resourceVersion: s.ResourceVersion}
 		}
 		if t, ok := notAfter(s.Data[src.key], src.kubeconfig); ok {
-			e.notAfter[src.key] = t
+			e.certs = append(e.certs, certExpiry{key: src.key, notAfter: t.Unix()})
 		}
 	}
 	if e == nil {
@@ -145,12 +162,12 @@ func (c *certCache) collect(ch chan<- prometheus.Metric, tcps []*kamajiv1alpha1.
 			if _, ok, err := secrets.GetByKey(key); err != nil || !ok {
 				continue
 			}
-			t, ok := c.secrets[key].notAfter[src.key]
+			t, ok := c.secrets[key].notAfter(src.key)
 			if !ok {
 				continue
 			}
 			n++
-			ch <- prometheus.MustNewConstMetric(certExpiry, prometheus.GaugeValue, float64(t.Unix()), tcp.Namespace, tcp.Name, name, src.key)
+			ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(t), tcp.Namespace, tcp.Name, name, src.key)
 		}
 		ch <- prometheus.MustNewConstMetric(certsCurrent, prometheus.GaugeValue, float64(n), tcp.Namespace, tcp.Name)
 	}

@@ -101,7 +101,7 @@ func objects[T any](s toolscache.Store) []*T {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{tcpInfo, tcpStatus, tcpCurrent, dsInfo, dsStatus, dsCurrent, dsTenants, certsCurrent, certExpiry} {
+	for _, d := range []*prometheus.Desc{tcpInfo, tcpStatus, tcpCurrent, dsInfo, dsStatus, dsCurrent, dsTenants, certsCurrent, certExpiryDesc} {
 		ch <- d
 	}
 }

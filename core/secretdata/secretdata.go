@@ -1,9 +1,9 @@
 // Package secretdata gives the data of the Secrets the manager owns (certificates, keys,
 // kubeconfigs). The manager's cache keeps their metadata only: at a thousand tenants their data
 // was a third of its live memory, yet a tenant at rest needs none of it. The data of the Secrets
-// read or written lately is kept here, by resourceVersion and bounded in number, so the passes
-// of a tenant being provisioned or changed read it from memory; any other is read from the API
-// (once per Secret after a restart, or after a long rest).
+// read or written lately is kept here, by resourceVersion, bounded in number and dropped after a
+// while unused, so the passes of a tenant being provisioned or changed read it from memory; any
+// other is read from the API (once per Secret after a restart, or after a rest).
 package secretdata
 
 import (
@@ -11,6 +11,7 @@ import (
 	"context"
 	"maps"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,26 +22,29 @@ import (
 type Reader struct {
 	api client.Reader
 	max int
+	ttl time.Duration
 
 	mu    sync.Mutex
 	order *list.List // of *entry, most recently used first
 	byKey map[types.NamespacedName]*list.Element
-	reads int // API reads, for tests
+	sweep *time.Timer // pending while anything is kept
+	reads int         // API reads, for tests
 }
 
 type entry struct {
 	key             types.NamespacedName
 	resourceVersion string
 	data            map[string][]byte
+	used            time.Time
 }
 
-// New returns a Reader that keeps the data of at most max Secrets (at least one) and reads the
-// others from api, an uncached reader.
-func New(api client.Reader, max int) *Reader {
+// New returns a Reader that keeps the data of at most max Secrets (at least one), each until it
+// has not been used for ttl, and reads the others from api, an uncached reader.
+func New(api client.Reader, max int, ttl time.Duration) *Reader {
 	if max < 1 {
 		max = 1
 	}
-	return &Reader{api: api, max: max, order: list.New(), byKey: map[types.NamespacedName]*list.Element{}}
+	return &Reader{api: api, max: max, ttl: ttl, order: list.New(), byKey: map[types.NamespacedName]*list.Element{}}
 }
 
 // Fill gives s, a Secret as the cache holds it, its data. A Secret that already has data (read
@@ -81,7 +85,7 @@ func (r *Reader) Remember(s *corev1.Secret) {
 		return
 	}
 	key := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
-	e := &entry{key: key, resourceVersion: s.ResourceVersion, data: maps.Clone(s.Data)}
+	e := &entry{key: key, resourceVersion: s.ResourceVersion, data: maps.Clone(s.Data), used: time.Now()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if el, ok := r.byKey[key]; ok {
@@ -91,10 +95,30 @@ func (r *Reader) Remember(s *corev1.Secret) {
 	}
 	r.byKey[key] = r.order.PushFront(e)
 	for r.order.Len() > r.max {
-		last := r.order.Back()
-		r.order.Remove(last)
-		delete(r.byKey, last.Value.(*entry).key)
+		r.removeLocked(r.order.Back())
 	}
+	if r.sweep == nil {
+		r.sweep = time.AfterFunc(r.ttl, r.dropUnused)
+	}
+}
+
+// dropUnused drops what has not been used for ttl (from the back: the least recently used),
+// and runs again while anything is kept.
+func (r *Reader) dropUnused() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for last := r.order.Back(); last != nil && time.Since(last.Value.(*entry).used) >= r.ttl; last = r.order.Back() {
+		r.removeLocked(last)
+	}
+	r.sweep = nil
+	if last := r.order.Back(); last != nil {
+		r.sweep = time.AfterFunc(r.ttl-time.Since(last.Value.(*entry).used), r.dropUnused)
+	}
+}
+
+func (r *Reader) removeLocked(el *list.Element) {
+	r.order.Remove(el)
+	delete(r.byKey, el.Value.(*entry).key)
 }
 
 // Forget drops what is kept of the Secret (it was deleted).
@@ -102,8 +126,7 @@ func (r *Reader) Forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if el, ok := r.byKey[key]; ok {
-		r.order.Remove(el)
-		delete(r.byKey, key)
+		r.removeLocked(el)
 	}
 }
 
@@ -120,6 +143,7 @@ func (r *Reader) lookup(key types.NamespacedName, resourceVersion string) (map[s
 	if e.resourceVersion != resourceVersion {
 		return nil, false
 	}
+	e.used = time.Now()
 	r.order.MoveToFront(el)
 	return maps.Clone(e.data), true
 }

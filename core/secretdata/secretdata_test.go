@@ -4,11 +4,13 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -67,7 +69,7 @@ func TestFill(t *testing.T) {
 		secrets[ns] = s
 	}
 	api := &counting{Reader: c}
-	r := secretdata.New(api, 1)
+	r := secretdata.New(api, 1, time.Hour)
 
 	fill := func(ns string, s *corev1.Secret) *corev1.Secret {
 		t.Helper()
@@ -147,5 +149,36 @@ func TestFill(t *testing.T) {
 	b := secrets["tenant-b"].DeepCopy()
 	if err := r.Fill(ctx, b); err != nil || api.n != n {
 		t.Fatalf("filling a Secret with data: %v, %d API reads", err, api.n-n)
+	}
+}
+
+// What is not used for the ttl is dropped, and read from the API when needed again.
+func TestUnusedDataIsDropped(t *testing.T) {
+	ctx := t.Context()
+	c, err := client.New(plane.Config, client.Options{Scheme: clientgoscheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "resting", Namespace: "default"},
+		Data:       map[string][]byte{"tls.key": []byte("key")},
+	}
+	if err := c.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	api := &counting{Reader: c}
+	r := secretdata.New(api, 10, 2*time.Second)
+	r.Remember(s)
+	if r.Kept() != 1 {
+		t.Fatalf("kept %d, want 1", r.Kept())
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return r.Kept() == 0, nil
+	}); err != nil {
+		t.Fatalf("still kept %d after the ttl: %v", r.Kept(), err)
+	}
+	got := stripped(t, s)
+	if err := r.Fill(ctx, got); err != nil || string(got.Data["tls.key"]) != "key" || api.n != 1 {
+		t.Fatalf("after the ttl: %v, data %q, %d API reads (want 1)", err, got.Data, api.n)
 	}
 }

@@ -46,13 +46,16 @@ type Reconciler struct {
 	dataOnce sync.Once
 }
 
-// keptSecretData bounds how many Secrets' data the generator keeps in memory: it reads each
-// TCP's CA and admin kubeconfig and writes one Secret per TCP and generator.
-const keptSecretData = 512
+// How much of the Secrets' data the generator keeps in memory (it reads each TCP's CA and admin
+// kubeconfig and writes one Secret per TCP and generator), and for how long unused.
+const (
+	keptSecretData = 512
+	keptSecretTTL  = 2 * time.Minute
+)
 
 // secretData fills the Secrets read from the cache with their data.
 func (r *Reconciler) secretData() *secretdata.Reader {
-	r.dataOnce.Do(func() { r.data = secretdata.New(r.reader(), keptSecretData) })
+	r.dataOnce.Do(func() { r.data = secretdata.New(r.reader(), keptSecretData, keptSecretTTL) })
 	return r.data
 }
 

@@ -2,6 +2,7 @@ package tenantcontrolplane
 
 import (
 	"context"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,10 +25,14 @@ type ownedSecret struct {
 	obj    *corev1.Secret
 }
 
-// keptSecretData bounds how many Secrets' data a controller keeps in memory: about two hundred
-// tenants' worth, more than ten workers provisioning or changing tenants go through between two
-// passes of the same tenant.
-const keptSecretData = 2048
+// How much of our Secrets' data a controller keeps in memory: about two hundred tenants' worth,
+// more than ten workers provisioning or changing tenants go through between two passes of the
+// same tenant, and only while it is used (a thousand TCPs created at once see their second pass
+// within two minutes): a tenant at rest needs none.
+const (
+	keptSecretData = 2048
+	keptSecretTTL  = 2 * time.Minute
+)
 
 // secretData gives our Secrets' data: the cache keeps their metadata only (manager/cachetransform.go).
 func (r *Reconciler) secretData() *secretdata.Reader {
@@ -36,7 +41,7 @@ func (r *Reconciler) secretData() *secretdata.Reader {
 		if r.APIReader != nil {
 			api = r.APIReader
 		}
-		r.data = secretdata.New(api, keptSecretData)
+		r.data = secretdata.New(api, keptSecretData, keptSecretTTL)
 	})
 	return r.data
 }
