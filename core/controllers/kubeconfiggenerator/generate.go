@@ -110,13 +110,10 @@ func identity(gen *kamajiv1alpha1.KubeconfigGenerator, tcp *kamajiv1alpha1.Tenan
 func (r *Reconciler) tenantCA(ctx context.Context, tcp *kamajiv1alpha1.TenantControlPlane) (*pki.KeyPair, error) {
 	name := tenantpki.SecretName(tcp.Name, tenantpki.CA)
 	s := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: tcp.Namespace, Name: name}, s); err != nil {
+	if err := r.getSecret(ctx, client.ObjectKey{Namespace: tcp.Namespace, Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("the tenant CA Secret %s does not exist yet", name)
 		}
-		return nil, err
-	}
-	if err := r.secretData().Fill(ctx, s); err != nil {
 		return nil, err
 	}
 	ca, err := tenantpki.LoadCA(s.Data)
@@ -124,6 +121,15 @@ func (r *Reconciler) tenantCA(ctx context.Context, tcp *kamajiv1alpha1.TenantCon
 		return nil, fmt.Errorf("the tenant CA Secret %s is unusable: %w", name, err)
 	}
 	return ca, nil
+}
+
+// getSecret reads a Secret from the cache and gives it its data (secretData); NotFound when it
+// is gone from either.
+func (r *Reconciler) getSecret(ctx context.Context, key client.ObjectKey, s *corev1.Secret) error {
+	if err := r.Client.Get(ctx, key, s); err != nil {
+		return err
+	}
+	return r.secretData().Fill(ctx, s)
 }
 
 // server is the URL of the kubeconfig under controlPlaneEndpointFrom in the TCP's admin
@@ -138,13 +144,10 @@ func (r *Reconciler) server(ctx context.Context, gen *kamajiv1alpha1.KubeconfigG
 		name = kubeconfig.AdminSecretName(tcp.Name)
 	}
 	s := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: tcp.Namespace, Name: name}, s); err != nil {
+	if err := r.getSecret(ctx, client.ObjectKey{Namespace: tcp.Namespace, Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", fmt.Errorf("the admin kubeconfig Secret %s does not exist yet", name)
 		}
-		return "", err
-	}
-	if err := r.secretData().Fill(ctx, s); err != nil {
 		return "", err
 	}
 	data, ok := s.Data[from]
@@ -220,6 +223,9 @@ func (r *Reconciler) current(ctx context.Context, gen *kamajiv1alpha1.Kubeconfig
 			name, kamajiv1alpha1.KubeconfigGeneratorLabel, gen.Name, kamajiv1alpha1.NameLabel, tcp.Name)
 	}
 	if err := r.secretData().Fill(ctx, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return existing{}, nil // deleted since the cache showed it
+		}
 		return existing{}, err
 	}
 	_, paused := s.Annotations[kamajiv1alpha1.PausedAnnotation]
