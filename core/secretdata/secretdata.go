@@ -28,7 +28,6 @@ type Reader struct {
 	order *list.List // of *entry, most recently used first
 	byKey map[types.NamespacedName]*list.Element
 	sweep *time.Timer // pending while anything is kept
-	reads int         // API reads, for tests
 }
 
 type entry struct {
@@ -66,15 +65,11 @@ func (r *Reader) Fill(ctx context.Context, s *corev1.Secret) error {
 	if err := r.api.Get(ctx, key, fresh); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	r.reads++
-	r.mu.Unlock()
 	if fresh.Data == nil {
 		fresh.Data = map[string][]byte{} // an empty Secret: not to be read again
 	}
-	r.Remember(fresh)
+	r.Remember(fresh) // keeps a copy: s may be changed by its caller
 	*s = *fresh
-	s.Data = maps.Clone(fresh.Data)
 	return nil
 }
 
@@ -121,15 +116,6 @@ func (r *Reader) removeLocked(el *list.Element) {
 	delete(r.byKey, el.Value.(*entry).key)
 }
 
-// Forget drops what is kept of the Secret (it was deleted).
-func (r *Reader) Forget(key types.NamespacedName) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if el, ok := r.byKey[key]; ok {
-		r.removeLocked(el)
-	}
-}
-
 // lookup gives a copy of the data kept for key at resourceVersion (a copy: callers may change
 // the map they are given).
 func (r *Reader) lookup(key types.NamespacedName, resourceVersion string) (map[string][]byte, bool) {
@@ -153,13 +139,6 @@ func (r *Reader) Kept() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.order.Len()
-}
-
-// APIReads is how many times Fill read a Secret from the API.
-func (r *Reader) APIReads() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.reads
 }
 
 // Strip is the cache transform for the Secrets the manager owns: it drops their data (and

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -138,11 +137,10 @@ func TestFill(t *testing.T) {
 	if err := c.Delete(ctx, updated); err != nil {
 		t.Fatal(err)
 	}
-	r.Forget(types.NamespacedName{Namespace: "tenant-a", Name: "shared-ca"})
+	wantData(fill("tenant-b", secrets["tenant-b"]), "tenant-b") // tenant-a's data is no longer kept
 	if err := r.Fill(ctx, stripped(t, updated)); !apierrors.IsNotFound(err) {
 		t.Fatalf("a deleted Secret: %v, want NotFound", err)
 	}
-	wantData(fill("tenant-b", secrets["tenant-b"]), "tenant-b")
 
 	// A Secret that has its data (read from the API) is only remembered.
 	n = api.n
