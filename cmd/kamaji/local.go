@@ -28,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand(), newLocalBenchSleepCommand())
 	return cmd
 }
 
@@ -266,6 +266,26 @@ func newLocalBenchWorkerCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
 	cmd.Flags().IntVar(&pods, "pods", 10, "Pods started one after another on the worker.")
+	return cmd
+}
+
+func newLocalBenchSleepCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var rounds int
+	cmd := &cobra.Command{
+		Use:    "bench-sleep",
+		Short:  "Measure automatic sleep on a running plane: an awake tenant's request overhead, the wake (part of make bench's local section)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			return local.BenchSleep(ctx, cfg, rounds)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
+	cmd.Flags().IntVar(&rounds, "rounds", 3, "Wakes measured, each after the tenant fell asleep.")
 	return cmd
 }
 

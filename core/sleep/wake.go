@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,7 +37,9 @@ const (
 	// retryInterval is how soon a failed listen or list is tried again without waiting for an
 	// EndpointSlice event.
 	retryInterval = 5 * time.Second
-	// Backend polling backoff: quick at first, an apiserver starts in seconds.
+	// Backend polling backoff: quick at first, an apiserver starts in seconds. A change of the
+	// TCP's Deployment asks again at once (its ready replicas follow the pod's readiness), so
+	// the backoff only bounds how late a missed event is made up for.
 	pollFirst = 100 * time.Millisecond
 	pollMax   = time.Second
 )
@@ -48,7 +51,9 @@ const (
 type WakeServer struct {
 	// Slices reads the wake EndpointSlices (cached).
 	Slices client.Reader
-	// Informers gives the EndpointSlice informer whose events trigger a sync; required by Start.
+	// Informers gives the EndpointSlice informer whose events trigger a sync, and the
+	// Deployment informer whose events make a held connection's poller ask Backend at once;
+	// required by Start.
 	Informers cache.Informers
 	// Toucher records the wake.
 	Toucher Toucher
@@ -59,6 +64,9 @@ type WakeServer struct {
 	// ReadyTimeout is how long a connection is held for an apiserver pod; 0 is 3 minutes.
 	ReadyTimeout time.Duration
 	Log          logr.Logger
+
+	// The poller's backoff between Backend calls (0: pollFirst and pollMax); tests set them.
+	pollFirst, pollMax time.Duration
 
 	initOnce sync.Once
 	ctx      context.Context // cancelled by stop: ends held connections and pollers
@@ -86,7 +94,8 @@ type wakeListener struct {
 
 // backendWaiter polls Backend for one TCP on behalf of all the connections held for it.
 type backendWaiter struct {
-	refs   int // held connections, guarded by WakeServer.mu
+	refs   int           // held connections, guarded by WakeServer.mu
+	poke   chan struct{} // a Deployment event: ask Backend now
 	ready  chan struct{}
 	addr   string // set before ready is closed
 	cancel context.CancelFunc
@@ -135,6 +144,18 @@ func (w *WakeServer) Start(ctx context.Context) error {
 		return fmt.Errorf("wake server: EndpointSlice event handler: %w", err)
 	}
 	defer func() { _ = inf.RemoveEventHandler(reg) }()
+	depInf, err := w.Informers.GetInformer(ctx, &appsv1.Deployment{})
+	if err != nil {
+		return fmt.Errorf("wake server: Deployment informer: %w", err)
+	}
+	depReg, err := depInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.pokeFor(obj) },
+		UpdateFunc: func(_, obj any) { w.pokeFor(obj) },
+	})
+	if err != nil {
+		return fmt.Errorf("wake server: Deployment event handler: %w", err)
+	}
+	defer func() { _ = depInf.RemoveEventHandler(depReg) }()
 
 	w.kick()
 	var retry <-chan time.Time
@@ -172,6 +193,37 @@ func (w *WakeServer) kickIf(obj any) {
 		}
 	}
 	w.kick()
+}
+
+// pokeFor makes the poller of the TCP owning a Deployment, if connections wait for it, ask
+// Backend now: the Deployment's status changed, perhaps because its apiserver pod is ready.
+func (w *WakeServer) pokeFor(obj any) {
+	key, ok := controllingTCP(obj)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	wt := w.waiters[key]
+	w.mu.Unlock()
+	if wt != nil {
+		select {
+		case wt.poke <- struct{}{}:
+		default: // a poke already pending covers it
+		}
+	}
+}
+
+// controllingTCP is the TCP that controls obj (its controller owner reference), if any.
+func controllingTCP(obj any) (types.NamespacedName, bool) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return types.NamespacedName{}, false
+	}
+	owner := metav1.GetControllerOf(m)
+	if owner == nil || owner.Kind != "TenantControlPlane" || owner.APIVersion != kamajiv1alpha1.GroupVersion.String() {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: m.GetNamespace(), Name: owner.Name}, true
 }
 
 func (w *WakeServer) kick() {
@@ -339,7 +391,7 @@ func (w *WakeServer) join(key types.NamespacedName) *backendWaiter {
 	wt := w.waiters[key]
 	if wt == nil {
 		ctx, cancel := context.WithCancel(w.ctx)
-		wt = &backendWaiter{ready: make(chan struct{}), cancel: cancel}
+		wt = &backendWaiter{poke: make(chan struct{}, 1), ready: make(chan struct{}), cancel: cancel}
 		w.waiters[key] = wt
 		w.wg.Add(1)
 		go w.poll(ctx, key, wt)
@@ -359,12 +411,14 @@ func (w *WakeServer) leave(key types.NamespacedName, wt *backendWaiter) {
 	}
 }
 
-// poll asks Backend until it returns an address or ctx ends. Once ready the waiter is dropped:
-// later connections start a new one, which finds the address on its first call.
+// poll asks Backend until it returns an address or ctx ends: after a backoff, or at once when
+// the TCP's Deployment changes. Once ready the waiter is dropped: later connections start a new
+// one, which finds the address on its first call.
 func (w *WakeServer) poll(ctx context.Context, key types.NamespacedName, wt *backendWaiter) {
 	defer w.wg.Done()
 	defer wt.cancel()
-	backoff, lastErr := pollFirst, ""
+	backoff, lastErr := cmp.Or(w.pollFirst, pollFirst), ""
+	maxWait := cmp.Or(w.pollMax, pollMax)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, backendCallTimeout)
 		addr, err := w.Backend(cctx, key)
@@ -391,9 +445,10 @@ func (w *WakeServer) poll(ctx context.Context, key types.NamespacedName, wt *bac
 		select {
 		case <-ctx.Done():
 			return
+		case <-wt.poke:
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, pollMax)
+		backoff = min(backoff*2, maxWait)
 	}
 }
 

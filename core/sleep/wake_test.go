@@ -3,6 +3,7 @@ package sleep
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
 // testDeadline bounds every wait; reaching it is a failure, never an expected path.
@@ -68,6 +72,7 @@ type fakeBackend struct {
 	mu                  sync.Mutex
 	addrs               map[types.NamespacedName]string
 	inflight, maxFlight int
+	calls               int
 }
 
 func (f *fakeBackend) set(key types.NamespacedName, addr string) {
@@ -81,6 +86,7 @@ func (f *fakeBackend) set(key types.NamespacedName, addr string) {
 
 func (f *fakeBackend) get(_ context.Context, key types.NamespacedName) (string, error) {
 	f.mu.Lock()
+	f.calls++
 	f.inflight++
 	f.maxFlight = max(f.maxFlight, f.inflight)
 	addr := f.addrs[key]
@@ -91,6 +97,12 @@ func (f *fakeBackend) get(_ context.Context, key types.NamespacedName) (string, 
 	f.inflight--
 	f.mu.Unlock()
 	return addr, nil
+}
+
+func (f *fakeBackend) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func (f *fakeBackend) maxConcurrent() int {
@@ -295,15 +307,29 @@ func TestWakeIgnoresOtherSlices(t *testing.T) {
 	}
 }
 
-// fakeInformers gives Start an informer whose handler the test drives; the rest of the
-// interface is unused (nil embedded).
+// fakeInformers gives Start an informer per object type whose handler the test drives; the rest
+// of the interface is unused (nil embedded).
 type fakeInformers struct {
 	cache.Informers
-	inf *fakeInformer
+	mu     sync.Mutex
+	byType map[string]*fakeInformer
 }
 
-func (f *fakeInformers) GetInformer(context.Context, client.Object, ...cache.InformerGetOption) (cache.Informer, error) {
-	return f.inf, nil
+func (f *fakeInformers) of(obj client.Object) *fakeInformer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byType == nil {
+		f.byType = map[string]*fakeInformer{}
+	}
+	k := fmt.Sprintf("%T", obj)
+	if f.byType[k] == nil {
+		f.byType[k] = &fakeInformer{}
+	}
+	return f.byType[k]
+}
+
+func (f *fakeInformers) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
+	return f.of(obj), nil
 }
 
 type fakeInformer struct {
@@ -336,6 +362,16 @@ func (f *fakeInformer) added(obj any) bool {
 	return true
 }
 
+func (f *fakeInformer) updated(old, obj any) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.handler == nil {
+		return false
+	}
+	f.handler.OnUpdate(old, obj)
+	return true
+}
+
 func portOpen(port int32) bool {
 	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
 	if err != nil {
@@ -351,9 +387,10 @@ func TestWakeStart(t *testing.T) {
 	pa, pb := freePort(t), freePort(t)
 	sa, sb := wakeSlice("a", pa), wakeSlice("b", pb)
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(&sa).Build()
-	inf := &fakeInformer{}
+	infs := &fakeInformers{}
+	inf := infs.of(&discoveryv1.EndpointSlice{})
 	w := &WakeServer{
-		Slices: c, Informers: &fakeInformers{inf: inf}, Toucher: &fakeToucher{},
+		Slices: c, Informers: infs, Toucher: &fakeToucher{},
 		Backend: (&fakeBackend{}).get, ListenHost: "127.0.0.1", Log: logr.Discard(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -386,6 +423,76 @@ func TestWakeStart(t *testing.T) {
 	}
 	if portOpen(pa) || portOpen(pb) {
 		t.Error("a port is still open after Start returned")
+	}
+}
+
+// A held connection's poller asks Backend again as soon as the TCP's Deployment changes, not
+// at its next backoff (an hour here): the ready replica an apiserver pod brings ends the wait.
+func TestWakeDeploymentEventAsksAgain(t *testing.T) {
+	port := freePort(t)
+	sa := wakeSlice("a", port)
+	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(&sa).Build()
+	infs, be := &fakeInformers{}, &fakeBackend{}
+	w := &WakeServer{
+		Slices: c, Informers: infs, Toucher: &fakeToucher{},
+		Backend: be.get, ListenHost: "127.0.0.1", Log: logr.Discard(),
+		pollFirst: time.Hour, pollMax: time.Hour,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Start(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	eventually(t, "port of a open", func() bool { return portOpen(port) })
+	held := dialWake(t, port)
+	eventually(t, "the poller's first Backend call", func() bool { return be.callCount() == 1 })
+
+	be.set(tcpKey("a"), serveTCP(t, echoThenBye))
+	old := controlPlaneDeployment("a")
+	dep := old.DeepCopy()
+	dep.Status.ReadyReplicas = 1
+	if !infs.of(&appsv1.Deployment{}).updated(old, dep) {
+		t.Fatal("no Deployment event handler registered")
+	}
+	roundTrip(t, held, "woken by the Deployment")
+	if n := be.callCount(); n != 2 {
+		t.Errorf("Backend called %d times, want 2 (the first poll, then the Deployment event)", n)
+	}
+}
+
+func controlPlaneDeployment(tcp string) *appsv1.Deployment {
+	yes := true
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: tcp, Namespace: "tenants", OwnerReferences: []metav1.OwnerReference{{
+		APIVersion: kamajiv1alpha1.GroupVersion.String(), Kind: "TenantControlPlane", Name: tcp, UID: "u-" + types.UID(tcp), Controller: &yes,
+	}}}}
+}
+
+// Only a Deployment a TCP controls names a TCP whose poller to wake.
+func TestControllingTCP(t *testing.T) {
+	notController := controlPlaneDeployment("a")
+	notController.OwnerReferences[0].Controller = nil
+	otherKind := controlPlaneDeployment("a")
+	otherKind.OwnerReferences[0].Kind = "ReplicaSet"
+	otherGroup := controlPlaneDeployment("a")
+	otherGroup.OwnerReferences[0].APIVersion = "example.com/v1"
+	for name, obj := range map[string]any{
+		"no owner":                  &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "tenants"}},
+		"owner not controller":      notController,
+		"controller of other kind":  otherKind,
+		"controller of other group": otherGroup,
+		"not an object":             "a",
+	} {
+		if key, ok := controllingTCP(obj); ok {
+			t.Errorf("%s: got %v, want none", name, key)
+		}
+	}
+	if key, ok := controllingTCP(controlPlaneDeployment("b")); !ok || key != tcpKey("b") {
+		t.Errorf("controlled by b: got %v, %v; want %v", key, ok, tcpKey("b"))
 	}
 }
 

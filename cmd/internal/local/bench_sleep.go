@@ -18,6 +18,15 @@ import (
 	"github.com/openhcp/kamaji/core/sleep"
 )
 
+// BenchSleep is benchSleep on a running plane.
+func BenchSleep(ctx context.Context, cfg Config, rounds int) error {
+	p, err := runningPlane(cfg)
+	if err != nil {
+		return err
+	}
+	return p.benchSleep(ctx, cfg.Out, rounds)
+}
+
 // benchSleep measures automatic sleep (docs/sleep.md): what it costs an awake tenant's requests
 // (its apiserver sends audit events; nothing of the manager is in the path), and how long a
 // request to a sleeping tenant takes to be answered, the wake included, over rounds.
@@ -83,6 +92,8 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 	// A new connection, as a client coming back after a while opens one.
 	fresh := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: true}}
 	var wakes, asleepAfter []time.Duration
+	stages := map[string][]time.Duration{}
+	var afterReady []time.Duration
 	for range rounds {
 		idleFrom := time.Now()
 		if err := p.waitSleepReason(ctx, sleepy, sleep.ReasonIdle); err != nil {
@@ -98,16 +109,40 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 		}
 		asleepAfter = append(asleepAfter, time.Since(idleFrom))
 		start := time.Now()
-		if err := getOK(ctx, fresh, rc.Host+"/api/v1/namespaces?limit=1"); err != nil {
+		wctx, stop := context.WithCancel(ctx)
+		clock, err := p.watchStages(wctx, sleepy, start)
+		if err != nil {
+			stop()
+			return err
+		}
+		err = getOK(ctx, fresh, rc.Host+"/api/v1/namespaces?limit=1")
+		wakes = append(wakes, time.Since(start))
+		stop()
+		if err != nil {
 			return fmt.Errorf("the request that wakes %s: %w", sleepy, err)
 		}
-		wakes = append(wakes, time.Since(start))
+		at := clock.snapshot()
+		for k, v := range at {
+			stages[k] = append(stages[k], v)
+		}
+		if ready, ok := at["pod-ready"]; ok {
+			// What the wake server adds: from the pod's readiness to the held request's answer.
+			afterReady = append(afterReady, wakes[len(wakes)-1]-ready)
+		}
 		if err := p.waitSleepReason(ctx, sleepy, sleep.ReasonAwake); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(out, "metric sleep.wake.p50 %.3f s\nmetric sleep.wake.p95 %.3f s\nmetric sleep.asleep-after.p50 %.1f s\n",
 		percentile(wakes, 50).Seconds(), percentile(wakes, 95).Seconds(), percentile(asleepAfter, 50).Seconds())
+	for _, st := range benchStages {
+		if ds := stages[st]; len(ds) > 0 {
+			fmt.Fprintf(out, "metric sleep.wake.stage.%s.p50 %.3f s\n", st, percentile(ds, 50).Seconds())
+		}
+	}
+	if len(afterReady) > 0 {
+		fmt.Fprintf(out, "metric sleep.wake.after-pod-ready.p50 %.3f s\n", percentile(afterReady, 50).Seconds())
+	}
 	fmt.Fprintf(out, "sleep: 300 GETs per tenant, with and without %s; %d wakes of a tenant idle for %s, each by a GET on a new connection; aims: overhead < 1 ms, wake p50 < 5 s\n",
 		kamajiv1alpha1.SleepAfterAnnotation, rounds, sleep.MinSleepAfter)
 	return nil

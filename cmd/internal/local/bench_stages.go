@@ -5,15 +5,18 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/openhcp/kamaji/core/sleep"
 )
 
-// benchStages are the milestones between applying a TCP and its /readyz answering through the
-// Service, in the order they happen; the bench prints the p50 of each (time since the apply),
-// so a slow step shows where it is.
+// benchStages are the milestones between applying a TCP (or waking one) and its /readyz
+// answering through the Service, in the order they happen; the bench prints the p50 of each
+// (time since the apply, or since the request that wakes it), so a slow step shows where it is.
 var benchStages = []string{"deployment", "pod", "scheduled", "containers-running", "pod-ready", "endpoint-ready"}
 
 // stageClock records when each milestone of one TCP is first seen, from watches (no polling:
@@ -77,7 +80,12 @@ func (p *Plane) watchStages(ctx context.Context, name string, start time.Time) (
 			}
 		}
 	}
-	go consume(deps, func(any) { c.mark("deployment") })
+	go consume(deps, func(obj any) {
+		// A sleeping TCP's Deployment exists at 0 replicas: for a wake, the milestone is its scale-up.
+		if d, ok := obj.(*appsv1.Deployment); ok && (d.Spec.Replicas == nil || *d.Spec.Replicas > 0) {
+			c.mark("deployment")
+		}
+	})
 	go consume(pods, func(obj any) {
 		pod, ok := obj.(*corev1.Pod)
 		if !ok {
@@ -102,7 +110,7 @@ func (p *Plane) watchStages(ctx context.Context, name string, start time.Time) (
 	})
 	go consume(eps, func(obj any) {
 		s, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok {
+		if !ok || s.Labels[sleep.WakeLabel] != "" { // the wake slice leads to the manager
 			return
 		}
 		for _, ep := range s.Endpoints {
