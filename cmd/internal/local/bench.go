@@ -128,11 +128,7 @@ func (p *Plane) benchSequential(ctx context.Context, out io.Writer, n int, profi
 	}
 	running, runningBy := p.planeMemory()
 	fmt.Fprintf(out, "metric %stcp.sequential.p50 %.3f s\nmetric %stcp.sequential.p95 %.3f s\n", metric, percentile(seq, 50).Seconds(), metric, percentile(seq, 95).Seconds())
-	for _, st := range benchStages {
-		if ds := stages[st]; len(ds) > 0 {
-			fmt.Fprintf(out, "metric %stcp.sequential.stage.%s.p50 %.3f s\n", metric, st, percentile(ds, 50).Seconds())
-		}
-	}
+	printStages(out, metric+"tcp.sequential.stage.", stages)
 	perTCPMemory(out, metric, n, base, running, baseBy, runningBy)
 	return seq, p.deleteTCPs(ctx, prefix, n)
 }

@@ -116,7 +116,8 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 			return err
 		}
 		err = getOK(ctx, fresh, rc.Host+"/api/v1/namespaces?limit=1")
-		wakes = append(wakes, time.Since(start))
+		wake := time.Since(start)
+		wakes = append(wakes, wake)
 		stop()
 		if err != nil {
 			return fmt.Errorf("the request that wakes %s: %w", sleepy, err)
@@ -127,7 +128,7 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 		}
 		if ready, ok := at["pod-ready"]; ok {
 			// What the wake server adds: from the pod's readiness to the held request's answer.
-			afterReady = append(afterReady, wakes[len(wakes)-1]-ready)
+			afterReady = append(afterReady, wake-ready)
 		}
 		if err := p.waitSleepReason(ctx, sleepy, sleep.ReasonAwake); err != nil {
 			return err
@@ -135,11 +136,7 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 	}
 	fmt.Fprintf(out, "metric sleep.wake.p50 %.3f s\nmetric sleep.wake.p95 %.3f s\nmetric sleep.asleep-after.p50 %.1f s\n",
 		percentile(wakes, 50).Seconds(), percentile(wakes, 95).Seconds(), percentile(asleepAfter, 50).Seconds())
-	for _, st := range benchStages {
-		if ds := stages[st]; len(ds) > 0 {
-			fmt.Fprintf(out, "metric sleep.wake.stage.%s.p50 %.3f s\n", st, percentile(ds, 50).Seconds())
-		}
-	}
+	printStages(out, "sleep.wake.stage.", stages)
 	if len(afterReady) > 0 {
 		fmt.Fprintf(out, "metric sleep.wake.after-pod-ready.p50 %.3f s\n", percentile(afterReady, 50).Seconds())
 	}

@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -18,6 +20,16 @@ import (
 // answering through the Service, in the order they happen; the bench prints the p50 of each
 // (time since the apply, or since the request that wakes it), so a slow step shows where it is.
 var benchStages = []string{"deployment", "pod", "scheduled", "containers-running", "pod-ready", "endpoint-ready"}
+
+// printStages prints the p50 of each milestone seen, in benchStages' order, as "metric
+// <prefix><stage>.p50".
+func printStages(out io.Writer, prefix string, stages map[string][]time.Duration) {
+	for _, st := range benchStages {
+		if ds := stages[st]; len(ds) > 0 {
+			fmt.Fprintf(out, "metric %s%s.p50 %.3f s\n", prefix, st, percentile(ds, 50).Seconds())
+		}
+	}
+}
 
 // stageClock records when each milestone of one TCP is first seen, from watches (no polling:
 // the measurement must not load the apiserver it measures).
