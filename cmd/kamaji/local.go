@@ -28,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand(), newLocalBenchSleepCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand(), newLocalBenchSleepCommand(), newLocalBenchParallelCommand())
 	return cmd
 }
 
@@ -286,6 +286,26 @@ func newLocalBenchSleepCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
 	cmd.Flags().IntVar(&rounds, "rounds", 3, "Wakes measured, each after the tenant fell asleep.")
+	return cmd
+}
+
+func newLocalBenchParallelCommand() *cobra.Command {
+	cfg := local.DefaultConfig()
+	var n int
+	cmd := &cobra.Command{
+		Use:    "bench-parallel",
+		Short:  "Measure TCPs applied at once on a running plane: apply to /readyz, with the stages (part of make bench's local section)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			cfg.Out = cmd.OutOrStdout()
+			return local.BenchParallel(ctx, cfg, n)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
+	cmd.Flags().IntVar(&n, "tcps", 10, "TCPs applied at once.")
 	return cmd
 }
 

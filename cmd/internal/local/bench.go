@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -72,29 +73,12 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 		return err
 	}
 
-	par := make([]time.Duration, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			par[i], _, errs[i] = p.tcpToReadyz(ctx, SampleTCP(fmt.Sprintf("bench-par-%02d", i), "default"))
-		}()
+	if err := p.benchParallel(ctx, out, n); err != nil {
+		return err
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(out, "metric tcp.parallel.p50 %.3f s\nmetric tcp.parallel.p95 %.3f s\n", percentile(par, 50).Seconds(), percentile(par, 95).Seconds())
 	fmt.Fprintf(out, "metric ratio.sequential.p50 %.2f x\n", percentile(seq, 50).Seconds()/a.Seconds())
 	fmt.Fprintf(out, "metric ratio.sequential-gogc.p50 %.2f x\n", percentile(seq, 50).Seconds()/ag.Seconds())
 	fmt.Fprintf(out, "%d TCPs (1 replica each), apply to /readyz through the Service's ClusterIP from the host; aims: TCP p50 < 3 s, ratio < 3\n", n)
-	if err := p.deleteTCPs(ctx, "bench-par-", n); err != nil {
-		return err
-	}
 	if err := p.benchSleep(ctx, out, 3); err != nil {
 		return err
 	}
@@ -131,6 +115,44 @@ func (p *Plane) benchSequential(ctx context.Context, out io.Writer, n int, profi
 	printStages(out, metric+"tcp.sequential.stage.", stages)
 	perTCPMemory(out, metric, n, base, running, baseBy, runningBy)
 	return seq, p.deleteTCPs(ctx, prefix, n)
+}
+
+// BenchParallel is benchParallel on a running plane.
+func BenchParallel(ctx context.Context, cfg Config, n int) error {
+	p, err := runningPlane(cfg)
+	if err != nil {
+		return err
+	}
+	return p.benchParallel(ctx, cfg.Out, n)
+}
+
+// benchParallel applies n TCPs at once, prints the p50 and p95 of their times to /readyz and the
+// p50 of each stage, and deletes them.
+func (p *Plane) benchParallel(ctx context.Context, out io.Writer, n int) error {
+	par := make([]time.Duration, n)
+	at := make([]map[string]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			par[i], at[i], errs[i] = p.tcpToReadyz(ctx, SampleTCP(fmt.Sprintf("bench-par-%02d", i), "default"))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	stages := map[string][]time.Duration{}
+	for _, m := range at {
+		for k, v := range m {
+			stages[k] = append(stages[k], v)
+		}
+	}
+	fmt.Fprintf(out, "metric tcp.parallel.p50 %.3f s\nmetric tcp.parallel.p95 %.3f s\n", percentile(par, 50).Seconds(), percentile(par, 95).Seconds())
+	printStages(out, "tcp.parallel.stage.", stages)
+	return p.deleteTCPs(ctx, "bench-par-", n)
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {
