@@ -249,63 +249,44 @@ func newLocalRemoveWorkerCommand() *cobra.Command {
 	return cmd
 }
 
+// The hidden benchmarks of a running plane that take a count (parts of make bench's local section).
 func newLocalBenchWorkerCommand() *cobra.Command {
-	cfg := local.DefaultConfig()
-	var pods int
-	cmd := &cobra.Command{
-		Use:    "bench-worker",
-		Short:  "Measure a worker node on a running plane: join time, pod start, memory (part of make bench's local section)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := signalContext()
-			defer cancel()
-			cfg.Out = cmd.OutOrStdout()
-			return local.BenchWorker(ctx, cfg, pods)
-		},
-	}
-	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
-	cmd.Flags().IntVar(&pods, "pods", 10, "Pods started one after another on the worker.")
-	return cmd
+	return newLocalBenchCountCommand("bench-worker",
+		"Measure a worker node on a running plane: join time, pod start, memory (part of make bench's local section)",
+		"pods", 10, "Pods started one after another on the worker.", local.BenchWorker)
 }
 
 func newLocalBenchSleepCommand() *cobra.Command {
-	cfg := local.DefaultConfig()
-	var rounds int
-	cmd := &cobra.Command{
-		Use:    "bench-sleep",
-		Short:  "Measure automatic sleep on a running plane: an awake tenant's request overhead, the wake (part of make bench's local section)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := signalContext()
-			defer cancel()
-			cfg.Out = cmd.OutOrStdout()
-			return local.BenchSleep(ctx, cfg, rounds)
-		},
-	}
-	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
-	cmd.Flags().IntVar(&rounds, "rounds", 3, "Wakes measured, each after the tenant fell asleep.")
-	return cmd
+	return newLocalBenchCountCommand("bench-sleep",
+		"Measure automatic sleep on a running plane: an awake tenant's request overhead, the wake (part of make bench's local section)",
+		"rounds", 3, "Wakes measured, each after the tenant fell asleep.", local.BenchSleep)
 }
 
 func newLocalBenchParallelCommand() *cobra.Command {
+	return newLocalBenchCountCommand("bench-parallel",
+		"Measure TCPs applied at once on a running plane: apply to /readyz, with the stages (part of make bench's local section)",
+		"tcps", 10, "TCPs applied at once.", local.BenchParallel)
+}
+
+// newLocalBenchCountCommand is a hidden command that runs bench on the plane of --state-dir
+// with the count its one flag gives.
+func newLocalBenchCountCommand(use, short, flag string, def int, usage string, bench func(context.Context, local.Config, int) error) *cobra.Command {
 	cfg := local.DefaultConfig()
 	var n int
 	cmd := &cobra.Command{
-		Use:    "bench-parallel",
-		Short:  "Measure TCPs applied at once on a running plane: apply to /readyz, with the stages (part of make bench's local section)",
+		Use:    use,
+		Short:  short,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := signalContext()
 			defer cancel()
 			cfg.Out = cmd.OutOrStdout()
-			return local.BenchParallel(ctx, cfg, n)
+			return bench(ctx, cfg, n)
 		},
 	}
 	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "The running plane's state folder.")
-	cmd.Flags().IntVar(&n, "tcps", 10, "TCPs applied at once.")
+	cmd.Flags().IntVar(&n, flag, def, usage)
 	return cmd
 }
 
