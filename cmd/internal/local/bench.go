@@ -106,9 +106,7 @@ func (p *Plane) benchSequential(ctx context.Context, out io.Writer, n int, profi
 			return nil, err
 		}
 		seq = append(seq, d)
-		for k, v := range at {
-			stages[k] = append(stages[k], v)
-		}
+		addStages(stages, at)
 	}
 	running, runningBy := p.planeMemory()
 	fmt.Fprintf(out, "metric %stcp.sequential.p50 %.3f s\nmetric %stcp.sequential.p95 %.3f s\n", metric, percentile(seq, 50).Seconds(), metric, percentile(seq, 95).Seconds())
@@ -146,9 +144,7 @@ func (p *Plane) benchParallel(ctx context.Context, out io.Writer, n int) error {
 	}
 	stages := map[string][]time.Duration{}
 	for _, m := range at {
-		for k, v := range m {
-			stages[k] = append(stages[k], v)
-		}
+		addStages(stages, m)
 	}
 	fmt.Fprintf(out, "metric tcp.parallel.p50 %.3f s\nmetric tcp.parallel.p95 %.3f s\n", percentile(par, 50).Seconds(), percentile(par, 95).Seconds())
 	printStages(out, "tcp.parallel.stage.", stages)

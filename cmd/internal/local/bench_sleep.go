@@ -123,9 +123,7 @@ func (p *Plane) benchSleep(ctx context.Context, out io.Writer, rounds int) error
 			return fmt.Errorf("the request that wakes %s: %w", sleepy, err)
 		}
 		at := clock.snapshot()
-		for k, v := range at {
-			stages[k] = append(stages[k], v)
-		}
+		addStages(stages, at)
 		if ready, ok := at["pod-ready"]; ok {
 			// What the wake server adds: from the pod's readiness to the held request's answer.
 			afterReady = append(afterReady, wake-ready)

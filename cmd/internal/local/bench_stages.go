@@ -31,6 +31,13 @@ func printStages(out io.Writer, prefix string, stages map[string][]time.Duration
 	}
 }
 
+// addStages appends one run's milestones (a stageClock snapshot) to stages.
+func addStages(stages map[string][]time.Duration, at map[string]time.Duration) {
+	for k, v := range at {
+		stages[k] = append(stages[k], v)
+	}
+}
+
 // stageClock records when each milestone of one TCP is first seen, from watches (no polling:
 // the measurement must not load the apiserver it measures).
 type stageClock struct {
