@@ -82,6 +82,9 @@ type Options struct {
 	// WebhookCertInterval is how often self-managed webhook certificates are checked
 	// (webhookcerts.DefaultInterval when zero); tests shorten it.
 	WebhookCertInterval time.Duration
+	// DataStoreRecheck is how often a DataStore is re-validated (dscontroller.Recheck when
+	// zero); tests shorten it.
+	DataStoreRecheck time.Duration
 }
 
 // New builds the manager. Nothing starts until mgr.Start.
@@ -180,7 +183,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if err := mgr.Add(recorder); err != nil {
 		return nil, err
 	}
-	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now, Recorder: recorder}).SetupWithManager(mgr); err != nil {
+	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now, Recorder: recorder, Recheck: o.DataStoreRecheck}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	tenants := o.Tenants

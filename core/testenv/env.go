@@ -37,8 +37,9 @@ type Env struct {
 // DefaultSettings are the manager settings integration tests start from.
 func DefaultSettings() *settings.Settings {
 	return &settings.Settings{
-		MaxConcurrentTCPReconciles:    4,
-		ControllerReconcileTimeout:    30e9,
+		MaxConcurrentTCPReconciles: 4,
+		// A pass on an unreachable datastore waits half of it for each plugin call.
+		ControllerReconcileTimeout:    10e9,
 		CertificateExpirationDeadline: settings.MinCertificateExpirationDeadline,
 		DataStore:                     "default",
 	}
@@ -75,7 +76,8 @@ func StartEnv(ctx context.Context, s *settings.Settings, opts Options) (_ *Env, 
 		withURL.TenantWebhookURL = env.WebhookURL
 		s = &withURL
 	}
-	env.Manager, err = manager.New(plane.Config, s, manager.Options{WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir, Now: opts.Now, Tenants: opts.Tenants})
+	env.Manager, err = manager.New(plane.Config, s, manager.Options{WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir, Now: opts.Now, Tenants: opts.Tenants,
+		DataStoreRecheck: opts.DataStoreRecheck})
 	if err != nil {
 		return nil, err
 	}

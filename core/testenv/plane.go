@@ -46,6 +46,9 @@ type Options struct {
 	Now func() time.Time
 	// Tenants are the manager's tenant clients (StartEnv); the default when nil.
 	Tenants *tenant.Clients
+	// DataStoreRecheck is how often the manager re-validates a DataStore (StartEnv); the
+	// manager's default when zero.
+	DataStoreRecheck time.Duration
 }
 
 // Start launches etcd and kube-apiserver and waits for /readyz.

@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -56,6 +57,10 @@ const (
 	RecheckMissingSecret = 5 * time.Second
 )
 
+// workers is how many DataStores are reconciled at once: a pass on an unreachable datastore
+// waits its plugin calls' timeout, and the others must not queue behind it.
+const workers = 4
+
 // Plugins gives the running plugin of a driver.
 type Plugins interface {
 	DataStore(ctx context.Context, driver string) (*sdkdatastore.Client, pluginhost.Status, error)
@@ -71,6 +76,8 @@ type Reconciler struct {
 	CallTimeout time.Duration
 	// UsageInterval overrides how often the tenants' usage is refreshed (default UsageInterval).
 	UsageInterval time.Duration
+	// Recheck overrides how often a DataStore is re-validated (default Recheck).
+	Recheck time.Duration
 	// Recorder records an Event on the DataStore for each condition transition; nil records none.
 	Recorder events.EventRecorder
 	// recorded holds the conditions last recorded per DataStore: the DataStore is read from the
@@ -101,6 +108,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("datastore").
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		For(&kamajiv1alpha1.DataStore{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&kamajiv1alpha1.TenantControlPlane{}, toDataStore, builder.WithPredicates(usageChanged)).
 		Complete(r)
@@ -158,6 +166,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	status.UsedBy = users
 	requeue := Recheck
+	if r.Recheck > 0 {
+		requeue = r.Recheck
+	}
 
 	// Re-resolve every time: this is how a changed Secret reaches the TCP reconciles.
 	r.DataStores.Forget(ds.Name)

@@ -59,7 +59,8 @@ func TestMain(m *testing.M) {
 			{Kind: settings.KindDataStore, Name: "future", Path: testPlugin, SHA256: testSHA, Args: []string{"-protocol=99"}, Drivers: []string{"Future"}},
 			{Kind: settings.KindDataStore, Name: "mute", Path: "/bin/sleep", SHA256: sleepSHA, Args: []string{"3600"}, Drivers: []string{"Mute"}},
 		}
-		env, err = testenv.StartEnv(ctx, s, testenv.Options{})
+		// A fixed Secret is seen at the next recheck: sooner than the default, for the test.
+		env, err = testenv.StartEnv(ctx, s, testenv.Options{DataStoreRecheck: 2 * time.Second})
 		cancel()
 		if err != nil {
 			return 1, err
