@@ -40,6 +40,7 @@ func TestAPIServerDefaultFlags(t *testing.T) {
 		"--service-account-key-file=/etc/kubernetes/pki/sa.pub",
 		"--service-account-signing-key-file=/etc/kubernetes/pki/sa.key",
 		"--service-cluster-ip-range=10.96.0.0/16",
+		"--shutdown-send-retry-after=true",
 		"--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
 		"--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
 	}

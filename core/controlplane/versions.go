@@ -11,8 +11,8 @@ import (
 // Every flag below was checked in the sources of each minor of the window (k8s.io/kubernetes
 // v1.30.14 to v1.37.2 and their staging modules k8s.io/apiserver, controller-manager,
 // cloud-provider, component-base): each is registered from v1.30 on with the same meaning, and
-// kubeadm (cmd/kubeadm/app/phases/controlplane/manifests.go, whose flags these are) sets the
-// same ones from v1.30 to v1.37. So every minor of the window gets the same flags today; a flag
+// kubeadm (cmd/kubeadm/app/phases/controlplane/manifests.go, whose flags these are, but for
+// kube-apiserver's --shutdown-send-retry-after, ours) sets the same ones from v1.30 to v1.37. So every minor of the window gets the same flags today; a flag
 // added to the core must be listed here with its minor (TestEveryCoreFlagHasAMinor).
 //
 // What does change across the window, and is handled where it belongs:
@@ -51,6 +51,7 @@ var coreFlags = map[string]map[string]int{
 		"service-account-key-file":           0,
 		"service-account-signing-key-file":   0,
 		"service-cluster-ip-range":           0,
+		"shutdown-send-retry-after":          0,
 		"tls-cert-file":                      0,
 		"tls-private-key-file":               0,
 	},
