@@ -50,8 +50,8 @@ func apiServerContainer(in Input, image string) corev1.Container {
 		"--service-cluster-ip-range=" + serviceCIDRs(np),
 		// Not kubeadm's: on SIGTERM the apiserver answers new requests with 429 and Retry-After
 		// until those in flight are done, then exits within about 2 s. Without it, one open
-		// watch holds the exit for a minute, past the pod's 30 s grace (so it is killed), and
-		// a replica being replaced (rollout, migration, sleep) lingers that long.
+		// watch holds the exit for a minute, past the pod's 30 s grace: a replica being
+		// replaced (rollout, migration, sleep) lingers until it is killed.
 		"--shutdown-send-retry-after=true",
 		"--tls-cert-file=" + fileAPIServerCert.path,
 		"--tls-private-key-file=" + fileAPIServerKey.path,

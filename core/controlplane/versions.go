@@ -11,9 +11,10 @@ import (
 // Every flag below was checked in the sources of each minor of the window (k8s.io/kubernetes
 // v1.30.14 to v1.37.2 and their staging modules k8s.io/apiserver, controller-manager,
 // cloud-provider, component-base): each is registered from v1.30 on with the same meaning, and
-// kubeadm (cmd/kubeadm/app/phases/controlplane/manifests.go, whose flags these are, but for
-// kube-apiserver's --shutdown-send-retry-after, ours) sets the same ones from v1.30 to v1.37. So every minor of the window gets the same flags today; a flag
-// added to the core must be listed here with its minor (TestEveryCoreFlagHasAMinor).
+// kubeadm (cmd/kubeadm/app/phases/controlplane/manifests.go, whose flags these are but for
+// kube-apiserver's --shutdown-send-retry-after, ours) sets the same ones from v1.30 to v1.37.
+// So every minor of the window gets the same flags today; a flag added to the core must be
+// listed here with its minor (TestEveryCoreFlagHasAMinor).
 //
 // What does change across the window, and is handled where it belongs:
 //   - kube-scheduler serves /livez and /readyz from v1.31 (kubeadm probes them from v1.32);
