@@ -122,7 +122,7 @@ test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + 
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete
 	hack/services.sh
 	@# TEST_VERSIONS' control planes build while the tests run, which mostly wait on apiservers
-	@# (a cold build takes 8 minutes here); the end-to-end subtest that runs them comes late and
+	@# (a cold build took 8 minutes on a 2-core machine); the end-to-end subtest that runs them comes late and
 	@# waits for the build through hack/kube-bins.sh's lock, as a node building on demand does.
 	@log=$$(mktemp); setsid -w env VERSIONS="$(TEST_VERSIONS)" hack/kube-bins.sh >$$log 2>&1 & bg=$$!; \
 	trap 'kill -- -$$bg 2>/dev/null || true; rm -f $$log' EXIT; \

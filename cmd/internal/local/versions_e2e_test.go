@@ -19,8 +19,9 @@ import (
 )
 
 // olderTenantVersion is a minor of the tested window (v1.30 to v1.37) the plane does not run
-// itself: `make test` builds its control plane beforehand (TEST_VERSIONS in the Makefile);
-// otherwise the process node builds it when the tenant's pod asks for its images.
+// itself: `make test` builds its control plane in the background while the tests run
+// (TEST_VERSIONS in the Makefile); the process node builds it when the tenant's pod asks for its
+// images, and waits on hack/kube-bins.sh's lock if that build is still running.
 const olderTenantVersion = "v1.33.13"
 
 func init() {
