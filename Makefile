@@ -108,33 +108,17 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configuration.
 
 .PHONY: test
 # Tenant versions the end-to-end suite runs besides the plane's (cmd/internal/local): built
-# while the tests run (below).
+# while the tests run (hack/test.sh).
 TEST_VERSIONS := v1.33.13
 # The previous minor (hack/kube-bins.sh's PREVIOUS): the upgrade tests start tenants and a worker there.
 PREVIOUS_VERSION := v1.36.3
 
 test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + integration tests.
-	hack/node-bins.sh >/dev/null # the end-to-end plane's worker nodes, one of the previous minor
-	hack/kube-bins.sh kubeadm@$(PREVIOUS_VERSION) >/dev/null
-	K8S_VERSION=$(PREVIOUS_VERSION) hack/node-bins.sh kubelet >/dev/null
-	hack/helm.sh >/dev/null
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete
 	hack/services.sh
-	@# TEST_VERSIONS' control planes build while the tests run, which mostly wait on apiservers
-	@# (a cold build took 8 minutes on a 2-core machine); the end-to-end subtest that runs them comes late and
-	@# waits for the build through hack/kube-bins.sh's lock, as a node building on demand does.
-	@log=$$(mktemp); setsid -w env VERSIONS="$(TEST_VERSIONS)" hack/kube-bins.sh >$$log 2>&1 & bg=$$!; \
-	trap 'kill -- -$$bg 2>/dev/null || true; rm -f $$log' EXIT; \
-	for m in $(MODULES); do \
-	  echo "== go test $$m"; \
-	  (cd $$m && go test -count=1 -timeout 60m ./...); \
-	done; \
-	for m in $(STANDALONE); do \
-	  echo "== GOWORK=off go test $$m"; \
-	  (cd $$m && GOWORK=off go test -count=1 -timeout 60m ./...); \
-	done; \
-	if ! wait $$bg; then echo "building TEST_VERSIONS ($(TEST_VERSIONS)) failed:"; cat $$log; exit 1; fi
+	@# Every module's tests; the worker nodes' binaries, helm and TEST_VERSIONS build meanwhile (see the script).
+	MODULES="$(MODULES)" STANDALONE="$(STANDALONE)" TEST_VERSIONS="$(TEST_VERSIONS)" PREVIOUS_VERSION="$(PREVIOUS_VERSION)" hack/test.sh
 
 .PHONY: bench
 bench: ## Benchmarks against bench/baseline.txt (not part of test); BENCH_ARGS="--update" rewrites it.

@@ -110,72 +110,66 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 		}
 	}
 
-	clientPort, err := FreePort()
+	p.etcd, err = startOnFreePorts(2, func(ports []int) (*process, error) {
+		p.EtcdURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+		peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+		// A failed try may have begun a member on other ports.
+		if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
+			return nil, err
+		}
+		return startProcess("etcd", filepath.Join(dir, "etcd.log"), etcdBin,
+			"--name=plane", "--data-dir="+filepath.Join(dir, "etcd"),
+			"--listen-client-urls="+p.EtcdURL, "--advertise-client-urls="+p.EtcdURL,
+			"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+			"--initial-cluster=plane="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
+	}, func(e *process) error {
+		return poll(ctx, e, "etcd /health", func() bool { return httpOK(http.DefaultClient, p.EtcdURL+"/health") })
+	})
 	if err != nil {
-		return nil, err
-	}
-	peerPort, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	p.EtcdURL = "http://127.0.0.1:" + strconv.Itoa(clientPort)
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	p.etcd, err = startProcess("etcd", filepath.Join(dir, "etcd.log"), etcdBin,
-		"--name=plane", "--data-dir="+filepath.Join(dir, "etcd"),
-		"--listen-client-urls="+p.EtcdURL, "--advertise-client-urls="+p.EtcdURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=plane="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
-	if err != nil {
-		return nil, err
-	}
-	if err := poll(ctx, p.etcd, "etcd /health", func() bool { return httpOK(http.DefaultClient, p.EtcdURL+"/health") }); err != nil {
 		return nil, err
 	}
 
-	securePort, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{
-		"--etcd-servers=" + p.EtcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(securePort),
-		"--cert-dir=" + filepath.Join(dir, "certs"),
-		"--tls-cert-file=" + filepath.Join(dir, "apiserver.crt"),
-		"--tls-private-key-file=" + filepath.Join(dir, "apiserver.key"),
-		"--client-ca-file=" + filepath.Join(dir, "ca.crt"),
-		"--service-account-key-file=" + filepath.Join(dir, "sa.key"),
-		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
-		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-cluster-ip-range=10.0.0.0/16",
-		"--authorization-mode=RBAC",
-		"--allow-privileged=true",
-		"--enable-priority-and-fairness=false",
-		"--disable-admission-plugins=ServiceAccount",
-		// The plane runs on loopback, which the default reconciler refuses to publish.
-		"--endpoint-reconciler-type=none",
-	}
-	args = append(args, opts.ExtraAPIServerArgs...)
-	p.api, err = startProcess("kube-apiserver", filepath.Join(dir, "kube-apiserver.log"), apiBin, args...)
-	if err != nil {
-		return nil, err
-	}
 	keyPEM, err := admin.KeyPEM()
 	if err != nil {
 		return nil, err
 	}
-	p.Config = &rest.Config{
-		Host: "https://127.0.0.1:" + strconv.Itoa(securePort),
-		TLSClientConfig: rest.TLSClientConfig{
-			CAData: ca.CertPEM(), CertData: admin.CertPEM(), KeyData: keyPEM,
-		},
-		QPS: 1000, Burst: 2000,
-	}
-	hc, err := rest.HTTPClientFor(p.Config)
+	p.api, err = startOnFreePorts(1, func(ports []int) (*process, error) {
+		args := []string{
+			"--etcd-servers=" + p.EtcdURL,
+			"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+			"--secure-port=" + strconv.Itoa(ports[0]),
+			"--cert-dir=" + filepath.Join(dir, "certs"),
+			"--tls-cert-file=" + filepath.Join(dir, "apiserver.crt"),
+			"--tls-private-key-file=" + filepath.Join(dir, "apiserver.key"),
+			"--client-ca-file=" + filepath.Join(dir, "ca.crt"),
+			"--service-account-key-file=" + filepath.Join(dir, "sa.key"),
+			"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
+			"--service-account-issuer=https://kubernetes.default.svc",
+			"--service-cluster-ip-range=10.0.0.0/16",
+			"--authorization-mode=RBAC",
+			"--allow-privileged=true",
+			"--enable-priority-and-fairness=false",
+			"--disable-admission-plugins=ServiceAccount",
+			// The plane runs on loopback, which the default reconciler refuses to publish.
+			"--endpoint-reconciler-type=none",
+		}
+		args = append(args, opts.ExtraAPIServerArgs...)
+		p.Config = &rest.Config{
+			Host: "https://127.0.0.1:" + strconv.Itoa(ports[0]),
+			TLSClientConfig: rest.TLSClientConfig{
+				CAData: ca.CertPEM(), CertData: admin.CertPEM(), KeyData: keyPEM,
+			},
+			QPS: 1000, Burst: 2000,
+		}
+		return startProcess("kube-apiserver", filepath.Join(dir, "kube-apiserver.log"), apiBin, args...)
+	}, func(a *process) error {
+		hc, err := rest.HTTPClientFor(p.Config)
+		if err != nil {
+			return err
+		}
+		return poll(ctx, a, "kube-apiserver /readyz", func() bool { return httpOK(hc, p.Config.Host+"/readyz") })
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := poll(ctx, p.api, "kube-apiserver /readyz", func() bool { return httpOK(hc, p.Config.Host+"/readyz") }); err != nil {
 		return nil, err
 	}
 	return p, nil

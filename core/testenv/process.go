@@ -3,12 +3,14 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 // process is a child the plane started; it dies with the test binary (Pdeathsig) so an
@@ -85,14 +87,33 @@ func (p *process) tail() string {
 	return string(b)
 }
 
-// FreePort asks the kernel for an unused loopback TCP port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreePort returns an unused loopback TCP port outside the kernel's ephemeral range (see
+// package freeport for why).
+func FreePort() (int, error) { return freeport.Get() }
+
+// startOnFreePorts starts a server on n free ports and waits for ready. A port can still be
+// taken between the pick and the server's bind (by another test package's server); then the
+// server dies with "address already in use" and is started again on other ports.
+func startOnFreePorts(n int, start func(ports []int) (*process, error), ready func(*process) error) (*process, error) {
+	for attempt := 1; ; attempt++ {
+		ports, err := freeport.GetN(n)
+		if err != nil {
+			return nil, err
+		}
+		p, err := start(ports)
+		if err != nil {
+			return nil, err
+		}
+		err = ready(p)
+		if err == nil {
+			return p, nil
+		}
+		taken := p.exited() && strings.Contains(p.tail(), "address already in use")
+		p.stop()
+		if !taken || attempt == 3 {
+			return nil, err
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // poll calls fn until it returns true, the process dies or the deadline passes.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/internal/pki"
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 // EtcdVersion is the etcd release the tests are written against.
@@ -127,7 +128,7 @@ func startEtcd(t testing.TB, ca pki.KeyPair) *Etcd {
 }
 
 func (e *Etcd) start(t testing.TB, bin, dir string) error {
-	ports, err := freePorts(2)
+	ports, err := freeport.GetN(2)
 	if err != nil {
 		return err
 	}
@@ -260,25 +261,6 @@ func (e *Etcd) newClient() (*clientv3.Client, error) {
 		TLS:         &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12},
 		Logger:      zap.NewNop(),
 	})
-}
-
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func tail(b []byte) []byte {

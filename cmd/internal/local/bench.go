@@ -28,6 +28,8 @@ import (
 	"github.com/openhcp/kamaji/core/manager"
 
 	"github.com/openhcp/kamaji/cmd/internal/local/node"
+
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 // Bench measures, on a running plane: (a) a bare kube-apiserver start to /readyz on the
@@ -161,12 +163,10 @@ func percentile(ds []time.Duration, p int) time.Duration {
 // bareAPIServer starts a kube-apiserver on the plane's admin etcd (its own prefix, a loopback
 // port), with env added to the environment, and times exec to /readyz.
 func (p *Plane) bareAPIServer(ctx context.Context, i int, env ...string) (time.Duration, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		return 0, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	dir, err := os.MkdirTemp("", "kamaji-bench-apiserver-")
 	if err != nil {
 		return 0, err

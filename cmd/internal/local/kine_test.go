@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openhcp/kamaji/cmd/internal/local/node"
+
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 func TestParseDataStores(t *testing.T) {
@@ -94,12 +97,11 @@ func TestForward(t *testing.T) {
 			}()
 		}
 	}()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen := l.Addr().String()
-	l.Close()
+	listen := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Forward(ctx, []string{listen + "=" + target.Addr().String()}) }()

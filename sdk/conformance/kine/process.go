@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 // kineProcess is a real kine started from a sidecar spec, listening on a free loopback port.
@@ -47,12 +48,11 @@ func (s *syncBuffer) tail() string {
 }
 
 func startKine(ctx context.Context, bin string, sc *Sidecar) (*kineProcess, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	args := make([]string, 0, len(sc.Args)+1)
 	for _, a := range sc.Args {
 		if strings.HasPrefix(a, "--listen-address=") {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/internal/pki"
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 // StartTLS starts a MariaDB server of the test's own in a temporary directory, listening on a
@@ -130,12 +131,11 @@ func lookPath(name string) (string, error) {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // serverCerts makes a CA and a server certificate for 127.0.0.1 and localhost signed by it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/internal/pki"
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 // ServerBinary is $KAMAJI_NATS_SERVER, else nats-server on the PATH, else /usr/sbin/nats-server.
@@ -167,12 +168,11 @@ func start(t testing.TB, port int, args ...string) {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // serverCerts makes a CA and a certificate for 127.0.0.1 and localhost signed by it.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/openhcp/kamaji/sdk/datastore"
+	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
 // StartTLS starts a PostgreSQL server of the test's own, in a temporary directory: TLS only
@@ -112,12 +113,11 @@ func write(t testing.TB, path string, b []byte, mode os.FileMode) {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // serverCerts makes a CA and a server certificate for 127.0.0.1 and localhost signed by it.
