@@ -142,6 +142,12 @@ func (p *Plane) cleanupHost() []error {
 		_ = node.IP("link", "del", l)
 	}
 	if slices.Contains(node.ListLinks(p.cfg.Bridge), p.cfg.Bridge) {
+		// The veths a kubelet node's CNI plugin made go with their pods' namespaces, which the
+		// kernel frees in its own time: two of them were seen to outlive down by minutes.
+		// Deleting the host's end deletes the pair now.
+		for _, l := range node.LinksOn(p.cfg.Bridge) {
+			_ = node.IP("link", "del", l)
+		}
 		if err := node.IP("link", "del", p.cfg.Bridge); err != nil {
 			errs = append(errs, err)
 		}

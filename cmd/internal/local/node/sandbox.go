@@ -149,6 +149,17 @@ func ListNetNS(prefix string) []string {
 // ListLinks returns the host's links named with prefix.
 func ListLinks(prefix string) []string {
 	out, _ := exec.Command("ip", "-o", "link", "show").Output()
+	return linkNames(out, prefix)
+}
+
+// LinksOn lists the links enslaved to the bridge br: the host's ends of the pods' veths.
+func LinksOn(br string) []string {
+	out, _ := exec.Command("ip", "-o", "link", "show", "master", br).Output()
+	return linkNames(out, "")
+}
+
+// linkNames reads the names in `ip -o link show`'s output ("5: veth1@if2: <...> ...").
+func linkNames(out []byte, prefix string) []string {
 	var names []string
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
