@@ -16,7 +16,7 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 	dep := &spec.ControlPlane.Deployment
 	np := spec.NetworkProfile
 
-	args := MergeArgs(forMinor(in, ControllerManagerContainer, []string{
+	args := MergeArgs(MergeArgs(forMinor(in, ControllerManagerContainer, []string{
 		"--allocate-node-cidrs=true",
 		"--authentication-kubeconfig=" + fileControllerManagerConf.path,
 		"--authorization-kubeconfig=" + fileControllerManagerConf.path,
@@ -34,7 +34,7 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 		"--service-account-private-key-file=" + fileSAPrivateKey.path,
 		"--service-cluster-ip-range=" + serviceCIDRs(np),
 		"--use-service-account-credentials=true",
-	}), extraArgs(dep).ControllerManager)
+	}), profileLeaderElectionArgs(in)), extraArgs(dep).ControllerManager)
 	port := portArg(args, "secure-port", controllerManagerPort)
 	probes := tuning(dep.Probes, controllerManagerProbes)
 

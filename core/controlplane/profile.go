@@ -42,7 +42,8 @@ func ParseProfile(v string) (string, error) {
 //     requests is --max-requests-inflight and --max-mutating-requests-inflight.
 //
 // They come before the addons' and the user's flags, which override them by name. The profile
-// also runs kube-apiserver with GOGC=LeanAPIServerGOGC.
+// also runs kube-apiserver with GOGC=LeanAPIServerGOGC, and the controller manager and the
+// scheduler with leanLeaderElectionArgs.
 var leanAPIServerArgs = []string{
 	"--enable-priority-and-fairness=false",
 	"--watch-cache=false",
@@ -59,6 +60,28 @@ func apiServerGOGC(in Input) string {
 		return LeanAPIServerGOGC
 	}
 	return APIServerGOGC
+}
+
+// leanLeaderElectionArgs: the controller manager and the scheduler renew their leader lease
+// every 10 s rather than every 2 s, each renewal a read and a write through the apiserver to
+// the datastore. On an idle tenant (2026-12-04, two tenants side by side, 2 and 3 minutes) that
+// took its apiserver, controller manager and scheduler from 3.8-4.1% of a core to 3.0-3.4%. The
+// price: the controller manager does not give its lease up when it stops, so after a rollout
+// (an upgrade, a migration, a change of the pod, a wake within a minute of sleeping) the new
+// one waits up to 60 s, not 15 s, for the old lease to lapse before its controllers run. The
+// scheduler gives its lease up when it stops, so its successor takes over within 10 s.
+var leanLeaderElectionArgs = []string{
+	"--leader-elect-lease-duration=60s",
+	"--leader-elect-renew-deadline=40s",
+	"--leader-elect-retry-period=10s",
+}
+
+// profileLeaderElectionArgs are the profile's flags of the controller manager and scheduler.
+func profileLeaderElectionArgs(in Input) []string {
+	if p, _ := Profile(in.TCP); p == ProfileLean {
+		return leanLeaderElectionArgs
+	}
+	return nil
 }
 
 // profileAPIServerArgs are the profile's kube-apiserver flags (validate has checked the

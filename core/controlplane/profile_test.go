@@ -15,7 +15,8 @@ func withProfile(in Input, v string) Input {
 }
 
 // The lean profile turns the apiserver's watch cache and API Priority and Fairness off and
-// lowers its GOGC, and touches nothing else; "default" is the same as no annotation.
+// lowers its GOGC, makes the controller manager and scheduler renew their leases less often,
+// and touches nothing else; "default" is the same as no annotation.
 func TestLeanProfile(t *testing.T) {
 	plain := mustBuild(t, etcdInput())
 	if d := mustBuild(t, withProfile(etcdInput(), ProfileDefault)); !reflect.DeepEqual(d, plain) {
@@ -38,9 +39,18 @@ func TestLeanProfile(t *testing.T) {
 	if base := findContainer(t, plain, APIServerContainer); !reflect.DeepEqual(api, base) {
 		t.Errorf("lean kube-apiserver differs beyond its flags:\n got %+v\nwant %+v", api, base)
 	}
+	// The controller manager and the scheduler renew their leases less often, and differ in
+	// nothing else.
 	for _, name := range []string{ControllerManagerContainer, SchedulerContainer} {
-		if !reflect.DeepEqual(findContainer(t, lean, name), findContainer(t, plain, name)) {
-			t.Errorf("the lean profile changed %s", name)
+		c := findContainer(t, lean, name)
+		for _, f := range leanLeaderElectionArgs {
+			if !slices.Contains(c.Args, f) {
+				t.Errorf("lean %s lacks %s: %q", name, f, c.Args)
+			}
+		}
+		c.Args = slices.DeleteFunc(slices.Clone(c.Args), func(a string) bool { return slices.Contains(leanLeaderElectionArgs, a) })
+		if base := findContainer(t, plain, name); !reflect.DeepEqual(c, base) {
+			t.Errorf("lean %s differs beyond its lease flags:\n got %+v\nwant %+v", name, c, base)
 		}
 	}
 }
@@ -55,6 +65,12 @@ func TestLeanProfileYieldsToExtraArgs(t *testing.T) {
 	}
 	if !slices.Contains(api.Args, "--enable-priority-and-fairness=false") {
 		t.Errorf("the profile's other flag is gone: %q", api.Args)
+	}
+	in.TCP.Spec.ControlPlane.Deployment.ExtraArgs.Scheduler = []string{"--leader-elect-retry-period=3s"}
+	sched := findContainer(t, mustBuild(t, in), SchedulerContainer)
+	if !slices.Contains(sched.Args, "--leader-elect-retry-period=3s") || slices.Contains(sched.Args, "--leader-elect-retry-period=10s") ||
+		!slices.Contains(sched.Args, "--leader-elect-lease-duration=60s") {
+		t.Errorf("the scheduler's extraArgs must override the profile's flag by name, and only it: %q", sched.Args)
 	}
 }
 

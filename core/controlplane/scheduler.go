@@ -12,13 +12,13 @@ const schedulerPort int32 = 10259
 func schedulerContainer(in Input, image string) corev1.Container {
 	dep := &in.TCP.Spec.ControlPlane.Deployment
 
-	args := MergeArgs(forMinor(in, SchedulerContainer, []string{
+	args := MergeArgs(MergeArgs(forMinor(in, SchedulerContainer, []string{
 		"--authentication-kubeconfig=" + fileSchedulerConf.path,
 		"--authorization-kubeconfig=" + fileSchedulerConf.path,
 		"--bind-address=0.0.0.0",
 		"--kubeconfig=" + fileSchedulerConf.path,
 		"--leader-elect=true",
-	}), extraArgs(dep).Scheduler)
+	}), profileLeaderElectionArgs(in)), extraArgs(dep).Scheduler)
 	port := portArg(args, "secure-port", schedulerPort)
 	probes := tuning(dep.Probes, schedulerProbes)
 
