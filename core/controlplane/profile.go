@@ -64,12 +64,10 @@ func apiServerGOGC(in Input) string {
 
 // leanLeaderElectionArgs: the controller manager and the scheduler renew their leader lease
 // every 10 s rather than every 2 s, each renewal a read and a write through the apiserver to
-// the datastore. On an idle tenant (2026-12-04, two tenants side by side, 2 and 3 minutes) that
-// took its apiserver, controller manager and scheduler from 3.8-4.1% of a core to 3.0-3.4%. The
+// the datastore: less idle CPU (measured in docs/operations.md, Lean control planes). The
 // price: the controller manager does not give its lease up when it stops, so after a rollout
-// (an upgrade, a migration, a change of the pod, a wake within a minute of sleeping) the new
-// one waits up to 60 s, not 15 s, for the old lease to lapse before its controllers run. The
-// scheduler gives its lease up when it stops, so its successor takes over within 10 s.
+// the new one waits up to 60 s, not 15 s, for the old lease to lapse before its controllers
+// run; the scheduler gives its lease up, so its successor takes over within 10 s.
 var leanLeaderElectionArgs = []string{
 	"--leader-elect-lease-duration=60s",
 	"--leader-elect-renew-deadline=40s",
