@@ -113,11 +113,13 @@ TEST_VERSIONS := v1.33.13
 # The previous minor (hack/kube-bins.sh's PREVIOUS): the upgrade tests start tenants and a worker there.
 PREVIOUS_VERSION := v1.36.3
 
-test: lint kube-bins ## Everything CI runs: lint, generated files fresh, unit + integration tests.
+test: lint ## Everything CI runs: lint, generated files fresh, unit + integration tests.
+	@# The plane's version, etcd, kine and konnectivity; PREVIOUS_VERSION's binaries build while the tests run (hack/test.sh).
+	PREVIOUS= hack/kube-bins.sh
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete
 	hack/services.sh
-	@# Every module's tests; the worker nodes' binaries, helm and TEST_VERSIONS build meanwhile (see the script).
+	@# Every module's tests; PREVIOUS_VERSION, the worker nodes' binaries, helm and TEST_VERSIONS build meanwhile (see the script).
 	MODULES="$(MODULES)" STANDALONE="$(STANDALONE)" TEST_VERSIONS="$(TEST_VERSIONS)" PREVIOUS_VERSION="$(PREVIOUS_VERSION)" hack/test.sh
 
 .PHONY: bench

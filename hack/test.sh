@@ -4,9 +4,9 @@
 #
 # The tests mostly wait on apiservers (a warm run kept about a quarter of 2 cores busy), so the
 # builds that only later modules need run in the background meanwhile, one after the other:
-#   1. the worker nodes' binaries (hack/node-bins.sh; kubeadm and the kubelet of
-#      PREVIOUS_VERSION) and helm: core and sdk do not use them, and the script waits for them
-#      before any other module;
+#   1. PREVIOUS_VERSION's control plane, kubeadm and kubelet (one go build), the worker nodes'
+#      binaries (hack/node-bins.sh) and helm: core and sdk do not use them, and the script
+#      waits for them before any other module;
 #   2. TEST_VERSIONS' control planes: the end-to-end subtest that runs them comes late and waits
 #      for the build through hack/kube-bins.sh's per-version lock, as a node building on demand
 #      does.
@@ -17,9 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = --build ]; then
+  hack/kube-bins.sh {kube-apiserver,kube-controller-manager,kube-scheduler,kubeadm,kubelet}@"$PREVIOUS_VERSION" >/dev/null
   hack/node-bins.sh >/dev/null
-  hack/kube-bins.sh "kubeadm@$PREVIOUS_VERSION" >/dev/null
-  K8S_VERSION="$PREVIOUS_VERSION" hack/node-bins.sh kubelet >/dev/null
   hack/helm.sh >/dev/null
   touch "$2"
   [ -z "$TEST_VERSIONS" ] || VERSIONS="$TEST_VERSIONS" hack/kube-bins.sh
@@ -44,7 +43,7 @@ build_failed() {
 wait_nodes() {
   while [ ! -e "$nodes_ready" ]; do
     if ! kill -0 "$bg" 2>/dev/null; then
-      [ -e "$nodes_ready" ] || build_failed "node-bins, kubeadm and kubelet $PREVIOUS_VERSION, helm"
+      [ -e "$nodes_ready" ] || build_failed "$PREVIOUS_VERSION, node-bins, helm"
     fi
     sleep 1
   done

@@ -28,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand(), newLocalBenchSleepCommand(), newLocalBenchParallelCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand(), newLocalBenchSleepCommand(), newLocalBenchSequentialCommand(), newLocalBenchParallelCommand())
 	return cmd
 }
 
@@ -260,6 +260,12 @@ func newLocalBenchSleepCommand() *cobra.Command {
 	return newLocalBenchCountCommand("bench-sleep",
 		"Measure automatic sleep on a running plane: an awake tenant's request overhead, the wake (part of make bench's local section)",
 		"rounds", 3, "Wakes measured, each after the tenant fell asleep.", local.BenchSleep)
+}
+
+func newLocalBenchSequentialCommand() *cobra.Command {
+	return newLocalBenchCountCommand("bench-sequential",
+		"Measure TCPs applied one after another on a running plane: apply to /readyz, with the stages, and memory (part of make bench's local section)",
+		"tcps", 5, "TCPs applied one after another.", local.BenchSequential)
 }
 
 func newLocalBenchParallelCommand() *cobra.Command {

@@ -117,6 +117,17 @@ func (p *Plane) benchSequential(ctx context.Context, out io.Writer, n int, profi
 	return seq, p.deleteTCPs(ctx, prefix, n)
 }
 
+// BenchSequential is benchSequential on a running plane, with the default profile: TCPs applied
+// one after another, their start times with the stages, and their memory.
+func BenchSequential(ctx context.Context, cfg Config, n int) error {
+	p, err := runningPlane(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = p.benchSequential(ctx, cfg.Out, n, controlplane.ProfileDefault)
+	return err
+}
+
 // BenchParallel is benchParallel on a running plane.
 func BenchParallel(ctx context.Context, cfg Config, n int) error {
 	p, err := runningPlane(cfg)

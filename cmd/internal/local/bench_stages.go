@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,7 +22,10 @@ import (
 // benchStages are the milestones between applying a TCP (or waking one) and its /readyz
 // answering through the Service, in the order they happen; the bench prints the p50 of each
 // (time since the apply, or since the request that wakes it), so a slow step shows where it is.
-var benchStages = []string{"deployment", "pod", "scheduled", "containers-running", "pod-ready", "endpoint-ready"}
+// apiserver-ready is the tenant apiserver's own /readyz answering at the pod's address: what
+// follows it (the node's probe, the pod's status, the EndpointSlice, kube-proxy's rules) is
+// the way to the Service, not the apiserver's start.
+var benchStages = []string{"deployment", "pod", "scheduled", "containers-running", "apiserver-ready", "pod-ready", "endpoint-ready"}
 
 // printStages prints the p50 of each milestone seen, in benchStages' order, as "metric
 // <prefix><stage>.p50".
@@ -105,12 +111,16 @@ func (p *Plane) watchStages(ctx context.Context, name string, start time.Time) (
 			c.mark("deployment")
 		}
 	})
+	var probing sync.Once
 	go consume(pods, func(obj any) {
 		pod, ok := obj.(*corev1.Pod)
 		if !ok {
 			return
 		}
 		c.mark("pod")
+		if pod.Status.PodIP != "" {
+			probing.Do(func() { go c.probeAPIServer(ctx, pod) })
+		}
 		if pod.Spec.NodeName != "" {
 			c.mark("scheduled")
 		}
@@ -139,4 +149,44 @@ func (p *Plane) watchStages(ctx context.Context, name string, start time.Time) (
 		}
 	})
 	return c, nil
+}
+
+// probeAPIServerEvery is how often the bench asks the tenant apiserver's /readyz at the pod's
+// address until it answers: a cheap request to the apiserver measured, none to the plane's.
+const probeAPIServerEvery = 25 * time.Millisecond
+
+// probeAPIServer marks apiserver-ready when the pod's kube-apiserver first answers /readyz.
+func (c *stageClock) probeAPIServer(ctx context.Context, pod *corev1.Pod) {
+	url := "https://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(APIServerPort(pod))) + "/readyz"
+	t := time.NewTicker(probeAPIServerEvery)
+	defer t.Stop()
+	for {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		req, _ := http.NewRequestWithContext(actx, http.MethodGet, url, nil)
+		resp, err := insecureClient.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				c.mark("apiserver-ready")
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// APIServerPort is the port kube-apiserver listens on in a tenant's pod (6443 unless the TCP
+// says otherwise).
+func APIServerPort(pod *corev1.Pod) int {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == "kube-apiserver" && len(c.Ports) > 0 {
+			return int(c.Ports[0].ContainerPort)
+		}
+	}
+	return 6443
 }

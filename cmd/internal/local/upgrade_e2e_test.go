@@ -87,7 +87,7 @@ func testUpgrade(t *testing.T, e *e2e) {
 		t.Fatalf("pods before the upgrade: %v", podSummary(oldPods))
 	}
 	oldPod := oldPods[0]
-	oldAddr := net.JoinHostPort(oldPod.Status.PodIP, strconv.Itoa(apiServerPort(&oldPod)))
+	oldAddr := net.JoinHostPort(oldPod.Status.PodIP, strconv.Itoa(local.APIServerPort(&oldPod)))
 
 	// Every status the TCP goes through, from a watch opened before the change.
 	statuses := e.watchStatuses(t, name)
@@ -157,16 +157,6 @@ func testUpgrade(t *testing.T, e *e2e) {
 	if n := retryAfter.Load(); n > 0 {
 		t.Logf("the client-go client was answered 503 with Retry-After %d time(s) by the old apiserver shutting down, and retried as asked", n)
 	}
-}
-
-// apiServerPort is the port kube-apiserver listens on in the pod.
-func apiServerPort(pod *corev1.Pod) int {
-	for _, c := range pod.Spec.Containers {
-		if c.Name == "kube-apiserver" && len(c.Ports) > 0 {
-			return int(c.Ports[0].ContainerPort)
-		}
-	}
-	return 6443
 }
 
 // ensurePreviousBins builds the previous version's control plane into the cache when missing

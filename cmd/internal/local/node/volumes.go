@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,52 +29,74 @@ type volumeFile struct {
 // volumes are written once, at pod start; emptyDir is a folder; hostPath is the host's path; an
 // image volume is a folder with the image's binaries folder at their path in the image.
 func (n *Node) materializeVolumes(ctx context.Context, pod *corev1.Pod, dir string) (map[string]string, error) {
-	paths := map[string]string{}
-	for _, v := range pod.Spec.Volumes {
-		vdir := filepath.Join(dir, v.Name)
-		var files []volumeFile
-		var err error
-		switch {
-		case v.EmptyDir != nil:
-			err = os.MkdirAll(vdir, 0o777)
-			paths[v.Name] = vdir
-			continue
-		case v.HostPath != nil:
-			paths[v.Name] = v.HostPath.Path
-			if v.HostPath.Type != nil && (*v.HostPath.Type == corev1.HostPathDirectoryOrCreate) {
-				err = os.MkdirAll(v.HostPath.Path, 0o755)
-			}
-			if err != nil {
-				return nil, err
-			}
-			continue
-		case v.Image != nil:
-			p, err := n.imageVolume(v.Image.Reference, vdir)
-			if err != nil {
-				return nil, fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			paths[v.Name] = p
-			continue
-		case v.Secret != nil:
-			files, err = n.secretFiles(ctx, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode, ptr.Deref(v.Secret.Optional, false))
-		case v.ConfigMap != nil:
-			files, err = n.configMapFiles(ctx, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.DefaultMode, ptr.Deref(v.ConfigMap.Optional, false))
-		case v.DownwardAPI != nil:
-			files, err = n.downwardFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode)
-		case v.Projected != nil:
-			files, err = n.projectedFiles(ctx, pod, v.Projected)
-		default:
-			return nil, fmt.Errorf("volume %q: this volume type is not supported on the local node (supported: secret, configMap, emptyDir, projected, downwardAPI, hostPath, image)", v.Name)
+	// Side by side: a tenant's pod has a dozen Secret volumes, each a request to the API server,
+	// and they stand between the pod's sandbox and its containers' start.
+	vols := pod.Spec.Volumes
+	found := make([]string, len(vols))
+	errs := make([]error, len(vols))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, volumeWorkers)
+	for i := range vols {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			found[i], errs[i] = n.materializeVolume(ctx, pod, &vols[i], filepath.Join(dir, vols[i].Name))
+		}()
+	}
+	wg.Wait()
+	paths := make(map[string]string, len(vols))
+	for i, v := range vols {
+		if errs[i] != nil { // the first volume in the pod's order, as when they were written in turn
+			return nil, errs[i]
 		}
-		if err != nil {
-			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
-		}
-		if err := writeVolume(vdir, files); err != nil {
-			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
-		}
-		paths[v.Name] = vdir
+		paths[v.Name] = found[i]
 	}
 	return paths, nil
+}
+
+// volumeWorkers bounds the volumes of one pod written at once.
+const volumeWorkers = 8
+
+// materializeVolume writes one volume under vdir (or finds its host path) and returns its folder.
+func (n *Node) materializeVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, vdir string) (string, error) {
+	var files []volumeFile
+	var err error
+	switch {
+	case v.EmptyDir != nil:
+		return vdir, os.MkdirAll(vdir, 0o777)
+	case v.HostPath != nil:
+		if v.HostPath.Type != nil && (*v.HostPath.Type == corev1.HostPathDirectoryOrCreate) {
+			if err := os.MkdirAll(v.HostPath.Path, 0o755); err != nil {
+				return "", err
+			}
+		}
+		return v.HostPath.Path, nil
+	case v.Image != nil:
+		p, err := n.imageVolume(v.Image.Reference, vdir)
+		if err != nil {
+			return "", fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+		return p, nil
+	case v.Secret != nil:
+		files, err = n.secretFiles(ctx, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode, ptr.Deref(v.Secret.Optional, false))
+	case v.ConfigMap != nil:
+		files, err = n.configMapFiles(ctx, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.DefaultMode, ptr.Deref(v.ConfigMap.Optional, false))
+	case v.DownwardAPI != nil:
+		files, err = n.downwardFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode)
+	case v.Projected != nil:
+		files, err = n.projectedFiles(ctx, pod, v.Projected)
+	default:
+		return "", fmt.Errorf("volume %q: this volume type is not supported on the local node (supported: secret, configMap, emptyDir, projected, downwardAPI, hostPath, image)", v.Name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("volume %q: %w", v.Name, err)
+	}
+	if err := writeVolume(vdir, files); err != nil {
+		return "", fmt.Errorf("volume %q: %w", v.Name, err)
+	}
+	return vdir, nil
 }
 
 // imageVolume makes dir look like the image's filesystem: its binaries path (usr/local/bin) is a

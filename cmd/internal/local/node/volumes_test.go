@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 )
@@ -93,5 +95,51 @@ func TestImageVolumeUnknownImage(t *testing.T) {
 	st = r.buildStatus(pod)
 	if w := st.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != "ContainerCreating" {
 		t.Errorf("after resolution: %+v", st.ContainerStatuses[0].State)
+	}
+}
+
+// A pod's volumes are written side by side: every Secret and ConfigMap lands in its own folder,
+// and a failure reports the first failing volume in the pod's order, whichever failed first.
+func TestMaterializeVolumes(t *testing.T) {
+	var objs []runtime.Object
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-2"}}
+	for i := range 12 {
+		name := fmt.Sprintf("secret-%02d", i)
+		objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Data: map[string][]byte{"tls.crt": []byte(name)}})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}}})
+	}
+	objs = append(objs, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: "default"}, Data: map[string]string{"a": "b"}})
+	pod.Spec.Volumes = append(pod.Spec.Volumes,
+		corev1.Volume{Name: "cm", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}},
+		corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	n := New(Config{ImagesFile: filepath.Join(t.TempDir(), "absent.yaml"), Cache: t.TempDir()}, fake.NewClientset(objs...))
+	dir := t.TempDir()
+	paths, err := n.materializeVolumes(context.Background(), pod, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != len(pod.Spec.Volumes) {
+		t.Errorf("%d paths for %d volumes: %v", len(paths), len(pod.Spec.Volumes), paths)
+	}
+	for i := range 12 {
+		name := fmt.Sprintf("secret-%02d", i)
+		if data, err := os.ReadFile(filepath.Join(paths[name], "tls.crt")); err != nil || string(data) != name {
+			t.Errorf("volume %s: %q %v", name, data, err)
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(paths["cm"], "a")); err != nil || string(data) != "b" {
+		t.Errorf("volume cm: %q %v", data, err)
+	}
+	if st, err := os.Stat(paths["scratch"]); err != nil || !st.IsDir() {
+		t.Errorf("volume scratch: %v", err)
+	}
+
+	// Two missing Secrets: the error names the first of the pod's volumes that failed.
+	missing := pod.DeepCopy()
+	missing.Spec.Volumes[3].Secret.SecretName = "absent-a"
+	missing.Spec.Volumes[9].Secret.SecretName = "absent-b"
+	_, err = n.materializeVolumes(context.Background(), missing, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), `volume "secret-03": secret "absent-a"`) {
+		t.Errorf("two missing Secrets: %v, want the error of volume secret-03", err)
 	}
 }
