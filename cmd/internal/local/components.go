@@ -176,8 +176,7 @@ func (p *Plane) APIServiceIPOrEmpty() string { return p.cfg.APIServiceIP() }
 
 // kubeProxyMinSyncPeriod is the least time between two of kube-proxy's rule syncs. Not 0: kube-proxy
 // reads 0 as unset, its default of 1 s, and then a Service's new endpoint waited up to a second
-// behind the previous sync (ten TCPs applied at once answered through their Services 1.2 s after
-// their EndpointSlices were ready, all in one sync). A sync took 36 ms on average here.
+// behind the previous sync (the figures: docs/operations.md, Local plane).
 const kubeProxyMinSyncPeriod = "100ms"
 
 func (p *Plane) kubeProxyConfig() error {

@@ -32,13 +32,15 @@ func TestKubeProxyConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The iptables section's own line: the effective value after kube-proxy's defaults.
-	_, iptables, _ := strings.Cut(string(data), "\niptables:\n")
-	for i, l := range strings.SplitAfter(iptables, "\n") {
-		if !strings.HasPrefix(l, " ") { // the next top-level key
-			iptables = strings.Join(strings.SplitAfter(iptables, "\n")[:i], "")
+	// The iptables section's own lines (indented, up to the next top-level key): the effective
+	// value after kube-proxy's defaults.
+	_, rest, _ := strings.Cut(string(data), "\niptables:\n")
+	iptables := ""
+	for _, l := range strings.SplitAfter(rest, "\n") {
+		if !strings.HasPrefix(l, " ") {
 			break
 		}
+		iptables += l
 	}
 	if !strings.Contains(iptables, "  minSyncPeriod: 100ms\n") {
 		t.Errorf("kube-proxy's effective iptables configuration:\n%s\nwant minSyncPeriod: 100ms", iptables)
