@@ -182,8 +182,10 @@ func (m *ImageMap) Resolve(image string) (Resolved, error) {
 				Build: strings.Fields(expand(r.Build))}
 		}
 		if res.Entrypoint != "" {
+			// The folder alone is not the build: hack/kube-bins.sh makes it before it builds,
+			// and a version's folder may hold only some of its binaries (kubeadm for a worker).
 			if _, err := res.Lookup(res.Entrypoint); err != nil {
-				return Resolved{}, &UnknownImageError{Image: image, Reason: err.Error()}
+				return Resolved{}, &UnknownImageError{Image: image, Reason: err.Error(), Build: strings.Fields(expand(r.Build))}
 			}
 		}
 		return res, nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -103,5 +104,36 @@ func TestImageMapOldFileGetsDefaultRules(t *testing.T) {
 	_, err = m.Resolve("registry.k8s.io/kube-apiserver:v9.9.9")
 	if err == nil || !strings.Contains(err.Error(), "built-in rules") {
 		t.Errorf("default rule failure: %v", err)
+	}
+}
+
+// A version's folder without the image's binary (a build under way, which makes the folder
+// first, or a folder holding only kubeadm) is built on demand, as a missing folder is.
+func TestImageMapBuildsMissingBinary(t *testing.T) {
+	cache := t.TempDir()
+	dir := filepath.Join(cache, "kube", "v1.35.1", "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kubeadm"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadImages(filepath.Join(t.TempDir(), "absent.yaml"), cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kube-apiserver@v1.35.1", "kube-controller-manager@v1.35.1", "kube-scheduler@v1.35.1"}
+	for _, image := range []string{"registry.k8s.io/kube-apiserver:v1.35.1", "registry.k8s.io/kube-scheduler:v1.35.1"} {
+		_, err := m.Resolve(image)
+		var unknown *UnknownImageError
+		if !errors.As(err, &unknown) || !slices.Equal(unknown.Build, want) || !strings.Contains(err.Error(), "is not an executable in "+dir) {
+			t.Errorf("%s: %v (build %v), want the build %v", image, err, unknown, want)
+		}
+	}
+	// A rule without a build still names the missing binary, and builds nothing.
+	_, err = m.Resolve("registry.k8s.io/kube-proxy:v1.35.1")
+	var unknown *UnknownImageError
+	if !errors.As(err, &unknown) || len(unknown.Build) != 0 || !strings.Contains(err.Error(), `"kube-proxy"`) {
+		t.Errorf("kube-proxy: %v", err)
 	}
 }
