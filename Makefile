@@ -114,12 +114,12 @@ TEST_VERSIONS := v1.33.13
 PREVIOUS_VERSION := v1.36.3
 
 test: lint ## Everything CI runs: lint, generated files fresh, unit + integration tests.
-	@# The plane's version, etcd, kine and konnectivity; PREVIOUS_VERSION's binaries build while the tests run (hack/test.sh).
-	PREVIOUS= hack/kube-bins.sh
+	@# kube-apiserver and etcd, all most modules' tests run; the other binaries build while they test (hack/test.sh).
+	hack/kube-bins.sh kube-apiserver etcd
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete
 	hack/services.sh
-	@# Every module's tests; PREVIOUS_VERSION, the worker nodes' binaries, helm and TEST_VERSIONS build meanwhile (see the script).
+	@# Every module's tests; the plane's other binaries, PREVIOUS_VERSION's, the worker nodes', helm and TEST_VERSIONS build meanwhile (see the script).
 	MODULES="$(MODULES)" STANDALONE="$(STANDALONE)" TEST_VERSIONS="$(TEST_VERSIONS)" PREVIOUS_VERSION="$(PREVIOUS_VERSION)" hack/test.sh
 
 .PHONY: bench

@@ -1,8 +1,10 @@
 package local_test
 
-// End-to-end tests on the local plane: `kamaji local up` as a user runs it (the real binary,
-// the real etcd plugin), then what a user would check with kubectl, then `kamaji local down`
-// and a comparison of the machine with its state before. Root on Linux only (skipped
+// End-to-end tests on the local plane: `kamaji local up --datastores all` as a user runs it
+// (the real binary, the real datastore and addon plugins), then what a user would check with
+// kubectl, then `kamaji local down` and a comparison of the machine (and of its database
+// servers) with its state before. One plane serves every subtest (starting one takes a
+// minute or more of the suite): subtests_e2e_test.go. Root on Linux only (skipped
 // otherwise); failing when a plane already runs here (one per machine: the bridge, the ports
 // and kube-proxy's chains are the host's).
 
@@ -55,6 +57,10 @@ type e2e struct {
 	kubectl string
 	cs      kubernetes.Interface
 	cl      client.Client
+	// plugins: the plugins the plane's chart installs (datastore-etcd, addon-coredns, ...).
+	plugins []string
+	// kineTenants: every tenant made on a kine DataStore, which down must have dropped.
+	kineTenants []kineTenantNames
 }
 
 func TestLocalPlane(t *testing.T) {
@@ -66,7 +72,11 @@ func TestLocalPlane(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e, dir := newPlaneE2E(t, "datastore-etcd", "addon-coredns", "addon-kubeproxy", "addon-konnectivity")
+	e, dir := newPlaneE2E(t, "datastore-etcd", "datastore-mysql", "datastore-postgres", "datastore-nats", "addon-coredns", "addon-kubeproxy", "addon-konnectivity")
+	ensureKine(t)
+	// The machine's servers, the kine DataStores' backends, must answer before anything starts.
+	mysqlRootDB(t).Close()
+	postgresRootDB(t).Close()
 
 	e.takePlaneSlot()
 	before := snapshot(t)
@@ -80,7 +90,7 @@ func TestLocalPlane(t *testing.T) {
 		}
 	})
 
-	out, err := e.run(8*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2", "--workers", "1")
+	out, err := e.run(8*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2", "--workers", "1", "--datastores", "all")
 	if err != nil {
 		t.Fatalf("kamaji local up: %v\n%s", err, out)
 	}
@@ -92,8 +102,9 @@ func TestLocalPlane(t *testing.T) {
 	e.connectAdmin(t)
 
 	t.Run("running up again is harmless", func(t *testing.T) {
+		// No --datastores: the plane keeps the DataStores it has.
 		out, err := e.run(3*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "2", "--workers", "1")
-		if err != nil || strings.Count(out, "already running") < 6 {
+		if err != nil || strings.Count(out, "already running") < 8 || !strings.Contains(out, "DataStore nats") || !strings.Contains(out, "DataStore etcd-2") {
 			t.Fatalf("second up: %v\n%s", err, out)
 		}
 	})
@@ -327,9 +338,11 @@ func TestLocalPlane(t *testing.T) {
 		})
 	})
 
-	t.Run("down leaves the machine as before", func(t *testing.T) {
+	t.Run("down leaves the machine and its database servers as before", func(t *testing.T) {
+		e.kineBeforeDown(t)
 		downDone = true
 		e.downAsBefore(t, before)
+		e.kineAfterDown(t)
 		if pids := node.MarkedProcesses(e.state, false); len(pids) > 0 {
 			t.Errorf("processes of the plane still run: %v", pids)
 		}
@@ -413,7 +426,7 @@ func (e *e2e) downAsBefore(t *testing.T, before map[string][]string) {
 func newPlaneE2E(t *testing.T, plugins ...string) (*e2e, string) {
 	t.Helper()
 	dir := t.TempDir()
-	e := &e2e{t: t, kamaji: filepath.Join(dir, "kamaji"), state: filepath.Join(dir, "state")}
+	e := &e2e{t: t, kamaji: filepath.Join(dir, "kamaji"), state: filepath.Join(dir, "state"), plugins: plugins}
 	e.kubectl, _ = testenv.Binary("kubectl")
 	build := exec.Command("go", "build", "-o", e.kamaji, "../../kamaji")
 	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")

@@ -1,13 +1,14 @@
 package local_test
 
-// End-to-end tests of the kine DataStores on the local plane: `kamaji local up --datastores
-// all` (the real binary, the real plugins, the machine's MariaDB and PostgreSQL, a NATS server
-// of the plane's own in operator mode), then per driver two TenantControlPlanes on the same
-// server, each with a real kine sidecar (the binary hack/kube-bins.sh kine builds): Ready,
-// kubectl through them, and the first tenant's kine credentials, taken from its
-// datastore-config Secret and its pod, used with the backend's own client: they read the first
-// tenant's data and are refused the second's. Then `kamaji local down`, and the machine and
-// its servers as before. Root on Linux only; skipped when a plane already runs here.
+// End-to-end tests of the kine DataStores, subtests of TestLocalPlane, whose plane is up with
+// `--datastores all` (the real plugins, the machine's MariaDB and PostgreSQL, a NATS server of
+// the plane's own in operator mode): per driver two TenantControlPlanes on the same server,
+// each with a real kine sidecar (the binary hack/kube-bins.sh kine builds): Ready, kubectl
+// through them, and the first tenant's kine credentials, taken from its datastore-config
+// Secret and its pod, used with the backend's own client: they read the first tenant's data
+// and are refused the second's; deleting them drops their databases, accounts and buckets.
+// Before the plane's down, a tenant is left running on MySQL and on PostgreSQL: down drops
+// them and the plane's own accounts from the servers (kineBeforeDown, kineAfterDown).
 
 import (
 	"context"
@@ -20,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +40,6 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/kubeconfig"
-	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/conformance/kine"
 
@@ -59,93 +58,41 @@ var kineDrivers = []kineDriver{
 	{local.DataStoreNATS, kamajiv1alpha1.DriverNATS},
 }
 
-func TestLocalPlaneKine(t *testing.T) {
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("the local plane needs root on Linux")
-	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl"} {
-		if _, err := testenv.Binary(b); err != nil {
+func init() {
+	registerPlaneSubtest("the kine DataStores are Ready, served by their plugins", testKineDataStores)
+	registerPlaneSubtest("two tenants on each kine DataStore: Ready, kubectl, isolated, dropped on deletion", testKineTenants)
+	registerPlaneSubtest("migrations and backups of a running tenant with 1,000 objects", testMigrations)
+}
+
+func testKineDataStores(t *testing.T, e *e2e) {
+	for _, d := range kineDrivers {
+		ds := &kamajiv1alpha1.DataStore{}
+		if err := e.cl.Get(ctx(t), client.ObjectKey{Name: d.ds}, ds); err != nil {
 			t.Fatal(err)
 		}
-	}
-	kineBin := ensureKine(t)
-	// The machine's servers must answer before anything starts.
-	mysqlRootDB(t).Close()
-	postgresRootDB(t).Close()
-
-	dir := t.TempDir()
-	e := &e2e{t: t, kamaji: filepath.Join(dir, "kamaji"), state: filepath.Join(dir, "state")}
-	e.kubectl, _ = testenv.Binary("kubectl")
-	build := exec.Command("go", "build", "-o", e.kamaji, "../../kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kamaji: %v\n%s", err, out)
-	}
-	for _, p := range []struct{ name, driver string }{{"datastore-etcd", "etcd"}, {"datastore-mysql", "MySQL"}, {"datastore-postgres", "PostgreSQL"}, {"datastore-nats", "NATS"}} {
-		if _, err := testenv.BuildPlugin(dir, p.name, settings.KindDataStore, p.driver); err != nil {
-			t.Fatal(err)
+		if ds.Spec.Driver != d.driver || !slices.Equal(ds.Spec.Endpoints, []string{kineEndpoint(d.ds)}) {
+			t.Errorf("DataStore %s: driver %s, endpoints %v", d.ds, ds.Spec.Driver, ds.Spec.Endpoints)
+		}
+		if !conditionTrue(ds.Status.Conditions, "Ready") {
+			t.Errorf("DataStore %s: %v", d.ds, ds.Status.Conditions)
 		}
 	}
-
-	e.takePlaneSlot()
-	before := snapshot(t)
-	var seen []kineTenantNames // every tenant the test made, to check down removed them
-	downDone := false
-	t.Cleanup(func() {
-		if !downDone {
-			out, err := e.run(2*time.Minute, "local", "down", "--state-dir", e.state)
-			if err != nil {
-				t.Errorf("kamaji local down: %v\n%s", err, out)
-			}
-		}
-	})
-
-	start := time.Now()
-	out, err := e.run(8*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "0", "--datastores", "all")
-	if err != nil && strings.Contains(out, "another local plane runs on this machine") {
-		downDone = true // not ours to take down
-		t.Fatalf("a local plane started meanwhile, and only one fits: %s", out)
+	// The plane's own accounts exist, with a password.
+	var n int
+	db := mysqlRootDB(t)
+	defer db.Close()
+	if err := db.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = 'kamaji_local' AND authentication_string <> ''").Scan(&n); err != nil || n != 1 {
+		t.Errorf("MariaDB account kamaji_local with a password: %d %v", n, err)
 	}
-	if err != nil {
-		t.Fatalf("kamaji local up --datastores all: %v\n%s", err, out)
+	pg := postgresRootDB(t)
+	defer pg.Close()
+	if err := pg.QueryRow("SELECT COUNT(*) FROM pg_authid WHERE rolname = 'kamaji_local' AND rolpassword IS NOT NULL AND NOT rolsuper").Scan(&n); err != nil || n != 1 {
+		t.Errorf("PostgreSQL role kamaji_local with a password: %d %v", n, err)
 	}
-	t.Logf("kamaji local up --datastores all (%.1fs):\n%s", time.Since(start).Seconds(), out)
-	e.connectAdmin(t)
+}
 
-	t.Run("the DataStores are Ready, served by their plugins", func(t *testing.T) {
-		for _, d := range kineDrivers {
-			ds := &kamajiv1alpha1.DataStore{}
-			if err := e.cl.Get(ctx(t), client.ObjectKey{Name: d.ds}, ds); err != nil {
-				t.Fatal(err)
-			}
-			if ds.Spec.Driver != d.driver || !slices.Equal(ds.Spec.Endpoints, []string{kineEndpoint(d.ds)}) {
-				t.Errorf("DataStore %s: driver %s, endpoints %v", d.ds, ds.Spec.Driver, ds.Spec.Endpoints)
-			}
-			if !conditionTrue(ds.Status.Conditions, "Ready") {
-				t.Errorf("DataStore %s: %v", d.ds, ds.Status.Conditions)
-			}
-		}
-		// The plane's own accounts exist, with a password.
-		var n int
-		db := mysqlRootDB(t)
-		defer db.Close()
-		if err := db.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = 'kamaji_local' AND authentication_string <> ''").Scan(&n); err != nil || n != 1 {
-			t.Errorf("MariaDB account kamaji_local with a password: %d %v", n, err)
-		}
-		pg := postgresRootDB(t)
-		defer pg.Close()
-		if err := pg.QueryRow("SELECT COUNT(*) FROM pg_authid WHERE rolname = 'kamaji_local' AND rolpassword IS NOT NULL AND NOT rolsuper").Scan(&n); err != nil || n != 1 {
-			t.Errorf("PostgreSQL role kamaji_local with a password: %d %v", n, err)
-		}
-	})
-
-	t.Run("running up again is harmless", func(t *testing.T) {
-		out, err := e.run(3*time.Minute, "local", "up", "--state-dir", e.state, "--bin-dir", dir, "--tenants", "0")
-		if err != nil || strings.Count(out, "already running") < 8 || !strings.Contains(out, "DataStore nats") || !strings.Contains(out, "DataStore etcd-2") {
-			t.Fatalf("second up (no --datastores: the plane keeps its DataStores): %v\n%s", err, out)
-		}
-	})
-
+func testKineTenants(t *testing.T, e *e2e) {
+	kineBin := ensureKine(t) // built before the plane started: this only finds it
 	for _, d := range kineDrivers {
 		t.Run(d.ds, func(t *testing.T) {
 			a, b := "kine-"+d.ds+"-a", "kine-"+d.ds+"-b"
@@ -164,7 +111,7 @@ func TestLocalPlaneKine(t *testing.T) {
 			for _, name := range []string{a, b} {
 				e.waitKineReady(t, name)
 				tcp := e.tcp(t, name)
-				seen = append(seen, kineTenantNames{d.ds, tcp.Spec.DataStoreSchema, tcp.Spec.DataStoreUsername})
+				e.kineTenants = append(e.kineTenants, kineTenantNames{d.ds, tcp.Spec.DataStoreSchema, tcp.Spec.DataStoreUsername})
 			}
 
 			t.Run("Ready with a real kine sidecar", func(t *testing.T) {
@@ -254,58 +201,49 @@ func TestLocalPlaneKine(t *testing.T) {
 			})
 		})
 	}
+}
 
-	t.Run("migrations and backups of a running tenant with 1,000 objects", func(t *testing.T) { testMigrations(t, e) })
+// kineBeforeDown leaves a tenant running on the MySQL and on the PostgreSQL DataStore, for
+// kineAfterDown to check that down dropped their databases and accounts itself.
+func (e *e2e) kineBeforeDown(t *testing.T) {
+	t.Helper()
+	for _, ds := range []string{local.DataStoreMySQL, local.DataStorePostgreSQL} {
+		tcp := local.SampleTCP("kine-left-"+ds, "default")
+		tcp.Spec.DataStore = ds
+		if err := e.cl.Create(ctx(t), tcp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ds := range []string{local.DataStoreMySQL, local.DataStorePostgreSQL} {
+		name := "kine-left-" + ds
+		e.waitKineReady(t, name)
+		tcp := e.tcp(t, name)
+		n := kineTenantNames{ds, tcp.Spec.DataStoreSchema, tcp.Spec.DataStoreUsername}
+		if left := serverLeftovers(t, []kineTenantNames{n}); len(left) != 2 {
+			t.Fatalf("tenant %s: want its database and account on the server, found %v", name, left)
+		}
+		e.kineTenants = append(e.kineTenants, n)
+	}
+}
 
-	t.Run("down removes the plane's accounts and tenants from the servers, and leaves the machine as before", func(t *testing.T) {
-		// A tenant left running: down must drop its database and account itself.
-		for _, ds := range []string{local.DataStoreMySQL, local.DataStorePostgreSQL} {
-			tcp := local.SampleTCP("kine-left-"+ds, "default")
-			tcp.Spec.DataStore = ds
-			if err := e.cl.Create(ctx(t), tcp); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, ds := range []string{local.DataStoreMySQL, local.DataStorePostgreSQL} {
-			name := "kine-left-" + ds
-			e.waitKineReady(t, name)
-			tcp := e.tcp(t, name)
-			n := kineTenantNames{ds, tcp.Spec.DataStoreSchema, tcp.Spec.DataStoreUsername}
-			if left := serverLeftovers(t, []kineTenantNames{n}); len(left) != 2 {
-				t.Fatalf("tenant %s: want its database and account on the server, found %v", name, left)
-			}
-			seen = append(seen, n)
-		}
-		out, err := e.run(2*time.Minute, "local", "down", "--state-dir", e.state)
-		downDone = true
-		if err != nil {
-			t.Fatalf("kamaji local down: %v\n%s", err, out)
-		}
-		t.Logf("kamaji local down:\n%s", out)
-		if left := serverLeftovers(t, seen); len(left) > 0 {
-			t.Errorf("left on the machine's servers: %v", left)
-		}
-		var n int
-		db := mysqlRootDB(t)
-		defer db.Close()
-		if err := db.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = 'kamaji_local'").Scan(&n); err != nil || n != 0 {
-			t.Errorf("MariaDB account kamaji_local after down: %d %v", n, err)
-		}
-		pg := postgresRootDB(t)
-		defer pg.Close()
-		if err := pg.QueryRow("SELECT COUNT(*) FROM pg_roles WHERE rolname = 'kamaji_local'").Scan(&n); err != nil || n != 0 {
-			t.Errorf("PostgreSQL role kamaji_local after down: %d %v", n, err)
-		}
-		after := snapshot(t)
-		for _, k := range []string{"netns", "links", "mounts", "iptables", "ip6tables", "nft", "sysctls"} {
-			if b, a := before[k], after[k]; !slices.Equal(b, a) {
-				t.Errorf("%s differs after down:\nbefore: %v\nafter:  %v", k, b, a)
-			}
-		}
-		if pids := node.MarkedProcesses(e.state, false); len(pids) > 0 {
-			t.Errorf("processes of the plane still run: %v", pids)
-		}
-	})
+// kineAfterDown checks, once down has run, that no database or account of a tenant the test
+// made on a kine DataStore, nor the plane's own accounts, is left on the machine's servers.
+func (e *e2e) kineAfterDown(t *testing.T) {
+	t.Helper()
+	if left := serverLeftovers(t, e.kineTenants); len(left) > 0 {
+		t.Errorf("left on the machine's servers: %v", left)
+	}
+	var n int
+	db := mysqlRootDB(t)
+	defer db.Close()
+	if err := db.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE User = 'kamaji_local'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("MariaDB account kamaji_local after down: %d %v", n, err)
+	}
+	pg := postgresRootDB(t)
+	defer pg.Close()
+	if err := pg.QueryRow("SELECT COUNT(*) FROM pg_roles WHERE rolname = 'kamaji_local'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("PostgreSQL role kamaji_local after down: %d %v", n, err)
+	}
 }
 
 // ensureKine builds kine into the cache when missing (hack/kube-bins.sh kine) and returns it.
