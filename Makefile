@@ -114,7 +114,7 @@ TEST_VERSIONS := v1.33.13
 PREVIOUS_VERSION := v1.36.3
 
 test: lint ## Everything CI runs: lint, generated files fresh, unit + integration tests.
-	@# kube-apiserver and etcd, all most modules' tests run; the other binaries build while they test (hack/test.sh).
+	@# kube-apiserver and etcd, all that most modules' tests run; the other binaries build while those test (hack/test.sh).
 	hack/kube-bins.sh kube-apiserver etcd
 	hack/check-generated.sh
 	cd bench && GOWORK=off go build -o /dev/null ./... # hack/bench.sh builds it alone: its go.sum must be complete
