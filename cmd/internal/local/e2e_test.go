@@ -3,8 +3,9 @@ package local_test
 // End-to-end tests on the local plane: `kamaji local up --datastores all` as a user runs it
 // (the real binary, the real datastore and addon plugins), then what a user would check with
 // kubectl, then `kamaji local down` and a comparison of the machine (and of its database
-// servers) with its state before. One plane serves every subtest (starting one takes a
-// minute or more of the suite): subtests_e2e_test.go. Root on Linux only (skipped
+// servers) with its state before. That one plane serves all of TestLocalPlane's subtests,
+// the kine ones included (an up with every DataStore took 45 s here): subtests_e2e_test.go;
+// the kubelet node has a plane of its own (adminnode_e2e_test.go). Root on Linux only (skipped
 // otherwise); failing when a plane already runs here (one per machine: the bridge, the ports
 // and kube-proxy's chains are the host's).
 
