@@ -89,6 +89,7 @@ func (p *Plane) stageAdminNode(ctx context.Context) (string, error) {
 		Kubeconfig:    kubeconfig,
 		KubeletConfig: c.AdminKubeletConfig(p.pkiFile("ca.crt"), p.cfg.DNSServiceIP(), 10248),
 		Bridge:        p.cfg.Bridge, PodCIDR: p.cfg.PodCIDR, RangeStart: adminPodRangeStart, Gateway: p.cfg.Gateway,
+		Cache: p.cfg.Cache, KubeBins: kubeBinsScript(p.cfg.StateDir, p.cfg.BinDir),
 	}}
 	data, err := json.MarshalIndent(files, "", "  ")
 	if err != nil {
@@ -141,23 +142,18 @@ func (p *Plane) nodeKubeconfig() (string, error) {
 }
 
 // adminImages are the images the admin node's pods run, built from this machine's binaries:
-// the pod sandbox, CoreDNS (the cluster's DNS), the tenant control planes of every Kubernetes
-// version built into the cache, konnectivity's server and kine when built, and the project's
-// own images (kamaji and its plugins, from the bin folder) under every tag.
+// the pod sandbox, CoreDNS (the cluster's DNS), the tenant control plane of the plane's
+// Kubernetes version (the node's registry makes another version's on its first pull,
+// worker.ControlPlaneSource), konnectivity's server and kine when built, and the project's own
+// images (kamaji and its plugins, from the bin folder) under every tag.
 func (p *Plane) adminImages(pause string) ([]worker.Image, error) {
 	out := []worker.Image{worker.PauseImage(pause), worker.CoreDNSImage(p.cfg.corednsBin(), CoreDNSVersion)}
-	versions, _ := filepath.Glob(filepath.Join(p.cfg.Cache, "kube", "v*", "bin", "kube-scheduler"))
-	for _, s := range versions {
-		dir := filepath.Dir(s)
-		if !fileExists(filepath.Join(dir, "kube-apiserver")) || !fileExists(filepath.Join(dir, "kube-controller-manager")) {
-			continue
-		}
-		imgs, err := worker.ControlPlaneImages(dir, filepath.Base(filepath.Dir(dir)))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, imgs...)
+	// The plane's own version now, for the first tenants; any other on its first pull.
+	cp, err := worker.ControlPlaneImages(filepath.Dir(p.cfg.KubeBin("kube-apiserver")), KubeVersion)
+	if err != nil {
+		return nil, err
 	}
+	out = append(out, cp...)
 	type program struct{ ref, host, in, user string }
 	// The project's images run as nonroot, as `make images` builds them.
 	const nonroot = "65532:65532"

@@ -7,7 +7,8 @@ package local_test
 // plane runs from the images built on this machine (konnectivity's server among them), kubectl
 // through it, `kubectl logs` of an admin pod through the kubelet and of a pod on the tenant's
 // worker through konnectivity, a tenant on the MySQL DataStore with its kine sidecar from the
-// kine image; then down leaves the machine as it was.
+// kine image, a tenant at another Kubernetes version whose images the node's registry makes on
+// their first pull; then down leaves the machine as it was.
 
 import (
 	"context"
@@ -202,6 +203,39 @@ func TestLocalPlaneKubeletNode(t *testing.T) {
 		e.writeKubeconfig(t, name)
 		if out := e.kubectlT(t, name, "get", "ns", "-o", "name"); !strings.Contains(out, "namespace/kube-system") {
 			t.Errorf("get ns: %s", out)
+		}
+	})
+
+	t.Run("a tenant at another version runs from images made on their first pull", func(t *testing.T) {
+		ensurePreviousBins(t, previousKubeVersion)
+		index := filepath.Join(e.state, "registry", "index.json")
+		ref := "registry.k8s.io/kube-apiserver:" + previousKubeVersion
+		if data, err := os.ReadFile(index); err != nil || strings.Contains(string(data), ref) {
+			t.Fatalf("%s made before any pull (%v)", ref, err)
+		}
+		const name = "kubelet-older"
+		tcp := local.SampleTCP(name, "default")
+		tcp.Spec.Kubernetes.Version = previousKubeVersion
+		if err := e.cl.Create(ctx(t), tcp); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = e.cl.Delete(context.Background(), tcp) }()
+		e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
+		pods := e.tenantPods(t, name)
+		if len(pods) != 1 || !podReady(&pods[0]) {
+			t.Fatalf("pods %v", podSummary(pods))
+		}
+		for _, c := range pods[0].Status.ContainerStatuses {
+			if strings.HasPrefix(c.Name, "kube-") && (!strings.HasPrefix(c.ContainerID, "containerd://") || !strings.HasSuffix(c.Image, ":"+previousKubeVersion)) {
+				t.Errorf("container %s: id %s, image %s", c.Name, c.ContainerID, c.Image)
+			}
+		}
+		if data, _ := os.ReadFile(index); !strings.Contains(string(data), ref) {
+			t.Errorf("%s is not in the registry's index", ref)
+		}
+		e.writeKubeconfig(t, name)
+		if out := e.kubectlT(t, name, "version", "-o", "json"); !strings.Contains(out, `"gitVersion": "`+previousKubeVersion+`"`) {
+			t.Errorf("version: %s", out)
 		}
 	})
 

@@ -137,3 +137,21 @@ func TestImageMapBuildsMissingBinary(t *testing.T) {
 		t.Errorf("kube-proxy: %v", err)
 	}
 }
+
+// An image of a Kubernetes version not built yet says how to build it.
+func TestImageMapBuild(t *testing.T) {
+	cache := t.TempDir()
+	m, err := LoadImages(filepath.Join(cache, "absent.yaml"), cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Resolve("registry.k8s.io/kube-scheduler:v1.33.13")
+	var unknown *UnknownImageError
+	if !errors.As(err, &unknown) || !slices.Equal(unknown.Build, []string{"kube-apiserver@v1.33.13", "kube-controller-manager@v1.33.13", "kube-scheduler@v1.33.13"}) {
+		t.Fatalf("got %v (%+v)", err, unknown)
+	}
+	_, err = m.Resolve("rancher/kine:v0.99.0")
+	if !errors.As(err, &unknown) || len(unknown.Build) != 0 {
+		t.Fatalf("kine has no build rule: %v (%+v)", err, unknown)
+	}
+}

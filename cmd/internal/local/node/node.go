@@ -37,6 +37,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+
+	"github.com/openhcp/kamaji/cmd/internal/local/kubebuild"
 )
 
 // Environment variables that mark the processes of a local plane: every process the plane
@@ -82,19 +84,19 @@ type Node struct {
 	mu     sync.Mutex
 	pods   map[types.UID]*podRunner
 	wg     sync.WaitGroup
-	builds *builds
+	builds *kubebuild.Builds
 }
 
 // New returns a node; Run starts it.
 func New(cfg Config, cs kubernetes.Interface) *Node {
 	return &Node{cfg: cfg, cs: cs, ipam: newIPAM(cfg.PodCIDR, cfg.Gateway), pods: map[types.UID]*podRunner{},
-		builds: &builds{script: cfg.KubeBins, cache: cfg.Cache, logDir: filepath.Join(cfg.StateDir, "logs")}}
+		builds: &kubebuild.Builds{Script: cfg.KubeBins, Cache: cfg.Cache, LogDir: filepath.Join(cfg.StateDir, "logs")}}
 }
 
 // Run registers the node and runs pods until ctx ends, then stops every container (with
 // their grace periods, up to ShutdownGrace) and removes their network namespaces.
 func (n *Node) Run(ctx context.Context) error {
-	n.builds.ctx = ctx
+	n.builds.Ctx = ctx
 	n.cleanupLeftovers()
 	if err := os.MkdirAll(n.podsDir(), 0o755); err != nil {
 		return err

@@ -383,22 +383,23 @@ func (r *podRunner) runOnce(c *ctr) (int, error) {
 	img, err := images.Resolve(c.spec.Image)
 	if err != nil {
 		var unknown *UnknownImageError
-		if errors.As(err, &unknown) && len(unknown.Build) > 0 && r.n.builds.script != "" {
+		if errors.As(err, &unknown) && len(unknown.Build) > 0 && r.n.builds.Script != "" {
 			// Built on demand, as a kubelet would pull it: the container waits meanwhile.
-			st := r.n.builds.ensure(unknown.Build)
+			r.n.builds.Forget(unknown.Build) // built before, deleted since
+			st := r.n.builds.Ensure(unknown.Build)
 			switch {
-			case st.done:
+			case st.Done:
 				img, err = images.Resolve(c.spec.Image)
-			case st.err != nil:
-				r.setWaiting(c, "ErrImagePull", st.msg)
-				r.event(corev1.EventTypeWarning, "Failed", "Failed to build image %q: %s", c.spec.Image, st.msg)
-				return 0, st.err
+			case st.Err != nil:
+				r.setWaiting(c, "ErrImagePull", st.Msg)
+				r.event(corev1.EventTypeWarning, "Failed", "Failed to build image %q: %s", c.spec.Image, st.Msg)
+				return 0, st.Err
 			default:
-				if st.started {
-					r.event(corev1.EventTypeNormal, "Pulling", "Building image %q: %s", c.spec.Image, st.msg)
+				if st.Started {
+					r.event(corev1.EventTypeNormal, "Pulling", "Building image %q: %s", c.spec.Image, st.Msg)
 				}
-				r.setWaiting(c, "ContainerCreating", st.msg)
-				return 0, errors.New(st.msg)
+				r.setWaiting(c, "ContainerCreating", st.Msg)
+				return 0, errors.New(st.Msg)
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/openhcp/kamaji/cmd/internal/local/kubebuild"
 )
 
 // Admin is what the admin cluster's own node needs besides its Config: it is not joined with
@@ -23,6 +25,10 @@ type Admin struct {
 	// Bridge, PodCIDR, RangeStart and Gateway are the pod network: the plane's bridge and
 	// range, the node's pods from RangeStart on, their gateway the bridge's address.
 	Bridge, PodCIDR, RangeStart, Gateway string
+	// Cache is the kamaji cache folder: the registry makes a tenant version's control-plane
+	// images from its kube/<version>/bin on their first pull (ControlPlaneSource). KubeBins is
+	// hack/kube-bins.sh, run first when that folder lacks them; empty: such a pull fails.
+	Cache, KubeBins string
 }
 
 // AdminCNIConfig is the admin node's pod network: the plane's bridge (it exists, with the
@@ -126,7 +132,13 @@ func RunAdmin(ctx context.Context, c Config, a Admin, log io.Writer) error {
 	if err := os.WriteFile(kubeletConf, kubeconfig, 0o600); err != nil {
 		return err
 	}
-	containerd, err := c.startRuntime(ctx, logf)
+	reg := Registry{Dir: c.RegistryDir}
+	if a.Cache != "" {
+		src := &ControlPlaneSource{Cache: a.Cache, Registry: c.RegistryDir, Logf: logf,
+			Builds: &kubebuild.Builds{Script: a.KubeBins, Cache: a.Cache, LogDir: c.path("logs"), Ctx: ctx}}
+		reg.Fill = src.Fill
+	}
+	containerd, err := c.startRuntime(ctx, reg, logf)
 	if err != nil {
 		return err
 	}

@@ -11,9 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is one entry of an image's single layer.
@@ -46,23 +49,46 @@ const (
 var epoch = time.Unix(0, 0).UTC()
 
 // BuildImages writes the images into the registry folder dir (blobs and index) and returns
-// each one's manifest digest. An image already there with the same content is left as it is.
+// each one's manifest digest. An image whose sources have not changed since it was written
+// (the same files, sizes and modification times, the same configuration) is left as it is,
+// unread: a second `up` does not compress every binary again. Writers (the plane's up, the
+// kubelet node's registry making an image on its first pull) take turns on the folder's lock.
 func BuildImages(dir string, imgs []Image) (map[string]string, error) {
 	if err := os.MkdirAll(filepath.Join(dir, blobsDir), 0o755); err != nil {
 		return nil, err
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	idx, err := readIndex(dir)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
+	changed := false
 	for _, img := range imgs {
+		ref := NormalizeRef(img.Ref)
+		src, err := sourceStamp(img)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Ref, err)
+		}
+		if d, ok := idx.Images[ref]; ok && d.Source == src && fileExists(filepath.Join(dir, blobsDir, strings.TrimPrefix(d.Digest, "sha256:"))) {
+			out[img.Ref] = d.Digest
+			continue
+		}
 		d, err := buildImage(dir, img)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", img.Ref, err)
 		}
-		idx.Images[NormalizeRef(img.Ref)] = d
+		d.Source = src
+		idx.Images[ref] = d
 		out[img.Ref] = d.Digest
+		changed = true
+	}
+	if !changed {
+		return out, nil
 	}
 	data, _ := json.MarshalIndent(idx, "", "  ")
 	tmp := filepath.Join(dir, registryIndex+".tmp")
@@ -70,6 +96,43 @@ func BuildImages(dir string, imgs []Image) (map[string]string, error) {
 		return nil, err
 	}
 	return out, os.Rename(tmp, filepath.Join(dir, registryIndex))
+}
+
+// lockDir takes the registry folder's write lock (released by the returned func).
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// sourceStamp identifies what an image is made of without reading its files: its
+// configuration, and each file's path, mode and content, or for a host file its path, size and
+// modification time (a rebuilt binary changes both).
+func sourceStamp(img Image) (string, error) {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	_ = enc.Encode([]any{img.Ref, imageConfig(img)})
+	// In path order, as the layer has them: the order they were listed in is not content.
+	files := slices.Clone(img.Files)
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	for _, f := range files {
+		entry := []any{f.Path, f.Mode, f.Link, f.Dir, digestOf(f.Body)}
+		if f.From != "" {
+			st, err := os.Stat(f.From)
+			if err != nil {
+				return "", err
+			}
+			entry = append(entry, f.From, st.Size(), st.ModTime().UnixNano())
+		}
+		_ = enc.Encode(entry)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // NormalizeRef is a reference as containerd asks for it: docker.io for a reference without a
@@ -344,4 +407,9 @@ func imageConfig(img Image) map[string]any {
 		c["User"] = img.User
 	}
 	return c
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

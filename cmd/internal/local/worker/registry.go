@@ -25,6 +25,8 @@ type Descriptor struct {
 	MediaType string `json:"mediaType"`
 	Digest    string `json:"digest"`
 	Size      int64  `json:"size"`
+	// Source, in the registry's index only, stamps what the image was made of (sourceStamp).
+	Source string `json:"source,omitempty"`
 }
 
 // registryIndexFile maps full references (docker.io/library/busybox:latest) to manifests.
@@ -54,7 +56,21 @@ func readIndex(dir string) (registryIndexFile, error) {
 // containerd pulls through a mirror: GET and HEAD of /v2/<name>/manifests/<tag or digest> and
 // /v2/<name>/blobs/<digest>. containerd names the registry the image is from in the ns query
 // parameter, so docker.io/library/busybox and registry.k8s.io/pause are told apart.
-type Registry struct{ Dir string }
+type Registry struct {
+	Dir string
+	// Fill, when set, is asked for a manifest the folder does not hold: nil when it made the
+	// image (looked up again), ErrNoImage when it does not make it (MANIFEST_UNKNOWN), another
+	// error when it could not make it yet (503, with the error as the status line's reason,
+	// which containerd's error, and so the pod's ErrImagePull message, quotes). The request
+	// waits while it works, up to Hold.
+	Fill func(ctx context.Context, ns, name, ref string) error
+	// Hold bounds a Fill (DefaultHold when zero).
+	Hold time.Duration
+}
+
+// DefaultHold is how long a pull is held while its image is made: containerd waits 30 s for a
+// response's headers (its ResponseHeaderTimeout), and a pull cut short by it tells nothing.
+const DefaultHold = 20 * time.Second
 
 var (
 	manifestPath = regexp.MustCompile(`^/v2/(.+)/manifests/([^/]+)$`)
@@ -72,7 +88,24 @@ func (r Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if m := manifestPath.FindStringSubmatch(req.URL.Path); m != nil {
-		d, ok := r.lookup(req.URL.Query().Get("ns"), m[1], m[2])
+		ns := req.URL.Query().Get("ns")
+		d, ok := r.lookup(ns, m[1], m[2])
+		if !ok && r.Fill != nil {
+			hold := r.Hold
+			if hold == 0 {
+				hold = DefaultHold
+			}
+			ctx, cancel := context.WithTimeout(req.Context(), hold)
+			err := r.Fill(ctx, ns, m[1], m[2])
+			cancel()
+			switch {
+			case err == nil:
+				d, ok = r.lookup(ns, m[1], m[2])
+			case !errors.Is(err, ErrNoImage):
+				unavailable(w, req, m[1]+":"+m[2]+": "+err.Error())
+				return
+			}
+		}
 		if !ok {
 			registryError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "no image "+m[1]+":"+m[2]+" is built on this machine")
 			return
@@ -139,19 +172,44 @@ func (r Registry) serveBlob(w http.ResponseWriter, req *http.Request, digest, me
 	http.ServeContent(w, req, "", time.Time{}, f)
 }
 
+// unavailable answers 503 with msg as the status line's reason phrase, where a HEAD request's
+// client (containerd resolves with HEAD) still reads it; the body repeats it for a GET.
+func unavailable(w http.ResponseWriter, req *http.Request, msg string) {
+	reason := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, msg)
+	if hj, ok := w.(http.Hijacker); ok {
+		conn, buf, err := hj.Hijack()
+		if err == nil {
+			defer conn.Close()
+			body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": "UNAVAILABLE", "message": msg}}})
+			fmt.Fprintf(buf, "HTTP/1.1 503 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", reason, len(body))
+			if req.Method != http.MethodHead {
+				_, _ = buf.Write(body)
+			}
+			_ = buf.Flush()
+			return
+		}
+	}
+	registryError(w, http.StatusServiceUnavailable, "UNAVAILABLE", msg)
+}
+
 func registryError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
 }
 
-// serveRegistry serves dir on addr until ctx ends.
-func serveRegistry(ctx context.Context, addr, dir string) error {
+// serveRegistry serves the registry on addr until ctx ends.
+func serveRegistry(ctx context.Context, addr string, reg Registry) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("the worker's registry: %w", err)
 	}
-	srv := &http.Server{Handler: Registry{Dir: dir}, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: reg, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

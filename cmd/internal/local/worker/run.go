@@ -60,7 +60,7 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 			return err
 		}
 	}
-	containerd, err := c.startRuntime(ctx, logf)
+	containerd, err := c.startRuntime(ctx, Registry{Dir: c.RegistryDir}, logf)
 	if err != nil {
 		return err
 	}
@@ -152,8 +152,8 @@ func Run(ctx context.Context, c Config, log io.Writer) error {
 }
 
 // startRuntime serves the node's registry and starts containerd, once its socket answers.
-func (c Config) startRuntime(ctx context.Context, logf func(string, ...any)) (*supervised, error) {
-	if err := serveRegistry(ctx, c.registry(), c.RegistryDir); err != nil {
+func (c Config) startRuntime(ctx context.Context, reg Registry, logf func(string, ...any)) (*supervised, error) {
+	if err := serveRegistry(ctx, c.registry(), reg); err != nil {
 		return nil, err
 	}
 	logf("registry serving %s on %s", c.RegistryDir, c.registry())

@@ -1,0 +1,107 @@
+package kubebuild
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A build runs once in the background, whoever asks; a failure is reported, not retried at once.
+func TestBuildsOnDemand(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "kube-bins.sh")
+	// The fake build creates the folder of the version it is asked for, or fails for v1.99.
+	if err := os.WriteFile(script, []byte(`#!/bin/sh
+for a in "$@"; do case "$a" in *@v1.99*) echo "no such version" >&2; exit 3 ;; esac; done
+sleep 0.3
+echo "built $*" >> "$KAMAJI_CACHE/runs"
+mkdir -p "$KAMAJI_CACHE/kube/${1#*@}/bin"
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &Builds{Script: script, Cache: dir, LogDir: filepath.Join(dir, "logs")}
+	args := []string{"kube-apiserver@v1.33.13", "kube-scheduler@v1.33.13"}
+	first := b.Ensure(args)
+	if !first.Started || first.Done || first.Err != nil || !strings.Contains(first.Msg, "building kube-apiserver@v1.33.13 kube-scheduler@v1.33.13") {
+		t.Fatalf("first ask: %+v", first)
+	}
+	if again := b.Ensure(args); again.Started || again.Done || !strings.Contains(again.Msg, "so far") {
+		t.Fatalf("second ask while building: %+v", again)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !b.Ensure(args).Done {
+		if time.Now().After(deadline) {
+			t.Fatal("the build never finished")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kube", "v1.33.13", "bin")); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := os.ReadFile(filepath.Join(dir, "runs")); strings.Count(string(runs), "built") != 1 {
+		t.Errorf("the build ran %q", runs)
+	}
+
+	bad := []string{"kube-apiserver@v1.99.0"}
+	b.Ensure(bad)
+	var st State
+	for st = b.Ensure(bad); st.Err == nil; st = b.Ensure(bad) {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing build never ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(st.Msg, "failed") || !strings.Contains(st.Msg, "tried again in") || st.Started {
+		t.Errorf("failure: %+v", st)
+	}
+	b.Forget(bad) // a recent failure is kept: not tried again at once
+	if st := b.Ensure(bad); st.Err == nil || st.Started {
+		t.Errorf("after Forget of a failure: %+v", st)
+	}
+	if log, _ := os.ReadFile(filepath.Join(dir, "logs", "build-kube-apiserver-v1.99.0.log")); !strings.Contains(string(log), "no such version") {
+		t.Errorf("build log %q", log)
+	}
+}
+
+// Wait returns when the build ends, or when the caller gives up.
+func TestBuildsWait(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "kube-bins.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep ${SLEEP:-0.3}\nmkdir -p \"$KAMAJI_CACHE/done\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &Builds{Script: script, Cache: dir, LogDir: filepath.Join(dir, "logs")}
+	st := b.Wait(context.Background(), ControlPlane("v1.33.13"))
+	if !st.Done || st.Err != nil {
+		t.Fatalf("after the build: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+		t.Fatal("Wait returned before the build ended")
+	}
+	if st := b.Wait(context.Background(), ControlPlane("v1.33.13")); !st.Done || st.Started {
+		t.Errorf("a build done is done at once: %+v", st)
+	}
+	// Forgotten (its binaries deleted since), it runs again.
+	b.Forget(ControlPlane("v1.33.13"))
+	if st := b.Ensure(ControlPlane("v1.33.13")); !st.Started {
+		t.Errorf("after Forget: %+v", st)
+	}
+	if st := b.Wait(context.Background(), ControlPlane("v1.33.13")); !st.Done {
+		t.Errorf("the second build: %+v", st)
+	}
+
+	// The node's context kills the long build when the test ends.
+	t.Setenv("SLEEP", "30")
+	nodeCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	b.Ctx = nodeCtx
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	st = b.Wait(ctx, ControlPlane("v1.34.0"))
+	if st.Done || st.Err != nil || !st.Started {
+		t.Errorf("a caller that gave up: %+v", st)
+	}
+}
