@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A build runs once in the background, whoever asks; a failure is reported, not retried at once.
@@ -31,12 +30,8 @@ mkdir -p "$KAMAJI_CACHE/kube/${1#*@}/bin"
 	if again := b.Ensure(args); again.Started || again.Done || !strings.Contains(again.Msg, "so far") {
 		t.Fatalf("second ask while building: %+v", again)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !b.Ensure(args).Done {
-		if time.Now().After(deadline) {
-			t.Fatal("the build never finished")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if st := b.Wait(context.Background(), args); !st.Done {
+		t.Fatalf("after the build: %+v", st)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "kube", "v1.33.13", "bin")); err != nil {
 		t.Fatal(err)
@@ -47,13 +42,7 @@ mkdir -p "$KAMAJI_CACHE/kube/${1#*@}/bin"
 
 	bad := []string{"kube-apiserver@v1.99.0"}
 	b.Ensure(bad)
-	var st State
-	for st = b.Ensure(bad); st.Err == nil; st = b.Ensure(bad) {
-		if time.Now().After(deadline) {
-			t.Fatal("the failing build never ended")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	st := b.Wait(context.Background(), bad)
 	if !strings.Contains(st.Msg, "failed") || !strings.Contains(st.Msg, "tried again in") || st.Started {
 		t.Errorf("failure: %+v", st)
 	}

@@ -49,7 +49,7 @@ func ProgramImage(ref string, programs map[string]string, entrypoint []string, u
 // upstream).
 func ControlPlaneImages(binDir, version string) ([]Image, error) {
 	var out []Image
-	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+	for _, name := range controlPlaneNames {
 		bin := filepath.Join(binDir, name)
 		img, err := ProgramImage("registry.k8s.io/"+name+":"+version, map[string]string{"usr/local/bin/" + name: bin},
 			[]string{"/usr/local/bin/" + name}, "")

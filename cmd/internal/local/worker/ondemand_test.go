@@ -193,12 +193,10 @@ done
 	if code != http.StatusServiceUnavailable || !strings.Contains(status, "building kube-apiserver@v1.34.0") || !strings.Contains(status, "so far") {
 		t.Errorf("v1.34.0 while building: %d %q", code, status)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for code != 200 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		code, status, _ = pullFrom(short, "HEAD", "kube-apiserver", "v1.34.0")
+	if st := src.Builds.Wait(ctx, kubebuild.ControlPlane("v1.34.0")); !st.Done {
+		t.Fatalf("the v1.34.0 build: %+v", st)
 	}
-	if code != 200 {
+	if code, status, _ = pullFrom(short, "HEAD", "kube-apiserver", "v1.34.0"); code != 200 {
 		t.Errorf("v1.34.0 after its build: %d %q", code, status)
 	}
 
