@@ -1,6 +1,9 @@
 package controlplane
 
 import (
+	"math"
+	"strconv"
+
 	corev1 "k8s.io/api/core/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -53,12 +56,16 @@ func securityContext(dep *kamajiv1alpha1.DeploymentSpec, own func(*kamajiv1alpha
 	return dep.SecurityContext
 }
 
-// finishContainer applies what every container of ours gets from the spec: its resources, its
-// security context and the user's extra mounts (after ours, so ours keep their order).
-// Everything is copied: the Deployment must not alias the TenantControlPlane.
+// finishContainer applies what every container of ours gets from the spec: its resources (and
+// with a memory limit, GOMEMLIMIT), its security context and the user's extra mounts (after
+// ours, so ours keep their order). Everything is copied: the Deployment must not alias the
+// TenantControlPlane.
 func finishContainer(c *corev1.Container, res *corev1.ResourceRequirements, sc *corev1.SecurityContext, extra []corev1.VolumeMount) {
 	if res != nil {
 		c.Resources = *res.DeepCopy()
+	}
+	if limit, ok := GoMemLimit(c.Resources); ok {
+		c.Env = append(c.Env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit, 10)})
 	}
 	c.SecurityContext = sc.DeepCopy()
 	c.VolumeMounts = append(c.VolumeMounts, copyMounts(extra)...)
@@ -68,4 +75,28 @@ func finishContainer(c *corev1.Container, res *corev1.ResourceRequirements, sc *
 	if len(c.Env) == 0 {
 		c.Env = nil
 	}
+}
+
+// GoMemLimitPercent is the share of a container's memory limit its Go runtime is told it may
+// use (GOMEMLIMIT, in bytes). Every component of ours is a Go program (kube-apiserver, the
+// controller manager, the scheduler, kine): near the limit its collector works harder instead
+// of the kernel killing it. The rest is headroom for what the runtime does not count (the
+// mapped binary, the kernel's socket buffers).
+const GoMemLimitPercent = 90
+
+// GoMemLimit is GOMEMLIMIT for a container with these resources: GoMemLimitPercent of its memory
+// limit, rounded down; false without a (positive) memory limit.
+func GoMemLimit(res corev1.ResourceRequirements) (int64, bool) {
+	q, ok := res.Limits[corev1.ResourceMemory]
+	if !ok {
+		return 0, false
+	}
+	v := q.Value()
+	if v <= 0 {
+		return 0, false
+	}
+	if v > math.MaxInt64/GoMemLimitPercent {
+		return v / 100 * GoMemLimitPercent, true
+	}
+	return v * GoMemLimitPercent / 100, true
 }

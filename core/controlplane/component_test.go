@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"math"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -121,5 +122,73 @@ func TestContainerSecurityContexts(t *testing.T) {
 				t.Errorf("addon container got securityContext %v", got)
 			}
 		})
+	}
+}
+
+// A memory limit tells each of our Go components its runtime's share of it (GOMEMLIMIT); without
+// one, or with requests only, the runtime is left unbounded, as upstream runs it.
+func TestComponentGoMemLimit(t *testing.T) {
+	in := kineInput()
+	limit := func(mem string) *corev1.ResourceRequirements {
+		return &corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)},
+		}
+	}
+	in.TCP.Spec.ControlPlane.Deployment.Resources = &kamajiv1alpha1.ControlPlaneComponentsResources{
+		APIServer:         limit("1Gi"),
+		ControllerManager: limit("500M"),
+		Scheduler:         limit("100Mi"),
+		Kine:              limit("256Mi"),
+	}
+	d := mustBuild(t, in)
+	for name, want := range map[string]string{
+		APIServerContainer:         "966367641", // 90% of 1073741824, rounded down
+		ControllerManagerContainer: "450000000",
+		SchedulerContainer:         "94371840",
+		KineContainer:              "241591910",
+	} {
+		c := findContainer(t, d, name)
+		if got := goMemLimitEnv(c); got != want {
+			t.Errorf("%s GOMEMLIMIT = %q, want %q (env %v)", name, got, want, c.Env)
+		}
+	}
+	// The apiserver keeps its own variables beside it.
+	if env := findContainer(t, d, APIServerContainer).Env; len(env) < 2 || env[0].Name != "GOGC" {
+		t.Errorf("kube-apiserver env = %v, want GOGC first and GOMEMLIMIT after", env)
+	}
+
+	in.TCP.Spec.ControlPlane.Deployment.Resources = &kamajiv1alpha1.ControlPlaneComponentsResources{
+		APIServer: requests("1"), // CPU only
+		Scheduler: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}},
+	}
+	d = mustBuild(t, in)
+	for _, name := range []string{APIServerContainer, ControllerManagerContainer, SchedulerContainer, KineContainer} {
+		if c := findContainer(t, d, name); goMemLimitEnv(c) != "" {
+			t.Errorf("%s has GOMEMLIMIT without a memory limit: %v", name, c.Env)
+		}
+	}
+	if env := findContainer(t, d, SchedulerContainer).Env; env != nil {
+		t.Errorf("scheduler env = %v, want none", env)
+	}
+}
+
+func goMemLimitEnv(c corev1.Container) string {
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+func TestGoMemLimitLargeValues(t *testing.T) {
+	huge := resource.NewQuantity(math.MaxInt64, resource.BinarySI)
+	got, ok := GoMemLimit(corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: *huge}})
+	if !ok || got != math.MaxInt64/100*90 {
+		t.Errorf("GoMemLimit(MaxInt64) = %d, %v; want %d without overflow", got, ok, int64(math.MaxInt64/100*90))
+	}
+	if _, ok := GoMemLimit(corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("0")}}); ok {
+		t.Error("a zero memory limit gave a GOMEMLIMIT")
 	}
 }

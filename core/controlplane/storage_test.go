@@ -75,8 +75,9 @@ func TestKineStorage(t *testing.T) {
 	if !slices.Equal(k.Args, wantArgs) {
 		t.Errorf("kine args:\n got %q\nwant %q", k.Args, wantArgs)
 	}
-	// Credentials come from the Secret, in the given order ($(VAR) references depend on it).
-	if len(k.Env) != 2 || k.Env[0].Name != "DB_USER" || k.Env[1].Name != "DB_PASSWORD" {
+	// Credentials come from the Secret, in the given order ($(VAR) references depend on it);
+	// the memory limit's GOMEMLIMIT after them.
+	if len(k.Env) != 3 || k.Env[0].Name != "DB_USER" || k.Env[1].Name != "DB_PASSWORD" || k.Env[2].Name != "GOMEMLIMIT" {
 		t.Fatalf("kine env = %+v", k.Env)
 	}
 	if ref := k.Env[1].ValueFrom.SecretKeyRef; ref == nil || ref.Name != "tenant-a-datastore-config" || ref.Key != "DB_PASSWORD" {

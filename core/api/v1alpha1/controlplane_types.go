@@ -257,6 +257,8 @@ type DeploymentSpec struct {
 	// +optional
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 	// Resources defines the amount of memory and CPU to allocate to each component of the Control Plane.
+	// A component given a memory limit also runs with GOMEMLIMIT set to 90% of it, so that its Go
+	// runtime collects harder near the limit rather than being killed at it.
 	// +optional
 	Resources *ControlPlaneComponentsResources `json:"resources,omitempty"`
 	// ExtraArgs allows adding additional arguments to the Control Plane components,
