@@ -56,6 +56,7 @@ func testGoMemLimit(t *testing.T, e *e2e) {
 		}
 		want[c] = v
 	}
+	apiServerLimit := want[controlplane.APIServerContainer]
 	pods := e.tenantPods(t, name)
 	if len(pods) != 1 {
 		t.Fatalf("pods %v", podSummary(pods))
@@ -80,8 +81,8 @@ func testGoMemLimit(t *testing.T, e *e2e) {
 	}
 
 	e.writeKubeconfig(t, name)
-	if got := goMemLimitMetric(t, e, name); got != float64(int64(1<<30)*controlplane.GoMemLimitPercent/100) {
-		t.Errorf("%s's apiserver reports go_gc_gomemlimit_bytes %v, want 90%% of 1Gi", name, got)
+	if got := goMemLimitMetric(t, e, name); got != float64(apiServerLimit) {
+		t.Errorf("%s's apiserver reports go_gc_gomemlimit_bytes %v, want %d (90%% of 1Gi)", name, got, apiServerLimit)
 	}
 	if got := goMemLimitMetric(t, e, "tenant-00"); got != math.MaxInt64 {
 		t.Errorf("tenant-00 (no memory limit) reports go_gc_gomemlimit_bytes %v, want Go's default (no limit)", got)
