@@ -499,6 +499,14 @@ func TestTenantControlPlaneWebhookRules(t *testing.T) {
 		expectRejected(t, create(t, o), "metadata.annotations[kamaji.clastix.io/sleep-after]", "shorter than the minimum, 30s")
 		o.Annotations[kamajiv1alpha1.SleepAfterAnnotation] = "15m"
 		mustCreate(t, o)
+		// An annotation changes no generation: `kubectl annotate` is checked all the same.
+		soon := func(c *kamajiv1alpha1.TenantControlPlane) {
+			c.Annotations[kamajiv1alpha1.SleepAfterAnnotation] = "soon"
+		}
+		expectRejected(t, update(t, o, soon), "metadata.annotations[kamaji.clastix.io/sleep-after]", "is not a duration such as 15m")
+		if err := update(t, o, func(c *kamajiv1alpha1.TenantControlPlane) { c.Annotations[kamajiv1alpha1.SleepAfterAnnotation] = "1h" }); err != nil {
+			t.Fatalf("changing sleep-after to 1h: %v", err)
+		}
 	})
 	t.Run("control-plane-profile annotation", func(t *testing.T) {
 		o := tcp("rule-profile")
@@ -506,6 +514,17 @@ func TestTenantControlPlaneWebhookRules(t *testing.T) {
 		expectRejected(t, create(t, o), "metadata.annotations[kamaji.clastix.io/control-plane-profile]", `"tiny" is not a profile (default or lean)`)
 		o.Annotations[kamajiv1alpha1.ControlPlaneProfileAnnotation] = "lean"
 		mustCreate(t, o)
+		tiny := func(c *kamajiv1alpha1.TenantControlPlane) {
+			c.Annotations[kamajiv1alpha1.ControlPlaneProfileAnnotation] = "tiny"
+		}
+		expectRejected(t, update(t, o, tiny), "metadata.annotations[kamaji.clastix.io/control-plane-profile]", `"tiny" is not a profile (default or lean)`)
+		// Other metadata, and the profile's removal, are not held up.
+		if err := update(t, o, func(c *kamajiv1alpha1.TenantControlPlane) {
+			delete(c.Annotations, kamajiv1alpha1.ControlPlaneProfileAnnotation)
+			c.Labels = map[string]string{"team": "a"}
+		}); err != nil {
+			t.Fatalf("a label and the profile's removal: %v", err)
+		}
 	})
 	t.Run("certSANs", func(t *testing.T) {
 		o := tcp("rule-sans")

@@ -44,6 +44,26 @@ var tcpRules = []tcpRule{
 	ruleProfile,
 }
 
+// annotationRules check the annotations of ours that change how a TCP runs; their value is
+// never part of the spec, so a change of them does not bump the generation.
+var annotationRules = map[string]tcpRule{
+	kamajiv1alpha1.SleepAfterAnnotation:          ruleSleepAfter,
+	kamajiv1alpha1.ControlPlaneProfileAnnotation: ruleProfile,
+}
+
+// changedAnnotationRules runs the rule of each annotation the update adds or changes.
+func changedAnnotationRules(ctx context.Context, rc *tcpRuleContext) field.ErrorList {
+	var errs field.ErrorList
+	for key, rule := range annotationRules {
+		old, hadIt := rc.Old.Annotations[key]
+		cur, hasIt := rc.New.Annotations[key]
+		if hasIt && (!hadIt || old != cur) {
+			errs = append(errs, rule(ctx, rc)...)
+		}
+	}
+	return errs
+}
+
 type tcpValidator struct {
 	opts   Options
 	reader client.Reader
@@ -62,8 +82,13 @@ func (v *tcpValidator) Handle(ctx context.Context, req admission.Request) admiss
 			return admission.Errored(400, err)
 		}
 		// Status and metadata-only updates (finalizers, annotations) must never be blocked by
-		// a rule whose inputs (a DataStore, the Gateway API) changed since creation.
+		// a rule whose inputs (a DataStore, the Gateway API) changed since creation. Only an
+		// annotation of ours that the update changes is checked, so that `kubectl annotate`
+		// with a bad value is refused; one left as it was never blocks the update.
 		if rc.Old.Generation == rc.New.Generation && rc.New.Generation != 0 {
+			if errs := changedAnnotationRules(ctx, rc); len(errs) > 0 {
+				return invalid(tcpGK, rc.New.Name, errs)
+			}
 			return admission.Allowed("")
 		}
 	}
