@@ -1,12 +1,12 @@
 package controlplane
 
 import (
-	"math"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/sdk/addon"
 )
 
 // The optional per-component blocks of the deployment spec, nil-safe.
@@ -77,26 +77,13 @@ func finishContainer(c *corev1.Container, res *corev1.ResourceRequirements, sc *
 	}
 }
 
-// GoMemLimitPercent is the share of a container's memory limit its Go runtime is told it may
-// use (GOMEMLIMIT, in bytes). Every component of ours is a Go program (kube-apiserver, the
-// controller manager, the scheduler, kine): near the limit its collector works harder instead
-// of the kernel killing it. The rest is headroom for what the runtime does not count (the
-// mapped binary, the kernel's socket buffers).
-const GoMemLimitPercent = 90
-
-// GoMemLimit is GOMEMLIMIT for a container with these resources: GoMemLimitPercent of its memory
-// limit, rounded down; false without a (positive) memory limit.
+// GoMemLimit is GOMEMLIMIT for a container with these resources: addon.GoMemLimitPercent of its
+// memory limit, rounded down; false without a (positive) memory limit. Every component of ours
+// is a Go program (kube-apiserver, the controller manager, the scheduler, kine).
 func GoMemLimit(res corev1.ResourceRequirements) (int64, bool) {
 	q, ok := res.Limits[corev1.ResourceMemory]
 	if !ok {
 		return 0, false
 	}
-	v := q.Value()
-	if v <= 0 {
-		return 0, false
-	}
-	if v > math.MaxInt64/GoMemLimitPercent {
-		return v / 100 * GoMemLimitPercent, true
-	}
-	return v * GoMemLimitPercent / 100, true
+	return addon.GoMemLimit(q.Value())
 }

@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"math"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -180,15 +179,4 @@ func goMemLimitEnv(c corev1.Container) string {
 		}
 	}
 	return ""
-}
-
-func TestGoMemLimitLargeValues(t *testing.T) {
-	huge := resource.NewQuantity(math.MaxInt64, resource.BinarySI)
-	got, ok := GoMemLimit(corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: *huge}})
-	if !ok || got != math.MaxInt64/100*90 {
-		t.Errorf("GoMemLimit(MaxInt64) = %d, %v; want %d without overflow", got, ok, int64(math.MaxInt64/100*90))
-	}
-	if _, ok := GoMemLimit(corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("0")}}); ok {
-		t.Error("a zero memory limit gave a GOMEMLIMIT")
-	}
 }

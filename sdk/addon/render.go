@@ -88,3 +88,23 @@ func DescribeValue(v any) string {
 	}
 	return string(b)
 }
+
+// GoMemLimitPercent is the share of a container's memory limit a Go program in it is told it
+// may use (GOMEMLIMIT, in bytes): near the limit its collector works harder instead of the
+// kernel killing the container at it. The rest is headroom for what the Go runtime does not
+// count (the mapped binary, the kernel's socket buffers). The core uses it for the control
+// plane's own components; an addon whose sidecar is a Go program can use it too.
+const GoMemLimitPercent = 90
+
+// GoMemLimit is GOMEMLIMIT, in bytes, for a Go program in a container whose memory limit is
+// limit bytes: GoMemLimitPercent of it, rounded down; false when limit is not positive (no
+// limit: the program keeps Go's default, no soft limit).
+func GoMemLimit(limit int64) (int64, bool) {
+	if limit <= 0 {
+		return 0, false
+	}
+	if limit > math.MaxInt64/GoMemLimitPercent {
+		return limit / 100 * GoMemLimitPercent, true
+	}
+	return limit * GoMemLimitPercent / 100, true
+}

@@ -2,6 +2,7 @@ package addon
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/openhcp/kamaji/sdk"
@@ -53,6 +54,26 @@ func TestIntParam(t *testing.T) {
 		var fe *sdk.FieldError
 		if _, err := IntParam(bad, "replicas", 1); !errors.As(err, &fe) || fe.Field != "replicas" {
 			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
+
+// GOMEMLIMIT is 90% of the limit, rounded down, without overflowing on the largest limits; no
+// limit (zero or less) gives none.
+func TestGoMemLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit int64
+		want  int64
+		ok    bool
+	}{
+		{1 << 30, 966367641, true},
+		{500_000_000, 450_000_000, true},
+		{math.MaxInt64, math.MaxInt64 / 100 * 90, true},
+		{0, 0, false},
+		{-1, 0, false},
+	} {
+		if got, ok := GoMemLimit(tc.limit); got != tc.want || ok != tc.ok {
+			t.Errorf("GoMemLimit(%d) = %d, %v; want %d, %v", tc.limit, got, ok, tc.want, tc.ok)
 		}
 	}
 }

@@ -23,15 +23,17 @@ func init() {
 	registerPlaneSubtest("memory limits set each component's GOMEMLIMIT, which its Go runtime takes", testGoMemLimit)
 }
 
-// testGoMemLimit gives a tenant's three components memory limits and checks that each process
-// runs with 90% of its limit as GOMEMLIMIT, and that the apiserver's Go runtime took it (its own
+// testGoMemLimit gives a tenant's three components and its konnectivity server (whose container
+// the addon plugin renders) memory limits and checks that each process runs with 90% of its
+// limit as GOMEMLIMIT, and that the apiserver's Go runtime took it (its own
 // go_gc_gomemlimit_bytes); tenant-00, with no limits, keeps Go's default (no limit).
 func testGoMemLimit(t *testing.T, e *e2e) {
-	const name = "e2e-memlimit"
+	const name, konnectivityServer = "e2e-memlimit", "konnectivity-server"
 	limits := map[string]string{
 		controlplane.APIServerContainer:         "1Gi",
 		controlplane.ControllerManagerContainer: "512Mi",
 		controlplane.SchedulerContainer:         "300M",
+		konnectivityServer:                      "128Mi",
 	}
 	mem := func(container string) *corev1.ResourceRequirements {
 		return &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(limits[container])}}
@@ -41,6 +43,9 @@ func testGoMemLimit(t *testing.T, e *e2e) {
 		APIServer:         mem(controlplane.APIServerContainer),
 		ControllerManager: mem(controlplane.ControllerManagerContainer),
 		Scheduler:         mem(controlplane.SchedulerContainer),
+	}
+	tcp.Spec.Addons.Konnectivity = &kamajiv1alpha1.KonnectivitySpec{
+		KonnectivityServerSpec: kamajiv1alpha1.KonnectivityServerSpec{Resources: mem(konnectivityServer)},
 	}
 	if err := e.cl.Create(ctx(t), tcp); err != nil {
 		t.Fatal(err)

@@ -55,6 +55,8 @@ type KonnectivityServerSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 	// Resources define the amount of CPU and memory to allocate to the Konnectivity server.
+	// With a memory limit, the server (a Go program) runs with GOMEMLIMIT at 90% of it, set by
+	// the konnectivity addon plugin as the core sets it for the control-plane components.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 	// +optional

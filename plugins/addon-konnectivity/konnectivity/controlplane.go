@@ -81,7 +81,16 @@ func serverArgs(port int32) []string {
 	}
 }
 
+// serverContainer is the sidecar. konnectivity-server is a Go program: with a memory limit it
+// gets GOMEMLIMIT, as the core's own components do, so its collector works harder near the
+// limit instead of the kernel killing the container at it.
 func serverContainer(in input) corev1.Container {
+	var env []corev1.EnvVar
+	if q, ok := in.resources.Limits[corev1.ResourceMemory]; ok {
+		if limit, ok := addon.GoMemLimit(q.Value()); ok {
+			env = []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit, 10)}}
+		}
+	}
 	return corev1.Container{
 		Name:            ServerContainerName,
 		Image:           in.serverImage,
@@ -98,6 +107,7 @@ func serverContainer(in input) corev1.Container {
 			}},
 			InitialDelaySeconds: 10, TimeoutSeconds: 15, FailureThreshold: 3,
 		},
+		Env:       env,
 		Resources: in.resources,
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: VolumeSocket, MountPath: SocketDir},

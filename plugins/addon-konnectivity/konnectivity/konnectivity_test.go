@@ -264,6 +264,20 @@ func TestControlPlaneAdditions(t *testing.T) {
 	if c.Resources.Requests.Cpu().String() != "50m" || c.Resources.Limits.Memory().String() != "128Mi" {
 		t.Errorf("resources %+v", c.Resources)
 	}
+	// konnectivity-server is a Go program: 90% of its memory limit is its runtime's soft limit.
+	if len(c.Env) != 1 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].Value != "120795955" {
+		t.Errorf("env %+v, want GOMEMLIMIT=120795955 (90%% of 128Mi)", c.Env)
+	}
+	// Without a memory limit (CPU only, or none) its runtime keeps Go's default.
+	for _, res := range []any{nil, map[string]any{"limits": map[string]any{"cpu": "1"}, "requests": map[string]any{"memory": "64Mi"}}} {
+		server := map[string]any{}
+		if res != nil {
+			server["resources"] = res
+		}
+		if env := serverOf(t, render(t, withParams(map[string]any{"server": server}))).Env; env != nil {
+			t.Errorf("resources %v: env %+v, want none", res, env)
+		}
+	}
 	mounts := map[string]string{}
 	for _, m := range c.VolumeMounts {
 		mounts[m.MountPath] = m.Name + ":" + m.SubPath
