@@ -14,6 +14,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/metrics/metricstest"
+	"github.com/openhcp/kamaji/core/testenv"
 
 	"github.com/openhcp/kamaji/cmd/internal/local"
 )
@@ -129,27 +130,9 @@ func (e *e2e) managerPID(t *testing.T) int {
 
 // childProcesses are the pids of the running children of ppid whose executable is named binary.
 func childProcesses(ppid int, binary string) []int {
-	entries, _ := os.ReadDir("/proc")
 	var out []int
-	for _, ent := range entries {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "stat"))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
-		i := strings.LastIndexByte(string(stat), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 2 || f[0] == "Z" || f[1] != strconv.Itoa(ppid) {
-			continue
-		}
-		exe, _ := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
+	for _, pid := range testenv.Children(ppid) {
+		exe, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
 		if filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == binary {
 			out = append(out, pid)
 		}

@@ -20,6 +20,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	tcpcontroller "github.com/openhcp/kamaji/core/controllers/tenantcontrolplane"
+	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
@@ -28,35 +29,12 @@ func dataStoreCondition(ctx context.Context, t *testing.T, name string) *metav1.
 }
 
 // pluginPIDs finds the running etcd datastore plugins this test binary's manager started: its
-// own children only. Other packages' tests run beside this one (go test runs packages in
-// parallel) with plugins of the same name, and killing theirs fails them.
+// own children only (testenv.Children), not other packages' plugins of the same name.
 func pluginPIDs(t *testing.T) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := strconv.Itoa(os.Getpid())
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
-		i := strings.LastIndexByte(string(stat), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 2 || f[0] == "Z" || f[1] != self {
-			continue
-		}
-		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+	for _, pid := range testenv.Children(os.Getpid()) {
+		cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err == nil && strings.Contains(string(cmd), "kamaji-datastore-etcd") {
 			pids = append(pids, pid)
 		}
