@@ -45,20 +45,24 @@ var tcpRules = []tcpRule{
 }
 
 // annotationRules check the annotations of ours that change how a TCP runs; their value is
-// never part of the spec, so a change of them does not bump the generation.
-var annotationRules = map[string]tcpRule{
-	kamajiv1alpha1.SleepAfterAnnotation:          ruleSleepAfter,
-	kamajiv1alpha1.ControlPlaneProfileAnnotation: ruleProfile,
+// never part of the spec, so a change of them does not bump the generation. A list, not a
+// map, so that a rejection names them in the same order every time.
+var annotationRules = []struct {
+	key  string
+	rule tcpRule
+}{
+	{kamajiv1alpha1.SleepAfterAnnotation, ruleSleepAfter},
+	{kamajiv1alpha1.ControlPlaneProfileAnnotation, ruleProfile},
 }
 
 // changedAnnotationRules runs the rule of each annotation the update adds or changes.
 func changedAnnotationRules(ctx context.Context, rc *tcpRuleContext) field.ErrorList {
 	var errs field.ErrorList
-	for key, rule := range annotationRules {
-		old, hadIt := rc.Old.Annotations[key]
-		cur, hasIt := rc.New.Annotations[key]
+	for _, a := range annotationRules {
+		old, hadIt := rc.Old.Annotations[a.key]
+		cur, hasIt := rc.New.Annotations[a.key]
 		if hasIt && (!hadIt || old != cur) {
-			errs = append(errs, rule(ctx, rc)...)
+			errs = append(errs, a.rule(ctx, rc)...)
 		}
 	}
 	return errs
