@@ -1,7 +1,8 @@
 // Command plugintransport measures what the plugin transport (go-plugin, gRPC over a Unix
 // socket with AutoMTLS) adds to a datastore call: the etcd driver is called in-process and
 // through its plugin binary, in the same run against the same real etcd, with the calls of the
-// two modes interleaved in batches so that drift of the machine affects both alike.
+// two modes interleaved in batches so that drift of the machine affects both alike. Then it
+// times GetUsage through the plugin on a tenant of -usage-keys keys (usage.go).
 //
 // It prints one `metric NAME VALUE UNIT` line per figure (read by hack/bench.sh) and notes.
 //
@@ -39,6 +40,7 @@ func main() {
 	ensureCalls := flag.Int("ensure-calls", 1000, "measured EnsureTenant calls per mode")
 	batch := flag.Int("batch", 50, "calls in a row in one mode before switching to the other")
 	aim := flag.Duration("aim", 200*time.Microsecond, "transport overhead aimed at, at p50")
+	usageKeys := flag.Int("usage-keys", 20000, "keys of the tenant whose usage GetUsage reports (0: no usage figures)")
 	flag.Parse()
 	if *pluginPath == "" || *probeCalls <= 0 || *ensureCalls <= 0 || *batch <= 0 {
 		flag.Usage()
@@ -112,6 +114,11 @@ func main() {
 		}
 		fmt.Printf("%s: %d calls per mode; transport overhead at p50 %.1f us %s the aim of < %.0f us\n",
 			o.name, o.calls, us(pp50-dp50), verdict, us(*aim))
+	}
+	if *usageKeys > 0 {
+		if err := usageFigures(ctx, tb, direct, remote, cfg, *usageKeys); err != nil {
+			tb.Fatalf("usage: %v", err)
+		}
 	}
 }
 

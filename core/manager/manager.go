@@ -85,6 +85,9 @@ type Options struct {
 	// DataStoreRecheck is how often a DataStore is re-validated (dscontroller.Recheck when
 	// zero); tests shorten it.
 	DataStoreRecheck time.Duration
+	// DataStoreUsage: how often and how much of the tenants' usage is counted per DataStore
+	// pass (dscontroller.DefaultUsagePolicy for zero fields); tests shorten and lower it.
+	DataStoreUsage dscontroller.UsagePolicy
 }
 
 // New builds the manager. Nothing starts until mgr.Start.
@@ -183,7 +186,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if err := mgr.Add(recorder); err != nil {
 		return nil, err
 	}
-	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now, Recorder: recorder, Recheck: o.DataStoreRecheck}).SetupWithManager(mgr); err != nil {
+	if err := (&dscontroller.Reconciler{Client: mgr.GetClient(), Plugins: host, DataStores: cache, Now: o.Now, Recorder: recorder, Recheck: o.DataStoreRecheck, Usage: o.DataStoreUsage}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	tenants := o.Tenants

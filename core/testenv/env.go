@@ -77,7 +77,7 @@ func StartEnv(ctx context.Context, s *settings.Settings, opts Options) (_ *Env, 
 		s = &withURL
 	}
 	env.Manager, err = manager.New(plane.Config, s, manager.Options{WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir, Now: opts.Now, Tenants: opts.Tenants,
-		DataStoreRecheck: opts.DataStoreRecheck})
+		DataStoreRecheck: opts.DataStoreRecheck, DataStoreUsage: opts.DataStoreUsage})
 	if err != nil {
 		return nil, err
 	}

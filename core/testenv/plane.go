@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	dscontroller "github.com/openhcp/kamaji/core/controllers/datastore"
 	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/tenant"
 )
@@ -49,6 +50,9 @@ type Options struct {
 	// DataStoreRecheck is how often the manager re-validates a DataStore (StartEnv); the
 	// manager's default when zero.
 	DataStoreRecheck time.Duration
+	// DataStoreUsage: how often and how much usage the manager counts per DataStore pass
+	// (StartEnv); the manager's defaults for zero fields.
+	DataStoreUsage dscontroller.UsagePolicy
 }
 
 // Start launches etcd and kube-apiserver and waits for /readyz.

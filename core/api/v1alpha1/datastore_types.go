@@ -121,8 +121,9 @@ type DataStoreStatus struct {
 	// +optional
 	Plugin *PluginStatus `json:"plugin,omitempty"`
 	// Usage sums what the TenantControlPlanes of this DataStore store on it, as the driver last
-	// reported it (drivers with the USAGE capability, refreshed every few minutes); each TCP's
-	// share is in its status.storage.usage.
+	// reported each (drivers with the USAGE capability; each tenant is counted about every 5
+	// minutes, a few per pass), dated by the newest report; each TCP's share is in its
+	// status.storage.usage.
 	// +optional
 	Usage *DataStoreUsage `json:"usage,omitempty"`
 	// Ready tells whether the DataStore can host tenants: the status of the Ready condition.
@@ -141,7 +142,7 @@ type DataStoreStatus struct {
 // DataStoreUsage is the sum of the tenants' usage on a DataStore.
 type DataStoreUsage struct {
 	StorageUsage `json:",inline"`
-	// Tenants is how many tenants the sum covers.
+	// Tenants is how many tenants the sum covers: those counted at least once.
 	Tenants int32 `json:"tenants"`
 }
 

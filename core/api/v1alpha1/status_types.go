@@ -60,7 +60,8 @@ type StorageStatus struct {
 	// +listMapKey=dataStoreName
 	Overrides []StorageOverrideStatus `json:"overrides,omitempty"`
 	// Usage is what the tenant stores on its DataStore, as the driver last reported it (drivers
-	// with the USAGE capability; refreshed every few minutes, not on every reconcile).
+	// with the USAGE capability; counted about every 5 minutes by the DataStore controller, every
+	// hour while the tenant sleeps, not on every reconcile).
 	// +optional
 	Usage *StorageUsage `json:"usage,omitempty"`
 	// Migration is the move of the tenant's data to the DataStore spec.dataStore names, while

@@ -74,8 +74,9 @@ type Reconciler struct {
 	Now        func() time.Time
 	// CallTimeout bounds each plugin call made here.
 	CallTimeout time.Duration
-	// UsageInterval overrides how often the tenants' usage is refreshed (default UsageInterval).
-	UsageInterval time.Duration
+	// Usage: how often the tenants' usage is counted, within what limits per pass (zero
+	// fields: DefaultUsagePolicy's).
+	Usage UsagePolicy
 	// Recheck overrides how often a DataStore is re-validated (default Recheck).
 	Recheck time.Duration
 	// Recorder records an Event on the DataStore for each condition transition; nil records none.
@@ -83,6 +84,8 @@ type Reconciler struct {
 	// recorded holds the conditions last recorded per DataStore: the DataStore is read from the
 	// cache, which may not have seen the previous pass's status yet.
 	recorded conditionevents.Memo
+	// usageAsked: when each tenant's usage was last asked for (usage.go).
+	usageAsked usageAsked
 }
 
 // SetupWithManager watches DataStores, and TCPs only to keep usedBy current: a TCP event
@@ -147,6 +150,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.DataStores.Forget(req.Name)
 		if client.IgnoreNotFound(err) == nil {
 			r.recorded.Forget(req.Name)
+			r.usageAsked.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

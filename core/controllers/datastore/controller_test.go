@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	dscontroller "github.com/openhcp/kamaji/core/controllers/datastore"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
@@ -60,7 +61,9 @@ func TestMain(m *testing.M) {
 			{Kind: settings.KindDataStore, Name: "mute", Path: "/bin/sleep", SHA256: sleepSHA, Args: []string{"3600"}, Drivers: []string{"Mute"}},
 		}
 		// A fixed Secret is seen at the next recheck: sooner than the default, for the test.
-		env, err = testenv.StartEnv(ctx, s, testenv.Options{DataStoreRecheck: 2 * time.Second})
+		// Usage is counted every few seconds, one tenant per pass (usage_test.go).
+		env, err = testenv.StartEnv(ctx, s, testenv.Options{DataStoreRecheck: 2 * time.Second,
+			DataStoreUsage: dscontroller.UsagePolicy{Interval: 3 * time.Second, BatchTenants: 1, PassCalls: 1}})
 		cancel()
 		if err != nil {
 			return 1, err

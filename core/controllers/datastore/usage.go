@@ -3,11 +3,15 @@ package datastore
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -16,91 +20,204 @@ import (
 	sdkdatastore "github.com/openhcp/kamaji/sdk/datastore"
 )
 
-// UsageInterval is how often a DataStore's driver is asked what its tenants store: one
-// GetUsage per DataStore for all its tenants, not one per reconcile of each TCP.
-const UsageInterval = 5 * time.Minute
-
 // UsageFieldManager owns status.storage.usage on TCPs: the TCP controller declares the rest of
 // their status and must neither take nor drop this field.
 const UsageFieldManager = "kamaji-usage"
 
-// refreshUsage asks the driver for the usage of every tenant whose data is on ds, when the last
-// report is older than the interval, writes each TCP's share into its status and returns the
-// sum for the DataStore's. It returns the last report unchanged when it is fresh, the driver
-// lacks the USAGE capability, or the call failed (logged: usage must not fail a DataStore).
+// refreshUsage asks the driver for the usage of the tenants on ds that are due a report (see
+// usageBatches: about every r.Usage.Interval, within the limits of one pass), writes each
+// TCP's share into its status and returns the sum over all its tenants' last reports for the
+// DataStore's. A failed call is logged (usage must not fail a DataStore) and its tenants wait
+// behind the others; the sum is the last one when the driver lacks the USAGE capability.
 func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataStore, cfg sdkdatastore.Config, plugin *sdkdatastore.Client) *kamajiv1alpha1.DataStoreUsage {
-	last := ds.Status.Usage
-	interval := r.UsageInterval
-	if interval == 0 {
-		interval = UsageInterval
-	}
 	now := r.now()
-	if last != nil && now.Sub(last.LastUpdate.Time) < interval {
-		return last
-	}
-	cctx, cancel := r.callContext(ctx)
-	defer cancel()
-	caps, err := plugin.Capabilities(cctx)
-	if err != nil || !slices.Contains(caps, sdkdatastore.CapabilityUsage) {
-		return last
-	}
 	var list kamajiv1alpha1.TenantControlPlaneList
-	if err := r.Client.List(ctx, &list); err != nil {
-		return last
+	// Read only, not copied: this runs at every pass of the DataStore.
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return ds.Status.Usage
 	}
 	var tcps []*kamajiv1alpha1.TenantControlPlane
-	var tenants []sdkdatastore.Tenant
 	for i := range list.Items {
-		tcp := &list.Items[i]
-		if st := tcp.Status.Storage; st.DataStoreName == ds.Name && st.Setup.Schema != "" {
-			tcps = append(tcps, tcp)
-			tenants = append(tenants, sdkdatastore.Tenant{Namespace: tcp.Namespace, Name: tcp.Name, Schema: st.Setup.Schema, Username: st.Setup.User, UID: string(tcp.UID)})
+		if st := list.Items[i].Status.Storage; st.DataStoreName == ds.Name && st.Setup.Schema != "" {
+			tcps = append(tcps, &list.Items[i])
 		}
 	}
-	sum := &kamajiv1alpha1.DataStoreUsage{StorageUsage: kamajiv1alpha1.StorageUsage{LastUpdate: metav1.NewTime(now)}}
-	if len(tenants) > 0 {
+	asked := r.usageAsked.forDataStore(ds.Name, tcps)
+	cands := make([]usageCandidate, len(tcps))
+	for i, tcp := range tcps {
+		rec := asked[tcp.UID]
+		cands[i] = usageCandidate{last: rec.asked, keys: -1, asleep: rec.asleep && asleep(tcp)}
+		if u := tcp.Status.Storage.Usage; u != nil {
+			if u.LastUpdate.After(cands[i].last) {
+				cands[i].last = u.LastUpdate.Time
+			}
+			if u.Keys != nil {
+				cands[i].keys = *u.Keys
+			}
+		}
+	}
+	batches := usageBatches(cands, now, r.Usage.withDefaults())
+	if len(batches) == 0 {
+		return sumUsage(ds.Status.Usage, tcps, nil)
+	}
+	cctx, cancel := r.callContext(ctx)
+	caps, err := plugin.Capabilities(cctx)
+	cancel()
+	if err != nil || !slices.Contains(caps, sdkdatastore.CapabilityUsage) {
+		return ds.Status.Usage
+	}
+	fresh := map[int]kamajiv1alpha1.StorageUsage{}
+	for _, batch := range batches {
+		tenants := make([]sdkdatastore.Tenant, len(batch))
+		for j, i := range batch {
+			tcp := tcps[i]
+			st := tcp.Status.Storage.Setup
+			tenants[j] = sdkdatastore.Tenant{Namespace: tcp.Namespace, Name: tcp.Name, Schema: st.Schema, Username: st.User, UID: string(tcp.UID)}
+			r.usageAsked.record(ds.Name, tcp.UID, now)
+		}
+		cctx, cancel := r.callContext(ctx)
 		report, err := plugin.GetUsage(cctx, cfg, tenants)
+		cancel()
 		if err != nil {
 			if !errors.Is(err, sdk.ErrUnimplemented) {
-				log.FromContext(ctx).Info("datastore usage not refreshed", "error", err.Error())
+				log.FromContext(ctx).Info("datastore usage not refreshed", "tenants", len(tenants), "error", err.Error())
 			}
-			return last
+			break
 		}
-		var bytes, keys int64
-		bytesKnown, keysKnown := true, true
 		for _, tu := range report.Tenants {
-			i := slices.IndexFunc(tcps, func(t *kamajiv1alpha1.TenantControlPlane) bool {
+			j := slices.IndexFunc(tenants, func(t sdkdatastore.Tenant) bool {
 				return t.Namespace == tu.Tenant.Namespace && t.Name == tu.Tenant.Name
 			})
-			if i < 0 {
+			if j < 0 {
 				continue
 			}
 			u := known(tu.Usage, now)
-			if u.Bytes != nil {
-				bytes += *u.Bytes
-			} else {
-				bytesKnown = false
-			}
-			if u.Keys != nil {
-				keys += *u.Keys
-			} else {
-				keysKnown = false
-			}
-			sum.Tenants++
-			if err := apply.ApplyStatusFields(ctx, r.Client, tcps[i], UsageFieldManager, map[string]any{
+			fresh[batch[j]] = u
+			tcp := tcps[batch[j]]
+			r.usageAsked.counted(ds.Name, tcp.UID, asleep(tcp))
+			if err := apply.ApplyStatusFields(ctx, r.Client, tcp, UsageFieldManager, map[string]any{
 				"storage": map[string]any{"usage": usageFields(u)},
 			}); err != nil && !apierrors.IsNotFound(err) {
-				log.FromContext(ctx).Info("tenant usage not written", "tenant", tcps[i].Namespace+"/"+tcps[i].Name, "error", err.Error())
+				log.FromContext(ctx).Info("tenant usage not written", "tenant", tcp.Namespace+"/"+tcp.Name, "error", err.Error())
 			}
 		}
-		if bytesKnown {
-			sum.Bytes = &bytes
+	}
+	return sumUsage(ds.Status.Usage, tcps, fresh)
+}
+
+// sumUsage adds up the last report of each tenant (fresh, by index into tcps, over what their
+// status says): bytes and keys when every reported tenant has them, dated by the newest
+// report; nil until a tenant has been counted.
+func sumUsage(last *kamajiv1alpha1.DataStoreUsage, tcps []*kamajiv1alpha1.TenantControlPlane, fresh map[int]kamajiv1alpha1.StorageUsage) *kamajiv1alpha1.DataStoreUsage {
+	sum := &kamajiv1alpha1.DataStoreUsage{}
+	var bytes, keys int64
+	bytesKnown, keysKnown := true, true
+	for i, tcp := range tcps {
+		u, ok := fresh[i]
+		if !ok {
+			if tcp.Status.Storage.Usage == nil {
+				continue
+			}
+			u = *tcp.Status.Storage.Usage
 		}
-		if keysKnown {
-			sum.Keys = &keys
+		sum.Tenants++
+		if u.LastUpdate.After(sum.LastUpdate.Time) {
+			sum.LastUpdate = u.LastUpdate
+		}
+		if u.Bytes != nil {
+			bytes += *u.Bytes
+		} else {
+			bytesKnown = false
+		}
+		if u.Keys != nil {
+			keys += *u.Keys
+		} else {
+			keysKnown = false
 		}
 	}
+	if sum.Tenants == 0 {
+		if last == nil {
+			return nil
+		}
+		// Its tenants are gone, or not counted yet: nothing stored by them is known.
+		var zero int64
+		return &kamajiv1alpha1.DataStoreUsage{StorageUsage: kamajiv1alpha1.StorageUsage{Bytes: &zero, Keys: &zero, LastUpdate: last.LastUpdate}}
+	}
+	if bytesKnown {
+		sum.Bytes = &bytes
+	}
+	if keysKnown {
+		sum.Keys = &keys
+	}
+	// Written as RFC 3339 (seconds): compared at that precision, a sum read back is not news.
+	sum.LastUpdate = metav1.NewTime(sum.LastUpdate.Truncate(time.Second))
 	return sum
+}
+
+// asleep tells whether the tenant's control plane runs no pod: asleep, or scaled to zero.
+func asleep(tcp *kamajiv1alpha1.TenantControlPlane) bool {
+	st := tcp.Status.Kubernetes.Version.Status
+	return st != nil && *st == kamajiv1alpha1.VersionSleeping
+}
+
+// usageAsked remembers, per DataStore, when each tenant was last asked for (the status says
+// only when it was last reported), so that a tenant whose call failed waits behind the others,
+// and whether it slept at its last count.
+type usageAsked struct {
+	mu sync.Mutex
+	at map[string]map[types.UID]askedRecord
+}
+
+type askedRecord struct {
+	asked  time.Time
+	asleep bool
+}
+
+// forDataStore returns the DataStore's record, kept to its current tenants.
+func (a *usageAsked) forDataStore(ds string, tcps []*kamajiv1alpha1.TenantControlPlane) map[types.UID]askedRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[types.UID]askedRecord{}
+	for _, tcp := range tcps {
+		if rec, ok := a.at[ds][tcp.UID]; ok {
+			out[tcp.UID] = rec
+		}
+	}
+	if a.at == nil {
+		a.at = map[string]map[types.UID]askedRecord{}
+	}
+	a.at[ds] = out
+	return maps.Clone(out)
+}
+
+func (a *usageAsked) forget(ds string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.at, ds)
+}
+
+// record notes that the tenant is being asked for now.
+func (a *usageAsked) record(ds string, uid types.UID, at time.Time) {
+	a.update(ds, uid, func(r *askedRecord) { r.asked = at })
+}
+
+// counted notes whether the tenant slept when its count came back.
+func (a *usageAsked) counted(ds string, uid types.UID, asleep bool) {
+	a.update(ds, uid, func(r *askedRecord) { r.asleep = asleep })
+}
+
+func (a *usageAsked) update(ds string, uid types.UID, f func(*askedRecord)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.at[ds] == nil {
+		if a.at == nil {
+			a.at = map[string]map[types.UID]askedRecord{}
+		}
+		a.at[ds] = map[types.UID]askedRecord{}
+	}
+	rec := a.at[ds][uid]
+	f(&rec)
+	a.at[ds][uid] = rec
 }
 
 // known drops the -1 ("unknown") of the contract.

@@ -1,0 +1,50 @@
+package datastore
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestUsageBatches(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	l := UsagePolicy{Interval: 5 * time.Minute, AsleepInterval: time.Hour, BatchKeys: 1000, BatchTenants: 3, PassCalls: 2}
+	for _, tc := range []struct {
+		name  string
+		cands []usageCandidate
+		want  [][]int
+	}{
+		{"nothing due", []usageCandidate{{ago(time.Minute), 10, false}, {ago(4 * time.Minute), 10, false}}, nil},
+		{"never asked for comes first (unknown keys: the whole budget), then the longest waiting",
+			[]usageCandidate{{ago(6 * time.Minute), 10, false}, {time.Time{}, -1, false}, {ago(time.Minute), 10, false}, {ago(20 * time.Minute), 10, false}},
+			[][]int{{1}, {3, 0}}},
+		{"at most BatchTenants a call, PassCalls calls a pass",
+			[]usageCandidate{{ago(10 * time.Minute), 1, false}, {ago(9 * time.Minute), 1, false}, {ago(8 * time.Minute), 1, false}, {ago(7 * time.Minute), 1, false}, {ago(6 * time.Minute), 1, false}, {ago(5 * time.Minute), 1, false}, {ago(11 * time.Minute), 1, false}},
+			[][]int{{6, 0, 1}, {2, 3, 4}}},
+		{"keys: a call stops before the budget, a larger tenant goes alone",
+			[]usageCandidate{{ago(10 * time.Minute), 600, false}, {ago(9 * time.Minute), 600, false}, {ago(8 * time.Minute), 5000, false}, {ago(7 * time.Minute), 10, false}},
+			[][]int{{0}, {1}}},
+		{"asleep: every AsleepInterval",
+			[]usageCandidate{{ago(10 * time.Minute), 10, true}, {ago(61 * time.Minute), 10, true}, {ago(10 * time.Minute), 10, false}},
+			[][]int{{1, 2}}},
+		{"unknown keys count as unknownUsageKeys",
+			[]usageCandidate{{time.Time{}, -1, false}, {time.Time{}, -1, false}},
+			[][]int{{0}, {1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := usageBatches(tc.cands, now, l); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("usageBatches = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestUsagePolicyDefaults(t *testing.T) {
+	if got := (UsagePolicy{}).withDefaults(); got != DefaultUsagePolicy {
+		t.Errorf("zero policy = %+v, want the defaults %+v", got, DefaultUsagePolicy)
+	}
+	if got := (UsagePolicy{PassCalls: 1}).withDefaults(); got.PassCalls != 1 || got.BatchKeys != DefaultUsagePolicy.BatchKeys || got.Interval != DefaultUsagePolicy.Interval || got.AsleepInterval != DefaultUsagePolicy.AsleepInterval {
+		t.Errorf("PassCalls 1 = %+v", got)
+	}
+}
