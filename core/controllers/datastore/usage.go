@@ -56,7 +56,10 @@ func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataSt
 			}
 		}
 	}
-	batches := usageBatches(cands, now, r.Usage.withDefaults())
+	policy := r.Usage.withDefaults()
+	limit := policy.BatchKeys
+	policy.BatchKeys = r.usageAsked.budget(ds.Name, limit)
+	batches := usageBatches(cands, now, policy)
 	if len(batches) == 0 {
 		return sumUsage(ds.Status.Usage, tcps, nil)
 	}
@@ -82,8 +85,10 @@ func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataSt
 			if !errors.Is(err, sdk.ErrUnimplemented) {
 				log.FromContext(ctx).Info("datastore usage not refreshed", "tenants", len(tenants), "error", err.Error())
 			}
+			r.usageAsked.failed(ds.Name, limit)
 			break
 		}
+		r.usageAsked.succeeded(ds.Name, limit)
 		for _, tu := range report.Tenants {
 			j := slices.IndexFunc(tenants, func(t sdkdatastore.Tenant) bool {
 				return t.Namespace == tu.Tenant.Namespace && t.Name == tu.Tenant.Name
@@ -162,10 +167,48 @@ func asleep(tcp *kamajiv1alpha1.TenantControlPlane) bool {
 
 // usageAsked remembers, per DataStore, when each tenant was last asked for (the status says
 // only when it was last reported), so that a tenant whose call failed waits behind the others,
-// and whether it slept at its last count.
+// whether it slept at its last count, and the keys a call may ask for: halved after a failed
+// call (a driver slower than the etcd one's figures, or a datastore under load, then still
+// counts, in smaller calls), doubled back after each call that answers.
 type usageAsked struct {
-	mu sync.Mutex
-	at map[string]map[types.UID]askedRecord
+	mu   sync.Mutex
+	at   map[string]map[types.UID]askedRecord
+	keys map[string]int64
+}
+
+// budget is the keys a call of the DataStore may ask for, at most limit.
+func (a *usageAsked) budget(ds string, limit int64) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if k, ok := a.keys[ds]; ok && k < limit {
+		return k
+	}
+	return limit
+}
+
+func (a *usageAsked) failed(ds string, limit int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.keys == nil {
+		a.keys = map[string]int64{}
+	}
+	k, ok := a.keys[ds]
+	if !ok || k > limit {
+		k = limit
+	}
+	a.keys[ds] = max(k/2, 1)
+}
+
+func (a *usageAsked) succeeded(ds string, limit int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if k, ok := a.keys[ds]; ok {
+		if k*2 >= limit {
+			delete(a.keys, ds)
+		} else {
+			a.keys[ds] = k * 2
+		}
+	}
 }
 
 type askedRecord struct {
@@ -194,6 +237,7 @@ func (a *usageAsked) forget(ds string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.at, ds)
+	delete(a.keys, ds)
 }
 
 // record notes that the tenant is being asked for now.

@@ -48,3 +48,42 @@ func TestUsagePolicyDefaults(t *testing.T) {
 		t.Errorf("PassCalls 1 = %+v", got)
 	}
 }
+
+// A failed call halves the keys the DataStore's next calls ask for, down to one tenant a call;
+// each call that answers doubles them back up to the limit. DataStores are apart.
+func TestUsageBudget(t *testing.T) {
+	var a usageAsked
+	const limit = 1000
+	if got := a.budget("a", limit); got != limit {
+		t.Fatalf("budget before any call = %d, want %d", got, limit)
+	}
+	a.failed("a", limit)
+	a.failed("a", limit)
+	if got := a.budget("a", limit); got != 250 {
+		t.Errorf("after two failures = %d, want 250", got)
+	}
+	if got := a.budget("b", limit); got != limit {
+		t.Errorf("another DataStore = %d, want %d", got, limit)
+	}
+	for range 20 {
+		a.failed("a", limit)
+	}
+	if got := a.budget("a", limit); got != 1 {
+		t.Errorf("after many failures = %d, want 1 (one tenant a call)", got)
+	}
+	a.succeeded("a", limit)
+	if got := a.budget("a", limit); got != 2 {
+		t.Errorf("after a success = %d, want 2", got)
+	}
+	for range 10 {
+		a.succeeded("a", limit)
+	}
+	if got := a.budget("a", limit); got != limit {
+		t.Errorf("after many successes = %d, want %d", got, limit)
+	}
+	a.failed("a", limit)
+	a.forget("a")
+	if got := a.budget("a", limit); got != limit {
+		t.Errorf("a forgotten DataStore = %d, want %d", got, limit)
+	}
+}
