@@ -175,7 +175,19 @@ func secretRefDataStore(name string, e *testkit.Etcd, secret string) *kamajiv1al
 	}
 }
 
-func TestSecretReferencesAndUsage(t *testing.T) {
+// tcpOn is a TCP in namespace default on the DataStore.
+func tcpOn(name, dataStore string) *kamajiv1alpha1.TenantControlPlane {
+	return &kamajiv1alpha1.TenantControlPlane{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: kamajiv1alpha1.TenantControlPlaneSpec{
+			DataStore:    dataStore,
+			ControlPlane: kamajiv1alpha1.ControlPlane{Service: kamajiv1alpha1.ServiceSpec{ServiceType: "ClusterIP"}},
+			Kubernetes:   kamajiv1alpha1.KubernetesSpec{Version: "v1.37.2"},
+		},
+	}
+}
+
+func TestSecretReferencesAndUsedBy(t *testing.T) {
 	t.Parallel()
 	e := testkit.StartEtcd(t)
 	ds := secretRefDataStore("referenced", e, "etcd-root")
@@ -191,14 +203,7 @@ func TestSecretReferencesAndUsage(t *testing.T) {
 	})
 
 	// A TCP on it waits with a reason, and proceeds once the Secret exists.
-	tcp := &kamajiv1alpha1.TenantControlPlane{
-		ObjectMeta: metav1.ObjectMeta{Name: "on-referenced", Namespace: "default"},
-		Spec: kamajiv1alpha1.TenantControlPlaneSpec{
-			DataStore:    "referenced",
-			ControlPlane: kamajiv1alpha1.ControlPlane{Service: kamajiv1alpha1.ServiceSpec{ServiceType: "ClusterIP"}},
-			Kubernetes:   kamajiv1alpha1.KubernetesSpec{Version: "v1.37.2"},
-		},
-	}
+	tcp := tcpOn("on-referenced", "referenced")
 	if err := env.Client.Create(ctxT(t), tcp); err != nil {
 		t.Fatal(err)
 	}

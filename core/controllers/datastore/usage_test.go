@@ -44,14 +44,7 @@ func TestUsageCountedOverSeveralPasses(t *testing.T) {
 	names := []string{"usage-a", "usage-b", "usage-c"}
 	prefixes := map[string]string{}
 	for _, name := range names {
-		tcp := &kamajiv1alpha1.TenantControlPlane{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-			Spec: kamajiv1alpha1.TenantControlPlaneSpec{
-				DataStore:    "usage",
-				ControlPlane: kamajiv1alpha1.ControlPlane{Service: kamajiv1alpha1.ServiceSpec{ServiceType: "ClusterIP"}},
-				Kubernetes:   kamajiv1alpha1.KubernetesSpec{Version: "v1.37.2"},
-			},
-		}
+		tcp := tcpOn(name, "usage")
 		if err := env.Client.Create(ctxT(t), tcp); err != nil {
 			t.Fatal(err)
 		}
