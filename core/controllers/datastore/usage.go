@@ -189,9 +189,7 @@ func (a *usageAsked) budget(ds string, limit int64) int64 {
 func (a *usageAsked) failed(ds string, limit int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.keys == nil {
-		a.keys = map[string]int64{}
-	}
+	a.init()
 	k, ok := a.keys[ds]
 	if !ok || k > limit {
 		k = limit
@@ -211,6 +209,13 @@ func (a *usageAsked) succeeded(ds string, limit int64) {
 	}
 }
 
+// init makes the maps of a zero usageAsked (a.mu held).
+func (a *usageAsked) init() {
+	if a.at == nil {
+		a.at, a.keys = map[string]map[types.UID]askedRecord{}, map[string]int64{}
+	}
+}
+
 type askedRecord struct {
 	asked  time.Time
 	asleep bool
@@ -220,14 +225,12 @@ type askedRecord struct {
 func (a *usageAsked) forDataStore(ds string, tcps []*kamajiv1alpha1.TenantControlPlane) map[types.UID]askedRecord {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.init()
 	out := map[types.UID]askedRecord{}
 	for _, tcp := range tcps {
 		if rec, ok := a.at[ds][tcp.UID]; ok {
 			out[tcp.UID] = rec
 		}
-	}
-	if a.at == nil {
-		a.at = map[string]map[types.UID]askedRecord{}
 	}
 	a.at[ds] = out
 	return maps.Clone(out)
@@ -253,10 +256,8 @@ func (a *usageAsked) counted(ds string, uid types.UID, asleep bool) {
 func (a *usageAsked) update(ds string, uid types.UID, f func(*askedRecord)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.init()
 	if a.at[ds] == nil {
-		if a.at == nil {
-			a.at = map[string]map[types.UID]askedRecord{}
-		}
 		a.at[ds] = map[types.UID]askedRecord{}
 	}
 	rec := a.at[ds][uid]

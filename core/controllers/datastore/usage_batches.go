@@ -6,10 +6,10 @@ import (
 )
 
 // UsagePolicy says how often each tenant's usage is counted and what one DataStore pass may
-// spend on it. Counting a tenant's usage reads
-// all it stores (the etcd driver scans its keys), so a DataStore with many or large tenants is
-// counted over several passes, a few calls each, rather than in one call that outgrows the call
-// timeout and is then retried whole at every pass.
+// spend on it. Counting a tenant's usage reads all it stores (the etcd driver scans its keys),
+// so a DataStore with many or large tenants is counted over several passes, a few calls each,
+// rather than in one call that outgrows the call timeout and is then retried whole at every
+// pass.
 type UsagePolicy struct {
 	// Interval: each tenant is counted about this often, while the limits below allow it.
 	Interval time.Duration
@@ -67,10 +67,10 @@ type usageCandidate struct {
 }
 
 // usageBatches picks the tenants due a report (never asked for, or not for l.Interval, or
-// l.AsleepInterval for one asleep) and
-// groups them into at most l.PassCalls calls, the longest-waiting first: each tenant is counted
-// about once per l.Interval while the limits allow it, and one that cannot be counted (its call
-// failed) waits behind the others rather than blocking them. It returns indexes into cands.
+// l.AsleepInterval for one asleep) and groups them into at most l.PassCalls calls, the
+// longest-waiting first: each tenant is counted about once per l.Interval while the limits
+// allow it, and one that cannot be counted (its call failed) waits behind the others rather
+// than blocking them. It returns indexes into cands.
 func usageBatches(cands []usageCandidate, now time.Time, l UsagePolicy) [][]int {
 	var due []int
 	for i, c := range cands {
