@@ -264,7 +264,7 @@ func newLocalBenchSleepCommand() *cobra.Command {
 
 func newLocalBenchSequentialCommand() *cobra.Command {
 	return newLocalBenchCountCommand("bench-sequential",
-		"Measure TCPs applied one after another on a running plane: apply to /readyz, with the stages, and memory (part of make bench's local section)",
+		"Measure TCPs applied one after another on a running plane: apply to /readyz, with the stages, their memory, and their CPU and datastore load at rest (part of make bench's local section)",
 		"tcps", 5, "TCPs applied one after another.", local.BenchSequential)
 }
 

@@ -96,7 +96,10 @@ func apiServerContainer(in Input, image string) corev1.Container {
 		}},
 		LivenessProbe:  livenessProbe("/livez", port, probes),
 		ReadinessProbe: readinessProbe("/readyz", port, probes),
-		StartupProbe:   startupProbe("/livez", port, probes),
+		// /readyz rather than kubeadm's /livez: the two pass together in a start, and once the
+		// container has started the kubelet probes readiness at once; were /readyz to lag, the
+		// pod would wait a whole readiness period to be Ready.
+		StartupProbe: startupProbe("/readyz", port, probes),
 		VolumeMounts: append(mounts(caFiles(in,
 			fileAPIServerCert, fileAPIServerKey,
 			fileKubeletClientCert, fileKubeletClientKey,

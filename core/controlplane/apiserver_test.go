@@ -208,7 +208,7 @@ func TestAPIServerPortAndProbes(t *testing.T) {
 			if !slices.Equal(c.Ports, want) {
 				t.Errorf("ports = %+v, want %+v", c.Ports, want)
 			}
-			for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/livez", c.ReadinessProbe: "/readyz", c.StartupProbe: "/livez"} {
+			for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/livez", c.ReadinessProbe: "/readyz", c.StartupProbe: "/readyz"} {
 				g := probe.HTTPGet
 				if g == nil || g.Path != path || g.Port != intstr.FromInt32(tt.port) || g.Scheme != corev1.URISchemeHTTPS || g.Host != "" {
 					t.Errorf("probe %s = %+v, want HTTPS %s on %d", path, g, path, tt.port)

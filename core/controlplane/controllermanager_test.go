@@ -25,6 +25,7 @@ func TestControllerManagerDefaults(t *testing.T) {
 		"--controllers=*,bootstrapsigner,tokencleaner",
 		"--kubeconfig=/etc/kubernetes/controller-manager.conf",
 		"--leader-elect=true",
+		"--leader-elect-retry-period=5s",
 		"--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
 		"--root-ca-file=/etc/kubernetes/pki/ca.crt",
 		"--service-account-private-key-file=/etc/kubernetes/pki/sa.key",

@@ -24,7 +24,7 @@ func TestProbeTimings(t *testing.T) {
 		{
 			name:      "defaults",
 			liveness:  timings{10, 15, 10, 0, 8},
-			readiness: timings{0, 15, 1, 0, 3},
+			readiness: timings{0, 15, 5, 0, 3},
 			startup:   timings{0, 15, 1, 0, 240},
 		},
 		{
@@ -35,14 +35,14 @@ func TestProbeTimings(t *testing.T) {
 				StartupProbe: &kamajiv1alpha1.ProbeSpec{InitialDelaySeconds: ptr.To[int32](0), FailureThreshold: ptr.To[int32](60)},
 			},
 			liveness:  timings{10, 15, 5, 0, 3},
-			readiness: timings{0, 2, 1, 2, 3},
+			readiness: timings{0, 2, 5, 2, 3},
 			startup:   timings{0, 15, 1, 0, 60},
 		},
 		{
 			name:      "an empty block changes nothing",
 			probes:    &kamajiv1alpha1.ControlPlaneProbes{},
 			liveness:  timings{10, 15, 10, 0, 8},
-			readiness: timings{0, 15, 1, 0, 3},
+			readiness: timings{0, 15, 5, 0, 3},
 			startup:   timings{0, 15, 1, 0, 240},
 		},
 	}

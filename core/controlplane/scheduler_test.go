@@ -18,6 +18,7 @@ func TestSchedulerDefaults(t *testing.T) {
 		"--bind-address=0.0.0.0",
 		"--kubeconfig=/etc/kubernetes/scheduler.conf",
 		"--leader-elect=true",
+		"--leader-elect-retry-period=5s",
 	}
 	if !slices.Equal(c.Args, want) {
 		t.Errorf("args:\n got %q\nwant %q", c.Args, want)

@@ -12,7 +12,8 @@ import (
 // v1.30.14 to v1.37.2 and their staging modules k8s.io/apiserver, controller-manager,
 // cloud-provider, component-base): each is registered from v1.30 on with the same meaning, and
 // kubeadm (cmd/kubeadm/app/phases/controlplane/manifests.go, whose flags these are but for
-// kube-apiserver's --shutdown-send-retry-after, ours) sets the same ones from v1.30 to v1.37.
+// kube-apiserver's --shutdown-send-retry-after and the profiles' leader election flags, ours)
+// sets the same ones from v1.30 to v1.37.
 // So every minor of the window gets the same flags today; a flag added to the core must be
 // listed here with its minor (TestEveryCoreFlagHasAMinor).
 //
@@ -69,6 +70,7 @@ var coreFlags = map[string]map[string]int{
 		"controllers":                      0,
 		"kubeconfig":                       0,
 		"leader-elect":                     0,
+		"leader-elect-retry-period":        0,
 		"requestheader-client-ca-file":     0,
 		"root-ca-file":                     0,
 		"service-account-private-key-file": 0,
@@ -81,6 +83,7 @@ var coreFlags = map[string]map[string]int{
 		"bind-address":              0,
 		"kubeconfig":                0,
 		"leader-elect":              0,
+		"leader-elect-retry-period": 0,
 	},
 }
 

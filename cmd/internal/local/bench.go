@@ -88,7 +88,8 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 }
 
 // benchSequential applies n TCPs one after another, each once the previous one answers, prints
-// their start times, stages and memory, and deletes them. The TCPs carry the profile (the
+// their start times, stages and memory, then what they cost at rest once settled (CPU, the
+// datastore's reads and writes; bench_idle.go), and deletes them. The TCPs carry the profile (the
 // annotation kamaji.clastix.io/control-plane-profile), whatever $KAMAJI_LOCAL_PROFILE says;
 // other than the default profile's, the metrics are named "<profile>.tcp..." and
 // "<profile>.memory...".
@@ -98,6 +99,14 @@ func (p *Plane) benchSequential(ctx context.Context, out io.Writer, n int, profi
 		prefix, metric = "bench-"+profile+"-", profile+"."
 	}
 	base, baseBy := p.planeMemory()
+	// The plane at rest without them (after a pause: the previous run's TCPs were just deleted).
+	if err := sleepCtx(ctx, idleSettle/2); err != nil {
+		return nil, err
+	}
+	baseIdle, err := p.measureIdle(ctx, idleWindow)
+	if err != nil {
+		return nil, err
+	}
 	var seq []time.Duration
 	stages := map[string][]time.Duration{}
 	for i := range n {
@@ -114,11 +123,19 @@ func (p *Plane) benchSequential(ctx context.Context, out io.Writer, n int, profi
 	fmt.Fprintf(out, "metric %stcp.sequential.p50 %.3f s\nmetric %stcp.sequential.p95 %.3f s\n", metric, percentile(seq, 50).Seconds(), metric, percentile(seq, 95).Seconds())
 	printStages(out, metric+"tcp.sequential.stage.", stages)
 	perTCPMemory(out, metric, n, base, running, baseBy, runningBy)
+	if err := sleepCtx(ctx, idleSettle); err != nil {
+		return nil, err
+	}
+	idle, err := p.measureIdle(ctx, idleWindow)
+	if err != nil {
+		return nil, err
+	}
+	printIdle(out, metric, n, baseIdle, idle)
 	return seq, p.deleteTCPs(ctx, prefix, n)
 }
 
 // BenchSequential is benchSequential on a running plane, with the default profile: TCPs applied
-// one after another, their start times with the stages, and their memory.
+// one after another, their start times with the stages, their memory and their cost at rest.
 func BenchSequential(ctx context.Context, cfg Config, n int) error {
 	p, err := runningPlane(cfg)
 	if err != nil {
@@ -294,16 +311,7 @@ func machineMemoryInUse() int64 {
 func (p *Plane) planeMemory() (total memory, byProgram map[string]memory) {
 	byProgram = map[string]memory{}
 	total.machine = machineMemoryInUse()
-	pids := node.MarkedProcesses(p.cfg.StateDir, false)
-	if c := p.adminNodeConfig(); fileExists(c.Dir) {
-		// A kubelet node's containers do not carry the plane's mark: its cgroups hold them.
-		for _, pid := range c.PIDs() {
-			if !slices.Contains(pids, pid) {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	for _, pid := range pids {
+	for _, pid := range p.planePIDs() {
 		dir := filepath.Join("/proc", strconv.Itoa(pid))
 		kb, err := procKB(filepath.Join(dir, "status"), "VmRSS", "RssAnon")
 		if err != nil {
@@ -322,6 +330,20 @@ func (p *Plane) planeMemory() (total memory, byProgram map[string]memory) {
 		}
 	}
 	return total, byProgram
+}
+
+// planePIDs are the processes of the plane: those marked with its state folder, and a
+// kubelet node's containers, which do not carry the mark (its cgroups hold them).
+func (p *Plane) planePIDs() []int {
+	pids := node.MarkedProcesses(p.cfg.StateDir, false)
+	if c := p.adminNodeConfig(); fileExists(c.Dir) {
+		for _, pid := range c.PIDs() {
+			if !slices.Contains(pids, pid) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 // perTCPMemory prints what n running TCPs added to the plane's memory, per TCP: in all (the

@@ -186,7 +186,8 @@ type ProbeSpec struct {
 // Each timing comes from, in order of precedence: the component's block (apiServer,
 // controllerManager, scheduler), then the global one (liveness, readiness, startup), then the
 // default: kubeadm's timings, except the startup probe, which polls every second from the start
-// (failureThreshold 240, the same four minutes); they merge field by field.
+// (failureThreshold 240, the same four minutes; kube-apiserver's asks /readyz), and the
+// readiness probe, every 5 s rather than every second; they merge field by field.
 type ControlPlaneProbes struct {
 	// Liveness tunes the liveness probe of every component.
 	// +optional
