@@ -59,21 +59,19 @@ func livenessProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 
 // readinessProbe runs every 5 s, where kubeadm's runs every second: each probe is a new TLS
 // connection (CPU on both sides) and a read from the datastore (the apiserver's etcd check), 60
-// reads a minute from an otherwise idle tenant (docs/operations.md, Idle tenants). It does not slow a start: the startup probe asks the same /readyz, and the kubelet
-// probes readiness at once when the startup probe passes. What it costs: an apiserver whose
-// datastore fails leaves its Service's endpoints after 15 s rather than 3 s, and returns to
-// them up to 5 s after it recovers.
+// reads a minute from an otherwise idle tenant (docs/operations.md, Idle tenants). It does not
+// slow a start: the apiserver's startup probe asks the same /readyz, and the kubelet probes
+// readiness at once when the startup probe passes. What it costs: an apiserver whose datastore
+// fails leaves its Service's endpoints after 15 s rather than 3 s, and returns to them up to 5 s
+// after it recovers.
 func readinessProbe(path string, port int32, tune probeTuning) *corev1.Probe {
 	p := httpsProbe(path, port)
 	p.TimeoutSeconds = 15
-	p.PeriodSeconds = readinessPeriodSeconds
+	p.PeriodSeconds = 5
 	p.FailureThreshold = 3
 	applyProbeSpecs(p, tune.readiness)
 	return p
 }
-
-// readinessPeriodSeconds is the readiness probe's period.
-const readinessPeriodSeconds = 5
 
 // startupProbe gives a slow first start (datastore migration, large caches) four minutes
 // before the liveness probe may kill the container, as kubeadm's does, but polls every second

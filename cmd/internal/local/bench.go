@@ -320,9 +320,7 @@ func (p *Plane) planeMemory() (total memory, byProgram map[string]memory) {
 		m := memory{rss: kb["VmRSS"], anon: kb["RssAnon"]}
 		total.rss += m.rss
 		total.anon += m.anon
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		prog, _, _ := strings.Cut(string(cmdline), "\x00")
-		if prog = filepath.Base(prog); prog != "" && prog != "." {
+		if prog := procProgram(dir); prog != "" {
 			b := byProgram[prog]
 			b.rss += m.rss
 			b.anon += m.anon
@@ -344,6 +342,17 @@ func (p *Plane) planePIDs() []int {
 		}
 	}
 	return pids
+}
+
+// procProgram is the program of the process whose /proc folder is dir: the base name of its
+// first argument, or "" (a kernel thread, or a process gone).
+func procProgram(dir string) string {
+	cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+	arg0, _, _ := strings.Cut(string(cmdline), "\x00")
+	if arg0 == "" {
+		return ""
+	}
+	return filepath.Base(arg0)
 }
 
 // perTCPMemory prints what n running TCPs added to the plane's memory, per TCP: in all (the

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/openhcp/kamaji/core/pki"
 )
 
 // What idle tenants cost at rest, besides memory: the CPU of every process of the plane and the
@@ -32,10 +30,10 @@ const clockTicks = 100
 // idleSample is one reading of the plane at rest: each process's CPU time so far (by pid, with
 // its program), the datastore's counters, and when it was taken.
 type idleSample struct {
-	at      time.Time
-	cpu     map[int]procCPU
-	store   map[string]float64
-	storeOK bool
+	at       time.Time
+	cpu      map[int]procCPU
+	store    map[string]float64
+	storeErr error // why the counters could not be read
 }
 
 type procCPU struct {
@@ -52,8 +50,9 @@ var storeCounters = []string{"etcd_server_proposals_committed_total", "etcd_mvcc
 // program, in cores (a process present in only one of them is left out: it started or ended
 // within the window), and the datastore's counters.
 type idleRates struct {
-	cpu   map[string]float64
-	store map[string]float64
+	cpu      map[string]float64
+	store    map[string]float64
+	storeErr error
 }
 
 func (p *Plane) idleSample(ctx context.Context) idleSample {
@@ -63,7 +62,7 @@ func (p *Plane) idleSample(ctx context.Context) idleSample {
 			s.cpu[pid] = c
 		}
 	}
-	s.store, s.storeOK = p.datastoreCounters(ctx)
+	s.store, s.storeErr = p.datastoreCounters(ctx)
 	return s
 }
 
@@ -93,7 +92,7 @@ func rates(a, b idleSample) idleRates {
 			r.cpu[cb.prog] += float64(cb.ticks-ca.ticks) / clockTicks / secs
 		}
 	}
-	if a.storeOK && b.storeOK {
+	if r.storeErr = errors.Join(a.storeErr, b.storeErr); r.storeErr == nil {
 		for _, k := range storeCounters {
 			r.store[k] = (b.store[k] - a.store[k]) / secs
 		}
@@ -130,8 +129,8 @@ func printIdle(out io.Writer, metric string, n int, before, after idleRates) {
 		fmt.Fprintf(out, "metric %sidle.cpu.per-tcp.%s %.2f %%core\n", metric, prog, per(prog))
 	}
 	fmt.Fprintf(out, "metric %sidle.cpu.per-tcp.rest %.2f %%core\n", metric, rest)
-	if len(before.store) == 0 || len(after.store) == 0 {
-		fmt.Fprintf(out, "%sidle: the datastore's counters could not be read\n", metric)
+	if err := errors.Join(before.storeErr, after.storeErr); err != nil {
+		fmt.Fprintf(out, "%sidle: the datastore's counters could not be read: %v\n", metric, err)
 		return
 	}
 	perMin := func(k string) float64 { return 60 * (after.store[k] - before.store[k]) / float64(n) }
@@ -151,9 +150,7 @@ func readProcCPU(pid int) (procCPU, bool) {
 	if !ok {
 		return procCPU{}, false
 	}
-	cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-	prog, _, _ := strings.Cut(string(cmdline), "\x00")
-	return procCPU{prog: filepath.Base(prog), ticks: ticks}, true
+	return procCPU{prog: procProgram(dir), ticks: ticks}, true
 }
 
 // statTicks is utime + stime of a /proc/PID/stat line. The command name, its second field, is
@@ -173,33 +170,23 @@ func statTicks(stat string) (int64, bool) {
 }
 
 // datastoreCounters reads the shared datastore etcd's counters from its /metrics.
-func (p *Plane) datastoreCounters(ctx context.Context) (map[string]float64, bool) {
-	if p.pki == nil { // a running plane's (runningPlane): its datastore's CA and root client
-		dir := p.cfg.path("pki", "datastore")
-		missing := func() (*pki.KeyPair, error) { return nil, errors.New("not found") }
-		ca, err := loadOrCreate(dir, "ca", missing)
-		if err != nil {
-			return nil, false
-		}
-		root, err := loadOrCreate(dir, "root", missing)
-		if err != nil {
-			return nil, false
-		}
-		p.pki = &adminPKI{StoreCA: ca, Root: root}
+func (p *Plane) datastoreCounters(ctx context.Context) (map[string]float64, error) {
+	if err := p.loadStorePKI(); err != nil {
+		return nil, err
 	}
 	c, err := p.storeHTTPClient()
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+p.cfg.DataStoreEndpoint()+"/metrics", nil)
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
 	defer resp.Body.Close()
 	out := map[string]float64{}
@@ -213,5 +200,11 @@ func (p *Plane) datastoreCounters(ctx context.Context) (map[string]float64, bool
 			}
 		}
 	}
-	return out, sc.Err() == nil && len(out) == len(storeCounters)
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != len(storeCounters) {
+		return nil, fmt.Errorf("%s/metrics lacks one of %v", p.cfg.DataStoreEndpoint(), storeCounters)
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestStatTicks(t *testing.T) {
 func TestIdleFigures(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	sample := func(at time.Time, cpu map[int]procCPU, writes, reads float64) idleSample {
-		return idleSample{at: at, cpu: cpu, storeOK: true, store: map[string]float64{
+		return idleSample{at: at, cpu: cpu, store: map[string]float64{
 			"etcd_server_proposals_committed_total": writes, "etcd_mvcc_range_total": reads}}
 	}
 	// Base: the admin apiserver at 2% of a core, etcd at 1%, 1 write and 2 reads a second.
@@ -62,7 +63,7 @@ metric lean.idle.datastore.reads.per-tcp 360.0 /min
 
 	// Counters that could not be read: the CPU figures, and a line that says so.
 	out.Reset()
-	after.store = map[string]float64{}
+	after.storeErr = errors.New("connection refused")
 	printIdle(&out, "", 2, base, after)
 	if !strings.Contains(out.String(), "idle: the datastore's counters could not be read") || strings.Contains(out.String(), "writes") {
 		t.Errorf("printIdle without counters:\n%s", out.String())

@@ -3,6 +3,7 @@ package local
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -68,6 +69,26 @@ func clientCert(ca *pki.KeyPair, cn string, orgs ...string) func() (*pki.KeyPair
 	return func() (*pki.KeyPair, error) {
 		return ca.Issue(pki.Request{CommonName: cn, Organization: orgs, Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, Validity: pkiValidity})
 	}
+}
+
+// loadStorePKI loads, on a running plane (runningPlane, which reads no PKI), the datastore's CA
+// and root client certificate that storeHTTPClient needs; it creates nothing.
+func (p *Plane) loadStorePKI() error {
+	if p.pki != nil {
+		return nil
+	}
+	dir := p.cfg.path("pki", "datastore")
+	missing := func() (*pki.KeyPair, error) { return nil, fmt.Errorf("no datastore certificates in %s", dir) }
+	ca, err := loadOrCreate(dir, "ca", missing)
+	if err != nil {
+		return err
+	}
+	root, err := loadOrCreate(dir, "root", missing)
+	if err != nil {
+		return err
+	}
+	p.pki = &adminPKI{StoreCA: ca, Root: root}
+	return nil
 }
 
 // ensurePKI creates what is missing; an existing state keeps its certificates.
