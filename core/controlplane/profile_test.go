@@ -24,7 +24,7 @@ func TestLeanProfile(t *testing.T) {
 	}
 	lean := mustBuild(t, withProfile(etcdInput(), ProfileLean))
 	api := findContainer(t, lean, APIServerContainer)
-	for _, f := range []string{"--watch-cache=false", "--enable-priority-and-fairness=false"} {
+	for _, f := range []string{"--watch-cache=false", "--enable-priority-and-fairness=false", "--etcd-count-metric-poll-period=0"} {
 		if !slices.Contains(api.Args, f) {
 			t.Errorf("lean kube-apiserver lacks %s: %q", f, api.Args)
 		}

@@ -27,8 +27,9 @@ const (
 	// Kamaji annotation.
 	SleepAfterAnnotation = "kamaji.clastix.io/sleep-after"
 	// ControlPlaneProfileAnnotation picks a set of component settings for the tenant's control
-	// plane: "lean" runs kube-apiserver without its watch cache and API Priority and Fairness,
-	// and with GOGC=25, and has the controller manager and scheduler renew their leader leases
+	// plane: "lean" runs kube-apiserver without its watch cache, API Priority and Fairness and
+	// its per-minute object counts (the apiserver_storage_objects metric), and with GOGC=25, and
+	// has the controller manager and scheduler renew their leader leases
 	// every 10 s (a 60 s lease), for less memory and idle CPU; "default" (or no annotation) is
 	// the standard control plane. See docs/operations.md (Lean control planes). Not a Kamaji
 	// annotation.
