@@ -29,9 +29,9 @@ const (
 	// ControlPlaneProfileAnnotation picks a set of component settings for the tenant's control
 	// plane: "lean" runs kube-apiserver without its watch cache, API Priority and Fairness and
 	// its per-minute object counts (the apiserver_storage_objects metric), and with GOGC=25, and
-	// has the controller manager and scheduler renew their leader leases
-	// every 10 s (a 60 s lease), for less memory and idle CPU; "default" (or no annotation) is
-	// the standard control plane. See docs/operations.md (Lean control planes). Not a Kamaji
+	// has the controller manager and scheduler renew their leader leases every 10 s (a 60 s
+	// lease), for less memory, idle CPU and datastore load; "default" (or no annotation) is the
+	// standard control plane. See docs/operations.md (Lean control planes). Not a Kamaji
 	// annotation.
 	ControlPlaneProfileAnnotation = "kamaji.clastix.io/control-plane-profile"
 	// RotateCertificatesAnnotation asks for the TenantControlPlane's certificates to be rotated now.
