@@ -60,9 +60,10 @@ section_plugintransport() {
 # TLS client certificates and auth enabled; the manager with 10 workers. Seconds until every TCP
 # has its datastore slice, Secrets, Service and Deployment, TCPs per second, the manager's peak
 # RSS and CPU seconds; where the time went: passes per TCP, worker-seconds per reconcile step and
-# plugin RPC (step.*, rpc.*), and the admin apiserver's requests per TCP by verb and resource
-# (requests.*), and what a /metrics scrape costs once it has settled: series, MB allocated and ms
-# of CPU per scrape, peak RSS once served (scrape.*). Aim: >= 20 TCP/s, < 150 MB RSS at 1,000
+# plugin RPC (step.*, rpc.*), the admin apiserver's requests per TCP by verb and resource
+# (requests.*) and its calls to the manager's webhooks per TCP (webhook-calls.*), and what a
+# /metrics scrape costs once it has settled: series, MB allocated and ms of CPU per scrape, peak
+# RSS once served (scrape.*). Aim: >= 20 TCP/s, < 150 MB RSS at 1,000
 # ("-tcps 1000"). Then the same manager at rest for 10 minutes: reconciles per TCP per minute,
 # datastore plugin RPCs (and EnsureTenant calls) per minute, RSS (idle.*; aim: close to zero).
 # BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50 -idle 1m"; "-idle 0" skips the rest phase).

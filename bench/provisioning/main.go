@@ -377,7 +377,8 @@ func apiserverRequests(ctx context.Context, cfg *rest.Config) (metricstest.Famil
 }
 
 // requestFigures prints the admin apiserver's requests per TCP during the provisioning, by verb
-// and resource, the most frequent first: the round trips a TCP costs the shared apiserver.
+// and resource, the most frequent first: the round trips a TCP costs the shared apiserver; then
+// the calls it made to the manager's webhooks per TCP.
 func requestFigures(ctx context.Context, cfg *rest.Config, before metricstest.Families, count int) error {
 	after, err := apiserverRequests(ctx, cfg)
 	if err != nil {
@@ -412,6 +413,27 @@ func requestFigures(ctx context.Context, cfg *rest.Config, before metricstest.Fa
 	fmt.Printf("metric requests.per-tcp %.1f count\n", total/float64(count))
 	for _, r := range rows {
 		fmt.Printf("metric requests.%s.per-tcp %.2f count\n", r.key, r.n/float64(count))
+	}
+	// The calls the apiserver made to the manager's webhooks, each a round trip carrying the
+	// object (twice on an update), by webhook and operation.
+	calls := map[string]float64{}
+	callsTotal := 0.0
+	for _, ls := range after.Series("apiserver_admission_webhook_request_total", nil) {
+		v, _ := after.Value("apiserver_admission_webhook_request_total", ls)
+		v0, _ := before.Value("apiserver_admission_webhook_request_total", ls)
+		calls[ls["name"]+"."+strings.ToLower(ls["operation"])] += v - v0
+		callsTotal += v - v0
+	}
+	fmt.Printf("metric webhook-calls.per-tcp %.2f count\n", callsTotal/float64(count))
+	keys := make([]string, 0, len(calls))
+	for k := range calls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if calls[k] > 0 {
+			fmt.Printf("metric webhook-calls.%s.per-tcp %.2f count\n", k, calls[k]/float64(count))
+		}
 	}
 	return nil
 }

@@ -27,8 +27,18 @@ const (
 	DataStoreValidatePath = "/validate-kamaji-clastix-io-v1alpha1-datastore"
 )
 
-// +kubebuilder:webhook:path=/mutate-kamaji-clastix-io-v1alpha1-tenantcontrolplane,mutating=true,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=tenantcontrolplanes,verbs=create;update,versions=v1alpha1,name=mtenantcontrolplane.kb.io,admissionReviewVersions=v1
-// +kubebuilder:webhook:path=/validate-kamaji-clastix-io-v1alpha1-tenantcontrolplane,mutating=false,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=tenantcontrolplanes,verbs=create;update,versions=v1alpha1,name=vtenantcontrolplane.kb.io,admissionReviewVersions=v1
+// The TCP webhooks are not called for the updates they would let through unchanged (the
+// matchConditions, evaluated by the apiserver): each call costs the apiserver and the manager
+// a round trip carrying the TCP twice, and the manager's finalizer write, a user's label or
+// any metadata-only write would otherwise make two. The defaulter is called on every create,
+// every update that changes the spec, and every update of a TCP whose spec lacks a slice name
+// or its DataStore (one created without this webhook: those fields are filled from its status,
+// as DefaultTenantControlPlane does, before any pass can use them); the other fields it fills
+// were filled at creation. The validator is called on every create, every update that changes
+// the generation (the spec) and every update that changes an annotation: the rest it allows
+// without a look (tcpValidator.Handle).
+// +kubebuilder:webhook:path=/mutate-kamaji-clastix-io-v1alpha1-tenantcontrolplane,mutating=true,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=tenantcontrolplanes,verbs=create;update,versions=v1alpha1,name=mtenantcontrolplane.kb.io,admissionReviewVersions=v1,patch=`{"matchConditions":[{"name":"spec-changed-or-incomplete","expression":"request.operation != 'UPDATE' || object.spec != oldObject.spec || !has(object.spec.dataStore) || object.spec.dataStore == '' || !has(object.spec.dataStoreSchema) || object.spec.dataStoreSchema == '' || !has(object.spec.dataStoreUsername) || object.spec.dataStoreUsername == ''"}]}`
+// +kubebuilder:webhook:path=/validate-kamaji-clastix-io-v1alpha1-tenantcontrolplane,mutating=false,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=tenantcontrolplanes,verbs=create;update,versions=v1alpha1,name=vtenantcontrolplane.kb.io,admissionReviewVersions=v1,patch=`{"matchConditions":[{"name":"generation-or-annotations-changed","expression":"request.operation != 'UPDATE' || !has(object.metadata.generation) || !has(oldObject.metadata.generation) || object.metadata.generation != oldObject.metadata.generation || (has(object.metadata.annotations) ? object.metadata.annotations : {}) != (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {})"}]}`
 // +kubebuilder:webhook:path=/validate-kamaji-clastix-io-v1alpha1-datastore,mutating=false,failurePolicy=fail,sideEffects=None,groups=kamaji.clastix.io,resources=datastores,verbs=create;update;delete,versions=v1alpha1,name=vdatastore.kb.io,admissionReviewVersions=v1
 
 // Drivers tells which datastore drivers this installation can serve.
