@@ -258,6 +258,40 @@ func TestDefaulting(t *testing.T) {
 	}
 }
 
+// A TCP written without networkProfile, as kubectl sends it (a typed client always sends the
+// object), gets the network defaults whole: the CoreDNS addon needs the DNS address, which the
+// defaulter derives from the service range.
+func TestDefaultingWithoutNetworkProfile(t *testing.T) {
+	u := &unstructured.Unstructured{}
+	manifest := `apiVersion: kamaji.clastix.io/v1alpha1
+kind: TenantControlPlane
+metadata:
+  name: no-network-profile
+  namespace: default
+spec:
+  controlPlane:
+    service:
+      serviceType: ClusterIP
+  kubernetes:
+    version: v1.37.2
+  addons:
+    coreDNS: {}
+`
+	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, u)
+	got := &kamajiv1alpha1.TenantControlPlane{}
+	if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(u), got); err != nil {
+		t.Fatal(err)
+	}
+	np := got.Spec.NetworkProfile
+	if strings.Join(np.ServiceCIDRs, ",") != "10.96.0.0/16" || strings.Join(np.PodCIDRs, ",") != "10.244.0.0/16" ||
+		strings.Join(np.DNSServiceIPs, ",") != "10.96.0.10" || np.Port != 6443 {
+		t.Errorf("networkProfile defaulted to %+v, want the service range 10.96.0.0/16 and DNS at 10.96.0.10", np)
+	}
+}
+
 func mustCreateNamespace(t *testing.T, name string) {
 	t.Helper()
 	u := &unstructured.Unstructured{}

@@ -35,7 +35,10 @@ type TenantControlPlaneSpec struct {
 	ControlPlane ControlPlane `json:"controlPlane"`
 	// Kubernetes specification for tenant control plane
 	Kubernetes KubernetesSpec `json:"kubernetes"`
-	// NetworkProfile specifies how the network is
+	// NetworkProfile specifies how the network is. Left out, it is an empty one, whose fields
+	// take their defaults before the defaulting webhook derives serviceCidrs and dnsServiceIPs
+	// from them.
+	// +kubebuilder:default={}
 	// +optional
 	NetworkProfile NetworkProfileSpec `json:"networkProfile,omitempty"`
 	// Addons contain which addons are enabled
