@@ -48,6 +48,7 @@ func controllerManagerContainer(in Input, image string) corev1.Container {
 		// The CA key signs kubelet certificates (CSR signing); the service-account key signs
 		// the tokens of the controllers' own service accounts.
 		VolumeMounts: mounts(caFiles(in, fileCAKey, fileFrontProxyCACert, fileSAPrivateKey, fileControllerManagerConf)...),
+		Env:          profileGoEnv(in, resources(dep).ControllerManager),
 	}
 	finishContainer(&c, resources(dep).ControllerManager, securityContext(dep, controllerManagerSecurityContext), additionalMounts(dep).ControllerManager)
 	return c

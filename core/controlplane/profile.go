@@ -3,6 +3,8 @@ package controlplane
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
@@ -49,7 +51,7 @@ func ParseProfile(v string) (string, error) {
 //
 // They come before the addons' and the user's flags, which override them by name. The profile
 // also runs kube-apiserver with GOGC=LeanAPIServerGOGC, and the controller manager and the
-// scheduler with leanLeaderElectionArgs.
+// scheduler with leanLeaderElectionArgs and profileGoEnv.
 var leanAPIServerArgs = []string{
 	"--enable-priority-and-fairness=false",
 	"--watch-cache=false",
@@ -90,6 +92,29 @@ var leanLeaderElectionArgs = []string{
 // scheduler gives its lease up when it stops).
 var defaultLeaderElectionArgs = []string{
 	"--leader-elect-retry-period=5s",
+}
+
+// profileGoEnv is the profile's Go runtime environment of the controller manager or the
+// scheduler, given the component's resources. In the lean profile each runs on one Go processor
+// (GOMAXPROCS=1): an idle one wakes for its timers many times a second (every work queue's
+// metrics every 500 ms, the attach-detach reconciler every 100 ms), and with a second processor
+// the Go scheduler wakes another thread to look for work each time. Measured on the local plane
+// (2026-12-05, v1.37.2, two idle tenants, two 2-minute windows): the controller manager used
+// 1.05-1.11% of a core instead of 1.33-1.42%, the scheduler 0.27-0.30% instead of 0.33-0.34%.
+// The price: neither uses more than one core when busy (the controller manager's requests are
+// limited to 20 a second by default anyway; the scheduler filters and scores nodes one at a
+// time, which a tenant of many nodes scheduling many pods at once would feel). A component
+// given a CPU limit is left to Go, which sizes its processors from the limit.
+func profileGoEnv(in Input, res *corev1.ResourceRequirements) []corev1.EnvVar {
+	if p, _ := Profile(in.TCP); p != ProfileLean {
+		return nil
+	}
+	if res != nil {
+		if _, limited := res.Limits[corev1.ResourceCPU]; limited {
+			return nil
+		}
+	}
+	return []corev1.EnvVar{{Name: "GOMAXPROCS", Value: "1"}}
 }
 
 // profileLeaderElectionArgs are the profile's flags of the controller manager and scheduler.

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
@@ -40,9 +43,14 @@ func TestLeanProfile(t *testing.T) {
 		t.Errorf("lean kube-apiserver differs beyond its flags:\n got %+v\nwant %+v", api, base)
 	}
 	// The controller manager and the scheduler renew their leases less often (the default
-	// profile every 5 s, the lean one every 10 s with a longer lease), and differ in nothing else.
+	// profile every 5 s, the lean one every 10 s with a longer lease), run on one Go processor,
+	// and differ in nothing else.
 	for _, name := range []string{ControllerManagerContainer, SchedulerContainer} {
 		c := findContainer(t, lean, name)
+		if want := []corev1.EnvVar{{Name: "GOMAXPROCS", Value: "1"}}; !reflect.DeepEqual(c.Env, want) {
+			t.Errorf("lean %s env = %+v, want %+v", name, c.Env, want)
+		}
+		c.Env = nil
 		for _, f := range leanLeaderElectionArgs {
 			if !slices.Contains(c.Args, f) {
 				t.Errorf("lean %s lacks %s: %q", name, f, c.Args)
@@ -58,6 +66,23 @@ func TestLeanProfile(t *testing.T) {
 		if !reflect.DeepEqual(c, base) {
 			t.Errorf("lean %s differs beyond its lease flags:\n got %+v\nwant %+v", name, c, base)
 		}
+	}
+}
+
+// A CPU limit leaves the lean controller manager's and scheduler's processors to Go, which
+// sizes them from the limit; a request alone does not.
+func TestLeanProfileGoMaxProcsYieldsToACPULimit(t *testing.T) {
+	in := withProfile(etcdInput(), ProfileLean)
+	in.TCP.Spec.ControlPlane.Deployment.Resources = &kamajiv1alpha1.ControlPlaneComponentsResources{
+		ControllerManager: &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}},
+		Scheduler:         &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}},
+	}
+	dep := mustBuild(t, in)
+	if cm := findContainer(t, dep, ControllerManagerContainer); slices.ContainsFunc(cm.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMAXPROCS" }) {
+		t.Errorf("the controller manager with a CPU limit has %+v", cm.Env)
+	}
+	if sched := findContainer(t, dep, SchedulerContainer); !slices.Contains(sched.Env, corev1.EnvVar{Name: "GOMAXPROCS", Value: "1"}) {
+		t.Errorf("the scheduler with a CPU request only has %+v, want GOMAXPROCS=1", sched.Env)
 	}
 }
 

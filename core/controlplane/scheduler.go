@@ -30,6 +30,7 @@ func schedulerContainer(in Input, image string) corev1.Container {
 		LivenessProbe: livenessProbe("/healthz", port, probes),
 		StartupProbe:  startupProbe("/healthz", port, probes),
 		VolumeMounts:  mounts(fileSchedulerConf),
+		Env:           profileGoEnv(in, resources(dep).Scheduler),
 	}
 	finishContainer(&c, resources(dep).Scheduler, securityContext(dep, schedulerSecurityContext), additionalMounts(dep).Scheduler)
 	return c
