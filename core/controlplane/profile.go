@@ -104,7 +104,8 @@ var defaultLeaderElectionArgs = []string{
 // The price: neither uses more than one core when busy (the controller manager's requests are
 // limited to 20 a second by default anyway; the scheduler filters and scores nodes one at a
 // time, which a tenant of many nodes scheduling many pods at once would feel). A component
-// given a CPU limit is left to Go, which sizes its processors from the limit.
+// given a CPU limit is left to Go: a binary built with Go 1.25 or later sizes its processors
+// from the limit, an older one uses every core of the node.
 func profileGoEnv(in Input, res *corev1.ResourceRequirements) []corev1.EnvVar {
 	if p, _ := Profile(in.TCP); p != ProfileLean {
 		return nil

@@ -69,8 +69,8 @@ func TestLeanProfile(t *testing.T) {
 	}
 }
 
-// A CPU limit leaves the lean controller manager's and scheduler's processors to Go, which
-// sizes them from the limit; a request alone does not.
+// A CPU limit leaves the lean controller manager's and scheduler's processors to Go; a
+// request alone does not.
 func TestLeanProfileGoMaxProcsYieldsToACPULimit(t *testing.T) {
 	in := withProfile(etcdInput(), ProfileLean)
 	in.TCP.Spec.ControlPlane.Deployment.Resources = &kamajiv1alpha1.ControlPlaneComponentsResources{

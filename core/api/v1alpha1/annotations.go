@@ -31,9 +31,8 @@ const (
 	// its per-minute object counts (the apiserver_storage_objects metric), and with GOGC=25, and
 	// has the controller manager and scheduler renew their leader leases every 10 s (a 60 s
 	// lease) and run on one Go processor unless given a CPU limit, for less memory, idle CPU and
-	// datastore load; "default" (or no annotation) is the
-	// standard control plane. See docs/operations.md (Lean control planes). Not a Kamaji
-	// annotation.
+	// datastore load; "default" (or no annotation) is the standard control plane. See
+	// docs/operations.md (Lean control planes). Not a Kamaji annotation.
 	ControlPlaneProfileAnnotation = "kamaji.clastix.io/control-plane-profile"
 	// RotateCertificatesAnnotation asks for the TenantControlPlane's certificates to be rotated now.
 	RotateCertificatesAnnotation = "certs.kamaji.clastix.io/rotate"
