@@ -2,20 +2,16 @@ package tenantpki
 
 import (
 	"net"
-	"slices"
 	"strings"
 
 	"github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/netprofile"
 )
 
 const (
 	// AdminClusterDomain is the cluster domain of the admin cluster, where the tenant's Service
 	// lives; its FQDN is used by in-cluster consumers (admin.svc kubeconfigs, konnectivity...).
 	AdminClusterDomain = "cluster.local"
-	// DefaultClusterDomain and DefaultServiceCIDR apply when the spec leaves them empty (the
-	// CRD defaults them, but objects read before defaulting must not lose SANs).
-	DefaultClusterDomain = "cluster.local"
-	DefaultServiceCIDR   = "10.96.0.0/16"
 )
 
 // APIServerSANs lists every name and address clients may dial kube-apiserver at:
@@ -35,11 +31,9 @@ func APIServerSANs(tcp *v1alpha1.TenantControlPlane, serviceName, serviceIP stri
 	var values []string
 	add := func(v ...string) { values = append(values, v...) }
 
+	// netprofile applies the CRD's defaults: objects read before defaulting must not lose SANs.
 	np := tcp.Spec.NetworkProfile
-	domain := np.ClusterDomain
-	if domain == "" {
-		domain = DefaultClusterDomain
-	}
+	domain := netprofile.ClusterDomain(np)
 	add("127.0.0.1", "localhost",
 		"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc."+domain)
 
@@ -48,9 +42,7 @@ func APIServerSANs(tcp *v1alpha1.TenantControlPlane, serviceName, serviceIP stri
 		add(serviceName, serviceName+"."+ns, serviceName+"."+ns+".svc", serviceName+"."+ns+".svc."+AdminClusterDomain)
 	}
 	add(serviceIP, np.Address, np.AdvertiseAddress)
-	for _, ip := range serviceCIDRFirstIPs(np) {
-		add(ip.String())
-	}
+	add(serviceCIDRFirstIPs(np)...)
 	add(np.CertSANs...)
 
 	if in := tcp.Spec.ControlPlane.Ingress; in != nil {
@@ -89,29 +81,12 @@ func splitSANs(values []string) SANs {
 
 // serviceCIDRFirstIPs returns the first address of each service CIDR: the IP the tenant's
 // `kubernetes` Service gets (10.96.0.1 for 10.96.0.0/16).
-func serviceCIDRFirstIPs(np v1alpha1.NetworkProfileSpec) []net.IP {
-	cidrs := np.ServiceCIDRs
-	if len(cidrs) == 0 && np.ServiceCIDR != "" {
-		cidrs = []string{np.ServiceCIDR}
-	}
-	if len(cidrs) == 0 {
-		cidrs = []string{DefaultServiceCIDR}
-	}
-	var out []net.IP
-	for _, c := range cidrs {
-		_, n, err := net.ParseCIDR(strings.TrimSpace(c))
-		if err != nil {
-			continue // rejected by the CRD validation; nothing sensible to certify
-		}
-		ip := slices.Clone(n.IP)
-		for i := len(ip) - 1; i >= 0; i-- {
-			ip[i]++
-			if ip[i] != 0 {
-				break
-			}
-		}
-		if n.Contains(ip) {
-			out = append(out, ip)
+func serviceCIDRFirstIPs(np v1alpha1.NetworkProfileSpec) []string {
+	var out []string
+	for _, c := range netprofile.ServiceRanges(np) {
+		// A range that does not parse is rejected by the CRD validation: nothing to certify.
+		if ip, err := netprofile.NthAddress(strings.TrimSpace(c), 1); err == nil {
+			out = append(out, ip.String())
 		}
 	}
 	return out

@@ -3,9 +3,6 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"math/big"
-	"net/netip"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/netprofile"
 )
 
 type tcpDefaulter struct {
@@ -100,31 +98,6 @@ func DefaultTenantControlPlane(tcp, old *kamajiv1alpha1.TenantControlPlane, defa
 		np.PodCIDR = np.PodCIDRs[0]
 	}
 	if len(np.DNSServiceIPs) == 0 && len(np.ServiceCIDRs) > 0 {
-		if ip, err := NthAddress(np.ServiceCIDRs[0], 10); err == nil {
-			np.DNSServiceIPs = []string{ip.String()}
-		}
+		np.DNSServiceIPs = netprofile.ClusterDNS(*np)
 	}
-}
-
-// NthAddress returns the n-th address of a CIDR (10.96.0.0/16, 10 -> 10.96.0.10), as kubeadm
-// picks the cluster DNS address.
-func NthAddress(cidr string, n int64) (netip.Addr, error) {
-	prefix, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	base := new(big.Int).SetBytes(prefix.Masked().Addr().AsSlice())
-	base.Add(base, big.NewInt(n))
-	raw := base.Bytes()
-	size := prefix.Addr().BitLen() / 8
-	if len(raw) > size {
-		return netip.Addr{}, fmt.Errorf("%s has no address %d", cidr, n)
-	}
-	buf := make([]byte, size)
-	copy(buf[size-len(raw):], raw)
-	addr, _ := netip.AddrFromSlice(buf)
-	if !prefix.Contains(addr) {
-		return netip.Addr{}, fmt.Errorf("%s has no address %d", cidr, n)
-	}
-	return addr, nil
 }

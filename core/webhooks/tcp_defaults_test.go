@@ -8,22 +8,6 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
-func TestNthAddress(t *testing.T) {
-	for cidr, want := range map[string]string{
-		"10.96.0.0/16":       "10.96.0.10",
-		"10.96.0.7/16":       "10.96.0.10",
-		"2001:db8:abcd::/64": "2001:db8:abcd::a",
-	} {
-		got, err := NthAddress(cidr, 10)
-		if err != nil || got.String() != want {
-			t.Errorf("NthAddress(%s) = %v, %v; want %s", cidr, got, err, want)
-		}
-	}
-	if _, err := NthAddress("10.0.0.0/29", 10); err == nil {
-		t.Error("a /29 has no 10th address: want an error")
-	}
-}
-
 func TestDefaultFillsFromSingularFields(t *testing.T) {
 	tcp := &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}}
 	tcp.Spec.NetworkProfile.ServiceCIDR = "10.100.0.0/16"

@@ -74,9 +74,10 @@ type NetworkProfileSpec struct {
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="spec.networkProfile.podCidrs must contain CIDRs, such as 10.244.0.0/16"
 	PodCIDRs []string `json:"podCidrs,omitempty"`
 	// The DNS Service for internal resolution, it must match the Service CIDR.
-	// In case of an empty value, it is automatically computed according to the Service CIDR, e.g.:
-	// Service CIDR 10.96.0.0/16, the resulting DNS Service IP will be 10.96.0.10 for IPv4,
-	// for IPv6 from the CIDR 2001:db8:abcd::/64 the resulting DNS Service IP will be 2001:db8:abcd::10.
+	// In case of an empty value, it is automatically computed as the tenth address of the first
+	// Service CIDR, e.g.: Service CIDR 10.96.0.0/16, the resulting DNS Service IP will be 10.96.0.10
+	// for IPv4, for IPv6 from the CIDR 2001:db8:abcd::/64 it will be 2001:db8:abcd::a.
+	// The CoreDNS addon's Service takes the first address.
 	// +optional
 	// +kubebuilder:validation:MaxItems=4
 	// +kubebuilder:validation:items:MaxLength=45

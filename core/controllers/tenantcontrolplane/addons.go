@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/netprofile"
 	"github.com/openhcp/kamaji/sdk/addon"
 )
 
@@ -82,24 +83,14 @@ func tenantParameters(tcp *kamajiv1alpha1.TenantControlPlane, endpoint string, a
 	if err != nil {
 		return addon.TenantParameters{}, fmt.Errorf("control-plane endpoint %q: %w", endpoint, err)
 	}
-	services, pods := np.ServiceCIDRs, np.PodCIDRs
-	if len(services) == 0 && np.ServiceCIDR != "" {
-		services = []string{np.ServiceCIDR}
-	}
-	if len(pods) == 0 && np.PodCIDR != "" {
-		pods = []string{np.PodCIDR}
-	}
-	domain := np.ClusterDomain
-	if domain == "" {
-		domain = "cluster.local"
-	}
 	return addon.TenantParameters{
 		Name: tcp.Name, Namespace: tcp.Namespace,
-		KubernetesVersion:    tcp.Spec.Kubernetes.Version,
-		ClusterDomain:        domain,
-		ServiceCIDRs:         services,
-		PodCIDRs:             pods,
-		DNSServiceIPs:        np.DNSServiceIPs,
+		KubernetesVersion: tcp.Spec.Kubernetes.Version,
+		ClusterDomain:     netprofile.ClusterDomain(np),
+		ServiceCIDRs:      netprofile.ServiceRanges(np),
+		PodCIDRs:          netprofile.PodRanges(np),
+		// A TCP the defaulting webhook never saw has none in its spec.
+		DNSServiceIPs:        netprofile.ClusterDNS(np),
 		ControlPlaneEndpoint: addon.Endpoint{Host: host, Port: int32(port)},
 		ImageRepository:      a.imageRepository,
 		ImageTag:             a.imageTag,

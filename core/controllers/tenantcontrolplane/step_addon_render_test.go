@@ -133,3 +133,29 @@ func TestEnabledAddonsAndTheirParameters(t *testing.T) {
 		t.Error("an endpoint without a port was accepted")
 	}
 }
+
+// A TCP the defaulting webhook never saw (stored before spec.networkProfile had a default) has
+// no dnsServiceIPs: the addons get the address the webhook would have set, the one the kubelet
+// configuration gives the nodes, rather than a CoreDNS that cannot render.
+func TestTenantParametersWithoutWebhookDefaults(t *testing.T) {
+	tcp := &kamajiv1alpha1.TenantControlPlane{
+		ObjectMeta: metav1.ObjectMeta{Name: "t1", Namespace: "ns"},
+		Spec: kamajiv1alpha1.TenantControlPlaneSpec{
+			Kubernetes:     kamajiv1alpha1.KubernetesSpec{Version: "v1.37.2"},
+			NetworkProfile: kamajiv1alpha1.NetworkProfileSpec{ServiceCIDR: "10.100.0.0/16", PodCIDR: "10.200.0.0/16"},
+			Addons:         kamajiv1alpha1.AddonsSpec{CoreDNS: &kamajiv1alpha1.AddonSpec{}},
+		},
+	}
+	specs, err := enabledAddons(tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := tenantParameters(tcp, "10.0.0.7:6443", specs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tp.DNSServiceIPs, []string{"10.100.0.10"}) || !slices.Equal(tp.ServiceCIDRs, []string{"10.100.0.0/16"}) ||
+		!slices.Equal(tp.PodCIDRs, []string{"10.200.0.0/16"}) || tp.ClusterDomain != "cluster.local" {
+		t.Errorf("tenant parameters %+v", tp)
+	}
+}

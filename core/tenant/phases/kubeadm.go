@@ -2,6 +2,7 @@ package phases
 
 import (
 	"net"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -9,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/openhcp/kamaji/core/kubeversion"
+	"github.com/openhcp/kamaji/core/netprofile"
 )
 
 // clusterConfiguration is the subset of kubeadm's ClusterConfiguration the core writes: what
@@ -69,9 +71,9 @@ func ClusterConfiguration(in Input) ([]byte, error) {
 		CertificatesDir:      CertificatesDir,
 		ImageRepository:      DefaultImageRepository,
 		Networking: networking{
-			DNSDomain:     clusterDomain(tcp),
-			ServiceSubnet: joinCIDRs(serviceCIDRs(tcp)),
-			PodSubnet:     joinCIDRs(podCIDRs(tcp)),
+			DNSDomain:     netprofile.ClusterDomain(tcp.Spec.NetworkProfile),
+			ServiceSubnet: strings.Join(netprofile.ServiceRanges(tcp.Spec.NetworkProfile), ","),
+			PodSubnet:     strings.Join(netprofile.PodRanges(tcp.Spec.NetworkProfile), ","),
 		},
 		APIServer: apiServer{CertSANs: certSANs(in)},
 	}

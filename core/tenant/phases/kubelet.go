@@ -3,7 +3,6 @@ package phases
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/netprofile"
 )
 
 // DefaultCgroupDriver is kubeadm's default.
@@ -49,8 +49,8 @@ func KubeletConfiguration(tcp *kamajiv1alpha1.TenantControlPlane) ([]byte, error
 	cfg := kubeletv1beta1.KubeletConfiguration{
 		TypeMeta:      metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
 		StaticPodPath: kubeletStaticPodPath,
-		ClusterDomain: clusterDomain(tcp),
-		ClusterDNS:    clusterDNS(tcp),
+		ClusterDomain: netprofile.ClusterDomain(tcp.Spec.NetworkProfile),
+		ClusterDNS:    netprofile.ClusterDNS(tcp.Spec.NetworkProfile),
 		Authentication: kubeletv1beta1.KubeletAuthentication{
 			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: CertificatesDir + "/ca.crt"},
 			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: ptr.To(true)},
@@ -87,27 +87,6 @@ func KubeletConfiguration(tcp *kamajiv1alpha1.TenantControlPlane) ([]byte, error
 		}
 	}
 	return yaml.JSONToYAML(doc)
-}
-
-// clusterDNS is spec.networkProfile.dnsServiceIPs, or the tenth address of each Service range
-// as kubeadm computes it when the spec gives none.
-func clusterDNS(tcp *kamajiv1alpha1.TenantControlPlane) []string {
-	if ips := tcp.Spec.NetworkProfile.DNSServiceIPs; len(ips) > 0 {
-		return ips
-	}
-	var out []string
-	for _, c := range serviceCIDRs(tcp) {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			continue
-		}
-		a := p.Masked().Addr()
-		for range 10 {
-			a = a.Next()
-		}
-		out = append(out, a.String())
-	}
-	return out
 }
 
 // KubeletConfig is kubeadm's upload-config/kubelet phase: the KubeletConfiguration in

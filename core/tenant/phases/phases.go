@@ -10,7 +10,6 @@ package phases
 import (
 	"fmt"
 	"net"
-	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,7 +57,6 @@ const (
 	KubeadmAPIServerKubeletBinding        = "kubeadm:apiserver-kubelet-client"
 	CertificatesDir                       = "/etc/kubernetes/pki"
 	DefaultImageRepository                = "registry.k8s.io"
-	defaultClusterDomain                  = "cluster.local"
 	kubeletStaticPodPath                  = "/etc/kubernetes/manifests"
 	kubeletHealthzBindAddress             = "127.0.0.1"
 	kubeletHealthzPort              int32 = 10248
@@ -84,35 +82,6 @@ func (in Input) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(in.Endpoint); err != nil {
 		return fmt.Errorf("phases: endpoint %q: %w", in.Endpoint, err)
-	}
-	return nil
-}
-
-func clusterDomain(tcp *kamajiv1alpha1.TenantControlPlane) string {
-	if d := tcp.Spec.NetworkProfile.ClusterDomain; d != "" {
-		return d
-	}
-	return defaultClusterDomain
-}
-
-func serviceCIDRs(tcp *kamajiv1alpha1.TenantControlPlane) []string {
-	np := tcp.Spec.NetworkProfile
-	if len(np.ServiceCIDRs) > 0 {
-		return np.ServiceCIDRs
-	}
-	if np.ServiceCIDR != "" {
-		return []string{np.ServiceCIDR}
-	}
-	return nil
-}
-
-func podCIDRs(tcp *kamajiv1alpha1.TenantControlPlane) []string {
-	np := tcp.Spec.NetworkProfile
-	if len(np.PodCIDRs) > 0 {
-		return np.PodCIDRs
-	}
-	if np.PodCIDR != "" {
-		return []string{np.PodCIDR}
 	}
 	return nil
 }
@@ -209,4 +178,3 @@ func APIServerKubelet() []client.Object {
 }
 
 // joinCIDRs is kubeadm's encoding of dual-stack subnets.
-func joinCIDRs(cidrs []string) string { return strings.Join(cidrs, ",") }
