@@ -292,6 +292,35 @@ spec:
 	}
 }
 
+// A version written without its v, as the version policy allows, must not reach the images:
+// they are tagged v1.x.y.
+func TestDefaultingVersionWithoutV(t *testing.T) {
+	u := &unstructured.Unstructured{}
+	manifest := `apiVersion: kamaji.clastix.io/v1alpha1
+kind: TenantControlPlane
+metadata:
+  name: version-without-v
+  namespace: default
+spec:
+  controlPlane:
+    service:
+      serviceType: ClusterIP
+  kubernetes:
+    version: "1.37.2"
+`
+	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, u)
+	got := &kamajiv1alpha1.TenantControlPlane{}
+	if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(u), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.Kubernetes.Version != "v1.37.2" {
+		t.Errorf("spec.kubernetes.version %q, want v1.37.2", got.Spec.Kubernetes.Version)
+	}
+}
+
 func mustCreateNamespace(t *testing.T, name string) {
 	t.Helper()
 	u := &unstructured.Unstructured{}
@@ -520,6 +549,17 @@ func TestDataStoreInUseCannotBeDeleted(t *testing.T) {
 }
 
 func TestTenantControlPlaneWebhookRules(t *testing.T) {
+	t.Run("image references", func(t *testing.T) {
+		o := tcp("rule-images")
+		o.Spec.ControlPlane.Deployment.RegistrySettings.Registry = "https://mirror.example.com"
+		expectRejected(t, create(t, o), "spec.controlPlane.deployment.registrySettings.registry", "must be a valid image repository")
+		o.Spec.ControlPlane.Deployment.RegistrySettings.Registry = "mirror.example.com:5000/k8s"
+		mustCreate(t, o)
+		fips := func(c *kamajiv1alpha1.TenantControlPlane) {
+			c.Spec.ControlPlane.Deployment.RegistrySettings.TagSuffix = "+fips"
+		}
+		expectRejected(t, update(t, o, fips), "spec.kubernetes.version", "the control plane's image tag")
+	})
 	t.Run("name is a DNS-1035 label", func(t *testing.T) {
 		expectRejected(t, create(t, tcp("tenant.example")), "metadata.name", "DNS-1035 label")
 		expectRejected(t, create(t, tcp("1tenant")), "metadata.name")

@@ -3,10 +3,12 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -43,7 +45,8 @@ func (d *tcpDefaulter) Handle(_ context.Context, req admission.Request) admissio
 // DefaultTenantControlPlane fills what a user may leave out. On create it sets the DataStore
 // from the manager default, the portable schema and user names (SliceNames: unique even for
 // generateName, whose name is not known yet), replicas, the plural CIDR
-// lists from the deprecated singular fields and the DNS service IP. On update it only fills
+// lists from the deprecated singular fields, the DNS service IP and the v of a version written
+// without it (1.37.2 becomes v1.37.2). On update it only fills
 // names that a TCP created before they existed lacks, from what the status recorded.
 func DefaultTenantControlPlane(tcp, old *kamajiv1alpha1.TenantControlPlane, defaultDataStore string) {
 	spec := &tcp.Spec
@@ -79,6 +82,14 @@ func DefaultTenantControlPlane(tcp, old *kamajiv1alpha1.TenantControlPlane, defa
 		st.RollingUpdate = &appsv1.RollingUpdateDeployment{
 			MaxUnavailable: ptr.To(intstr.FromInt32(0)),
 			MaxSurge:       ptr.To(intstr.FromString("100%")),
+		}
+	}
+
+	// Kubernetes images are tagged v1.x.y. The version policy takes a version without its v (as
+	// Kamaji's does), which would name images that do not exist: it gets its v here.
+	if v := spec.Kubernetes.Version; v != "" && !strings.HasPrefix(v, "v") {
+		if _, err := version.ParseSemantic(v); err == nil {
+			spec.Kubernetes.Version = "v" + v
 		}
 	}
 

@@ -33,3 +33,21 @@ func TestDefaultOnUpdateKeepsRecordedNames(t *testing.T) {
 		t.Fatalf("update must keep what the status recorded, got %q %q %q", tcp.Spec.DataStoreSchema, tcp.Spec.DataStoreUsername, tcp.Spec.DataStore)
 	}
 }
+
+func TestDefaultGivesTheVersionItsV(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.37.2":      "v1.37.2",
+		"v1.37.2":     "v1.37.2",
+		"1.37.0-rc.1": "v1.37.0-rc.1",
+		"1.37":        "1.37", // not a semantic version: left for the validator to refuse
+		"latest":      "latest",
+		"":            "",
+	} {
+		tcp := &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}}
+		tcp.Spec.Kubernetes.Version = in
+		DefaultTenantControlPlane(tcp, nil, "default")
+		if got := tcp.Spec.Kubernetes.Version; got != want {
+			t.Errorf("version %q defaulted to %q, want %q", in, got, want)
+		}
+	}
+}

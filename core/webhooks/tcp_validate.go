@@ -38,6 +38,7 @@ var tcpRules = []tcpRule{
 	ruleDataStoreOverrides,
 	ruleSlice,
 	ruleAddons,
+	ruleImages,
 	rulePreferredAddressTypes,
 	ruleGateway,
 	ruleSleepAfter,
