@@ -25,7 +25,8 @@ namespace with -A.
 STATUS is the tenant's state (Provisioning, Ready, NotReady, Upgrading, Sleeping,
 CertificateAuthorityRotating, WriteLimited...), with ",Paused" when the manager is told to leave
 it alone. VERSION is the installed version, "installed->wanted" during an upgrade. MESSAGE
-sums up the conditions that are False, in the order of the reconcile steps, as
+sums up the conditions that are False, in the order of the reconcile steps (what waits for
+a control-plane replica after what says why there is none), as
 "Condition=False Reason: message".
 
 -o wide adds the replicas, the admin kubeconfig Secret and the tenant's datastore usage and

@@ -92,6 +92,18 @@ var conditionOrder = []string{
 	kamajiv1alpha1.ConditionReady,
 }
 
+// waitingForControlPlane is the core's reason on the conditions of the steps inside the
+// tenant (TenantConfigured, AddonsReady) while no control-plane replica is available: a
+// consequence of ControlPlaneAvailable, listed after it so that the cause comes first.
+const waitingForControlPlane = "WaitingForControlPlane"
+
+func conditionRank(c metav1.Condition) int {
+	if c.Reason == waitingForControlPlane {
+		return rank(kamajiv1alpha1.ConditionTenantConfigured)
+	}
+	return rank(c.Type)
+}
+
 func rank(typ string) int {
 	for i, t := range conditionOrder {
 		if t == typ {
@@ -127,7 +139,7 @@ func Failing(tcp *kamajiv1alpha1.TenantControlPlane) []metav1.Condition {
 	}
 	// Stable insertion sort by step order; unknown types keep their order at the end.
 	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && rank(out[j].Type) < rank(out[j-1].Type); j-- {
+		for j := i; j > 0 && conditionRank(out[j]) < conditionRank(out[j-1]); j-- {
 			out[j], out[j-1] = out[j-1], out[j]
 		}
 	}

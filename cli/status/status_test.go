@@ -48,6 +48,27 @@ func TestFailingOrderAndExclusions(t *testing.T) {
 	}
 }
 
+// The tenant-side steps wait for a replica: the reason the replica is not available comes first.
+func TestFailingListsTheCauseBeforeWhatWaitsForIt(t *testing.T) {
+	tcp := tcpWith(kamajiv1alpha1.VersionProvisioning,
+		cond("Ready", "False", "Provisioning", "waiting for the control plane pods: pod p, container kube-apiserver: CrashLoopBackOff"),
+		cond("AddonsReady", "False", "WaitingForControlPlane", "waiting for an available control-plane replica"),
+		cond("ControlPlaneAvailable", "False", "Provisioning", "waiting for the control plane pods: pod p, container kube-apiserver: CrashLoopBackOff"),
+		cond("TenantConfigured", "False", "WaitingForControlPlane", "waiting for an available control-plane replica"),
+	)
+	if got := Failing(tcp); len(got) != 3 || got[0].Type != "ControlPlaneAvailable" {
+		t.Fatalf("Failing: %+v", got)
+	}
+	// An addon that fails on its own is a step before the Deployment, as before.
+	tcp = tcpWith(kamajiv1alpha1.VersionNotReady,
+		cond("ControlPlaneAvailable", "False", "NotReady", "0/2"),
+		cond("AddonsReady", "False", "RenderFailed", "coredns: bad"),
+	)
+	if got := Failing(tcp); len(got) != 2 || got[0].Type != "AddonsReady" {
+		t.Fatalf("Failing: %+v", got)
+	}
+}
+
 func TestFailingFallsBackToReady(t *testing.T) {
 	tcp := tcpWith(kamajiv1alpha1.VersionUpgrading, cond("Ready", "False", "Upgrading", "rolling out v1.37.2 (installed v1.36.3)"))
 	if got := Summary(tcp); got != "Ready=False Upgrading: rolling out v1.37.2 (installed v1.36.3)" {

@@ -38,3 +38,32 @@ func slimDeployment(o any) (any, error) {
 // and keep what they read or wrote lately (core/secretdata). The certificate metrics read the
 // expiries first.
 var slimSecret = secretdata.Strip(metrics.ObserveSecret)
+
+// slimPod keeps a control-plane pod's metadata and the parts of its status that say why it
+// does not run (scheduling, the containers' states): the TCP controller reads nothing else of
+// it from the cache (the migration lists pods from the API).
+func slimPod(o any) (any, error) {
+	o, err := stripManagedFields(o)
+	if err != nil {
+		return o, err
+	}
+	if p, ok := o.(*corev1.Pod); ok {
+		p.Spec = corev1.PodSpec{}
+		st := corev1.PodStatus{Phase: p.Status.Phase}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled {
+				st.Conditions = append(st.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
+			}
+		}
+		slim := func(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+			out := make([]corev1.ContainerStatus, len(in))
+			for i, c := range in {
+				out[i] = corev1.ContainerStatus{Name: c.Name, State: c.State, LastTerminationState: c.LastTerminationState, Ready: c.Ready, RestartCount: c.RestartCount}
+			}
+			return out
+		}
+		st.InitContainerStatuses, st.ContainerStatuses = slim(p.Status.InitContainerStatuses), slim(p.Status.ContainerStatuses)
+		p.Status = st
+	}
+	return o, nil
+}

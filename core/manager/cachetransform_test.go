@@ -44,3 +44,38 @@ func TestSlimDeployment(t *testing.T) {
 		t.Errorf("slimDeployment(Service) = %+v, %v", out, err)
 	}
 }
+
+func TestSlimPod(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-1", Labels: map[string]string{"kamaji.clastix.io/name": "tenant-a"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kube-apiserver", Args: []string{"--v=2"}}}},
+		Status: corev1.PodStatus{
+			Phase: corev1.PodPending,
+			Conditions: []corev1.PodCondition{
+				{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "no node"},
+				{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+			},
+			PodIP: "10.0.0.1",
+			ContainerStatuses: []corev1.ContainerStatus{{
+				Name: "kube-apiserver", Image: "registry.k8s.io/kube-apiserver:v1.37.2", ImageID: "sha256:x", RestartCount: 2,
+				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}},
+			}},
+		},
+	}
+	out, err := slimPod(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*corev1.Pod)
+	if len(got.Spec.Containers) != 0 || got.ManagedFields != nil || got.Status.PodIP != "" || len(got.Status.Conditions) != 1 ||
+		got.Status.ContainerStatuses[0].Image != "" {
+		t.Errorf("more than the trouble was kept: %+v", got)
+	}
+	cs := got.Status.ContainerStatuses[0]
+	if got.Labels["kamaji.clastix.io/name"] != "tenant-a" || got.Status.Conditions[0].Reason != corev1.PodReasonUnschedulable ||
+		cs.State.Waiting.Reason != "CrashLoopBackOff" || cs.LastTerminationState.Terminated.ExitCode != 1 || cs.RestartCount != 2 {
+		t.Errorf("something PodTrouble reads was dropped: %+v", got)
+	}
+}

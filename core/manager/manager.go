@@ -112,6 +112,7 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 				&corev1.ConfigMap{}:          {Label: owned},
 				&corev1.Service{}:            {Label: owned},
 				&appsv1.Deployment{}:         {Label: owned, Transform: slimDeployment},
+				&corev1.Pod{}:                {Label: owned, Transform: slimPod},
 				&networkingv1.Ingress{}:      {Label: owned},
 				&coordinationv1.Lease{}:      {Label: hasLabel(sleep.ActivityLabel)},
 				&discoveryv1.EndpointSlice{}: {Namespaces: wakeSliceNamespaces(s)},

@@ -262,29 +262,10 @@ func TestDefaulting(t *testing.T) {
 // object), gets the network defaults whole: the CoreDNS addon needs the DNS address, which the
 // defaulter derives from the service range.
 func TestDefaultingWithoutNetworkProfile(t *testing.T) {
-	u := &unstructured.Unstructured{}
-	manifest := `apiVersion: kamaji.clastix.io/v1alpha1
-kind: TenantControlPlane
-metadata:
-  name: no-network-profile
-  namespace: default
-spec:
-  controlPlane:
-    service:
-      serviceType: ClusterIP
-  kubernetes:
-    version: v1.37.2
+	got := createYAML(t, "no-network-profile", "v1.37.2", `
   addons:
     coreDNS: {}
-`
-	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	mustCreate(t, u)
-	got := &kamajiv1alpha1.TenantControlPlane{}
-	if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(u), got); err != nil {
-		t.Fatal(err)
-	}
+`)
 	np := got.Spec.NetworkProfile
 	if strings.Join(np.ServiceCIDRs, ",") != "10.96.0.0/16" || strings.Join(np.PodCIDRs, ",") != "10.244.0.0/16" ||
 		strings.Join(np.DNSServiceIPs, ",") != "10.96.0.10" || np.Port != 6443 {
@@ -295,19 +276,27 @@ spec:
 // A version written without its v, as the version policy allows, must not reach the images:
 // they are tagged v1.x.y.
 func TestDefaultingVersionWithoutV(t *testing.T) {
+	if got := createYAML(t, "version-without-v", `"1.37.2"`, ""); got.Spec.Kubernetes.Version != "v1.37.2" {
+		t.Errorf("spec.kubernetes.version %q, want v1.37.2", got.Spec.Kubernetes.Version)
+	}
+}
+
+// createYAML creates a TCP written as a user writes it, in YAML (kubectl sends no empty object
+// for a field left out, a typed client does), with more of its spec, and reads it back.
+func createYAML(t *testing.T, name, version, moreSpec string) *kamajiv1alpha1.TenantControlPlane {
+	t.Helper()
 	u := &unstructured.Unstructured{}
 	manifest := `apiVersion: kamaji.clastix.io/v1alpha1
 kind: TenantControlPlane
 metadata:
-  name: version-without-v
+  name: ` + name + `
   namespace: default
 spec:
   controlPlane:
     service:
       serviceType: ClusterIP
   kubernetes:
-    version: "1.37.2"
-`
+    version: ` + version + moreSpec
 	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
 		t.Fatal(err)
 	}
@@ -316,9 +305,7 @@ spec:
 	if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(u), got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Spec.Kubernetes.Version != "v1.37.2" {
-		t.Errorf("spec.kubernetes.version %q, want v1.37.2", got.Spec.Kubernetes.Version)
-	}
+	return got
 }
 
 func mustCreateNamespace(t *testing.T, name string) {

@@ -53,7 +53,7 @@ import (
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=tlsroutes,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
 
@@ -220,6 +220,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return reqs
 	}), builder.WithPredicates(dataStoreChanged))
+	// A TCP is enqueued when one of its control-plane pods gets into trouble (an image that
+	// cannot be pulled, a crash loop, no node to run on) or out of it: its status says why it
+	// waits. The Deployment's status does not change for any of these.
+	b = b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		if name := obj.GetLabels()[kamajiv1alpha1.NameLabel]; name != "" {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+		}
+		return nil
+	}), builder.WithPredicates(podTroubleChanged))
 	// A TCP that may sleep is enqueued when its activity Lease is written (a request woke it),
 	// when its wake EndpointSlice changes, and, while it sleeps or wakes, when the manager pods
 	// that hold its connections change (the webhook Service's EndpointSlices).

@@ -42,6 +42,9 @@ type pass struct {
 	deploymentObserved bool
 	// deploymentApplied: the Deployment step succeeded in this pass.
 	deploymentApplied bool
+	// podTrouble: why a control-plane pod does not run, while the rollout is incomplete
+	// (PodTrouble; empty: none known).
+	podTrouble string
 
 	// rotations are the Secrets a rotation request on the TCP was passed on to in this pass, as
 	// the patch answered (the cache may not show the request yet); an honoured one is removed.

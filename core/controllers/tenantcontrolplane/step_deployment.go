@@ -63,6 +63,9 @@ func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 	ds.Conditions = dep.Status.Conditions
 	p.deploymentObserved = dep.Status.ObservedGeneration >= dep.Generation
 	p.deploymentApplied = true
+	if !p.deploymentObserved || !RolloutComplete(*ds, p.replicas()) {
+		r.readPodTrouble(ctx, p)
+	}
 	return nil
 }
 

@@ -79,6 +79,9 @@ func computeStatus(p *pass, errs ...error) {
 	default:
 		state = kamajiv1alpha1.VersionNotReady
 	}
+	if p.podTrouble != "" && stepErr == nil && !complete && !rotating {
+		message += ": " + p.podTrouble
+	}
 	if migrating(p.status.Storage) {
 		state, reason = kamajiv1alpha1.VersionMigrating, ReasonMigrating
 		if c := meta.FindStatusCondition(p.status.Conditions, kamajiv1alpha1.ConditionDataStoreReady); c != nil {
