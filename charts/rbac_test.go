@@ -102,6 +102,7 @@ func permissionCases(tenantNS, releaseNS string) []permission {
 		need("patch", "tlsroutes.gateway.networking.k8s.io", "", tenantNS, "spec.controlPlane.gateway"),
 		need("watch", "gateways.gateway.networking.k8s.io", "", "*", "the Gateway's status"),
 		need("list", "pods", "", tenantNS, "the control plane pods' versions"),
+		need("watch", "pods", "", tenantNS, "why a control plane pod does not start"),
 		need("list", "namespaces", "", "", "the KubeconfigGenerator's namespace selector"),
 		need("create", "events.events.k8s.io", "", tenantNS, "Events on TCPs"),
 		need("create", "events", "", tenantNS, "Events through the core API"),
