@@ -68,6 +68,10 @@ func finishContainer(c *corev1.Container, res *corev1.ResourceRequirements, sc *
 		c.Env = append(c.Env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit, 10)})
 	}
 	c.SecurityContext = sc.DeepCopy()
+	// A component that exits with an error writes no termination message: the kubelet then puts
+	// the end of its log in the container's status, where the TCP's status reads why it crashed
+	// (Kubernetes binaries print a flag error last, after their usage).
+	c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
 	c.VolumeMounts = append(c.VolumeMounts, copyMounts(extra)...)
 	if len(c.VolumeMounts) == 0 {
 		c.VolumeMounts = nil

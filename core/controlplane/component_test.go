@@ -67,6 +67,25 @@ func TestComponentSecurityContext(t *testing.T) {
 	}
 }
 
+// Our containers leave the end of their log in their status when they exit with an error (the
+// TCP's status shows its last line); the user's and the addons' keep their own policy.
+func TestComponentTerminationMessage(t *testing.T) {
+	in := kineInput()
+	in.TCP.Spec.ControlPlane.Deployment.AdditionalContainers = []corev1.Container{{Name: "user", Image: "u"}}
+	in.Additions.Containers = []corev1.Container{{Name: "addon", Image: "a"}}
+	d := mustBuild(t, in)
+	for _, name := range []string{APIServerContainer, ControllerManagerContainer, SchedulerContainer, KineContainer} {
+		if got := findContainer(t, d, name).TerminationMessagePolicy; got != corev1.TerminationMessageFallbackToLogsOnError {
+			t.Errorf("%s terminationMessagePolicy = %q", name, got)
+		}
+	}
+	for _, name := range []string{"user", "addon"} {
+		if got := findContainer(t, d, name).TerminationMessagePolicy; got != "" {
+			t.Errorf("%s got terminationMessagePolicy %q", name, got)
+		}
+	}
+}
+
 // containerSecurityContexts gives each control-plane container its own security context; a
 // container without one keeps the shared securityContext; kine and addon containers are not
 // control-plane components and keep theirs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,12 +67,12 @@ func podTrouble(pod *corev1.Pod, detail bool) string {
 		t := fmt.Sprintf("pod %s, container %s: %s", pod.Name, cs.Name, reason)
 		if last := cs.LastTerminationState.Terminated; last != nil {
 			// A crash loop's own message only counts the back-off; the last exit says more.
+			// Its log's last line when the runtime kept it, else the runtime's reason.
 			t += fmt.Sprintf(" (last exit code %d", last.ExitCode)
-			if last.Reason != "" {
+			if line := lastLine(last.Message); line != "" {
+				t += ": " + line
+			} else if last.Reason != "" {
 				t += ", " + last.Reason
-			}
-			if last.Message != "" {
-				t += ": " + last.Message
 			}
 			t += ")"
 		} else if w.Message != "" {
@@ -107,4 +108,12 @@ func (r *Reconciler) readPodTrouble(ctx context.Context, p *pass) {
 		return // only a better message is lost
 	}
 	p.podTrouble = PodTrouble(pods.Items)
+}
+
+// lastLine is the last non-empty line of a termination message: with
+// FallbackToLogsOnError (core/controlplane) it is the end of the container's log, whose last
+// line says why it exited.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -24,7 +24,9 @@ func TestPodTroubleSaysWhyAPodDoesNotRun(t *testing.T) {
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Conditions: conds, ContainerStatuses: statuses}}
 	}
 	crash := waiting("kube-apiserver", "CrashLoopBackOff", "back-off 20s restarting failed container")
-	crash.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: "Error: unknown flag: --no-such-flag"}
+	// The end of the log, as the kubelet gives it with FallbackToLogsOnError: the usage, then the error.
+	crash.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
+		Message: "Usage:\n  kube-apiserver [flags]\n      --v Level   number for the log level verbosity\n\nError: unknown flag: --no-such-flag\n"}
 	gone := pod("a-leaving", nil, waiting("kube-apiserver", "ErrImagePull", "gone"))
 	gone.DeletionTimestamp = &metav1.Time{}
 	for _, tc := range []struct {
@@ -37,7 +39,7 @@ func TestPodTroubleSaysWhyAPodDoesNotRun(t *testing.T) {
 		{"an image that cannot be pulled", []corev1.Pod{pod("p", nil, waiting("kube-scheduler", "ImagePullBackOff", `Back-off pulling image "registry.k8s.io/kube-scheduler:1.37.2"`))},
 			`pod p, container kube-scheduler: ImagePullBackOff: Back-off pulling image "registry.k8s.io/kube-scheduler:1.37.2"`},
 		{"a crash loop, with its last exit", []corev1.Pod{pod("p", nil, crash)},
-			"pod p, container kube-apiserver: CrashLoopBackOff (last exit code 1, Error: Error: unknown flag: --no-such-flag)"},
+			"pod p, container kube-apiserver: CrashLoopBackOff (last exit code 1: Error: unknown flag: --no-such-flag)"},
 		{"no node", []corev1.Pod{pod("p", []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes are available: 3 Insufficient cpu."}})},
 			"pod p cannot be scheduled: 0/3 nodes are available: 3 Insufficient cpu."},
 		{"a deleted pod does not count, pods by name", []corev1.Pod{pod("c", nil, crash), gone, pod("b", nil, waiting("kube-scheduler", "CreateContainerConfigError", `secret "x" not found`))},

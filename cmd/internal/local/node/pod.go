@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -492,6 +493,7 @@ func (r *podRunner) runOnce(c *ctr) (int, error) {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "==> %s start #%d (%s)\n", time.Now().Format(time.RFC3339), attempt, specPath)
+	logStart, _ := logf.Seek(0, io.SeekCurrent)
 
 	cmd := exec.Command(r.n.cfg.SelfExe, "local", "run-container", specPath)
 	cmd.Env = env
@@ -539,6 +541,8 @@ func (r *podRunner) runOnce(c *ctr) (int, error) {
 	}
 	if reason != "" {
 		term.Message = reason
+	} else if code != 0 && c.spec.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+		term.Message = logTail(logf.Name(), logStart)
 	}
 	fmt.Fprintf(logf, "==> %s exit %d %s\n", time.Now().Format(time.RFC3339), code, reason)
 	r.mu.Lock()
@@ -649,4 +653,31 @@ func (n *Node) serviceHosts(ctx context.Context) []string {
 		}
 	}
 	return lines
+}
+
+// logTail is what a kubelet puts in the status of a container that exits with an error under
+// FallbackToLogsOnError: the end of its log from this start, at most 80 lines and 2048 bytes.
+func logTail(path string, from int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const maxBytes, maxLines = 2048, 80
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	if st.Size()-from > maxBytes {
+		from = st.Size() - maxBytes
+	}
+	buf := make([]byte, st.Size()-from)
+	if _, err := f.ReadAt(buf, from); err != nil && err != io.EOF {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(buf), "\n"), "\n")
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	return strings.Join(lines, "\n")
 }
