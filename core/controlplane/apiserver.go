@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/netprofile"
 )
 
 // defaultPreferredAddressTypes is kubeadm's and the CRD's default.
@@ -43,8 +44,8 @@ func apiServerContainer(in Input, image string) corev1.Container {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-username-headers=X-Remote-User",
-		"--secure-port=" + strconv.Itoa(int(securePort(np))),
-		"--service-account-issuer=https://kubernetes.default.svc." + clusterDomain(np),
+		"--secure-port=" + strconv.Itoa(int(netprofile.Port(np))),
+		"--service-account-issuer=https://kubernetes.default.svc." + netprofile.ClusterDomain(np),
 		"--service-account-key-file=" + fileSAPublicKey.path,
 		"--service-account-signing-key-file=" + fileSAPrivateKey.path,
 		"--service-cluster-ip-range=" + serviceCIDRs(np),
@@ -80,7 +81,7 @@ func apiServerContainer(in Input, image string) corev1.Container {
 
 	// Precedence: core < profile < addons < user.
 	args = MergeArgs(MergeArgs(MergeArgs(forMinor(in, APIServerContainer, args), profileAPIServerArgs(in)), in.Additions.APIServerArgs), extraArgs(dep).APIServer)
-	port := portArg(args, "secure-port", securePort(np))
+	port := portArg(args, "secure-port", netprofile.Port(np))
 	probes := tuning(dep.Probes, apiServerProbes)
 
 	c := corev1.Container{

@@ -8,9 +8,8 @@ import (
 )
 
 // The network flags read spec.networkProfile through netprofile, which applies the CRD's
-// defaults too, so that Build does not depend on the defaulting webhook having seen the object.
-
-func securePort(np kamajiv1alpha1.NetworkProfileSpec) int32 { return netprofile.Port(np) }
+// defaults too, so that Build does not depend on the defaulting webhook having seen the object;
+// these join its ranges as the flags take them.
 
 func serviceCIDRs(np kamajiv1alpha1.NetworkProfileSpec) string {
 	return strings.Join(netprofile.ServiceRanges(np), ",")
@@ -19,5 +18,3 @@ func serviceCIDRs(np kamajiv1alpha1.NetworkProfileSpec) string {
 func podCIDRs(np kamajiv1alpha1.NetworkProfileSpec) string {
 	return strings.Join(netprofile.PodRanges(np), ",")
 }
-
-func clusterDomain(np kamajiv1alpha1.NetworkProfileSpec) string { return netprofile.ClusterDomain(np) }

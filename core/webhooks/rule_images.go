@@ -14,11 +14,14 @@ import (
 // optional registry host (a DNS name or [IPv6], with a port) and lower-case path components;
 // a tag is up to 128 word characters, dots and dashes, not starting with either.
 var (
-	imageTag        = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
-	imagePathPart   = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
-	imageDomain     = `(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?`
-	imageRepo       = regexp.MustCompile(`^(?:` + imageDomain + `/)?` + imagePathPart + `(?:/` + imagePathPart + `)*$`)
-	imagePathOnly   = regexp.MustCompile(`^` + imagePathPart + `(?:/` + imagePathPart + `)*$`)
+	imageTag      = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
+	imagePathPart = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
+	imageDomain   = `(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?`
+	imageRepo     = regexp.MustCompile(`^(?:` + imageDomain + `/)?` + imagePathPart + `(?:/` + imagePathPart + `)*$`)
+	imagePathOnly = regexp.MustCompile(`^` + imagePathPart + `(?:/` + imagePathPart + `)*$`)
+)
+
+const (
 	maxImageRepo    = 255
 	tagExplanation  = "must be a valid image tag: up to 128 letters, digits, underscores, dots and dashes, not starting with a dot or a dash"
 	repoExplanation = "must be a valid image repository, such as registry.example.com/team/image (lower-case path, optional registry host and port)"
@@ -28,7 +31,7 @@ var (
 // reference is refused only where the image is pulled: by the control plane's pods, which never
 // start, or in the tenant, where an addon's pods stay InvalidImageName while the TCP reports the
 // addon applied. Only values the request sets or changes are checked, so a TCP stored with a
-// bad one is not locked (Kamaji accepts any string here).
+// bad one is not locked (this rule is not Kamaji's).
 func ruleImages(_ context.Context, rc *tcpRuleContext) field.ErrorList {
 	var errs field.ErrorList
 	spec := &rc.New.Spec

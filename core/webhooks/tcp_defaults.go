@@ -85,8 +85,8 @@ func DefaultTenantControlPlane(tcp, old *kamajiv1alpha1.TenantControlPlane, defa
 		}
 	}
 
-	// Kubernetes images are tagged v1.x.y. The version policy takes a version without its v (as
-	// Kamaji's does), which would name images that do not exist: it gets its v here.
+	// Kubernetes images are tagged v1.x.y. The version policy takes a version without its v,
+	// which would name images that do not exist: it gets its v here.
 	if v := spec.Kubernetes.Version; v != "" && !strings.HasPrefix(v, "v") {
 		if _, err := version.ParseSemantic(v); err == nil {
 			spec.Kubernetes.Version = "v" + v

@@ -176,5 +176,3 @@ func APIServerKubelet() []client.Object {
 		clusterRoleBinding(ph, KubeadmAPIServerKubeletBinding, KubeletAPIAdminRole, user(APIServerKubeletClientUser)),
 	}
 }
-
-// joinCIDRs is kubeadm's encoding of dual-stack subnets.
