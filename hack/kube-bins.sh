@@ -157,7 +157,9 @@ build_k8s() {
   local ver="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
   ver="$ver -X k8s.io/client-go/pkg/version.gitVersion=$version"
   local tmp="$dir/tmp.$$"
-  rm -rf "$tmp" && mkdir -p "$tmp" "$dir/bin"
+  # Under the lock: what a build stopped half-way left (the local plane stops builds no tenant
+  # waits for any more).
+  rm -rf "$dir"/tmp.* && mkdir -p "$tmp" "$dir/bin"
   (cd "$src" && go build -trimpath -ldflags "-s -w $ver" -o "$tmp/" "${pkgs[@]}")
   for name in "${todo[@]}"; do mv "$tmp/$name" "$dir/bin/$name"; done
   rmdir "$tmp"

@@ -23,6 +23,12 @@ type Builds struct {
 	LogDir string
 	// Ctx is the node's: a build stops with the node, not with the pod that asked for it.
 	Ctx context.Context
+	// Unwanted stops a running build that nobody has asked for (an Ensure, or a Wait in
+	// progress) for that long: the tenant that wanted the version was deleted, or moved to
+	// another one. It must exceed the callers' longest interval between two asks. Zero: a
+	// build always runs to its end. A build asked for again after it was stopped starts at
+	// once (the Go build cache keeps what it had done).
+	Unwanted time.Duration
 
 	mu      sync.Mutex
 	running map[string]*build
@@ -35,6 +41,11 @@ type build struct {
 	done    chan struct{}
 	err     error
 	ended   time.Time
+
+	// Guarded by Builds.mu.
+	asked     time.Time // the last Ensure or Wait
+	waiters   int       // Waits in progress
+	abandoned bool      // stopped by Unwanted
 }
 
 // RetryFailedAfter is how long a failed build is reported before it is tried again.
@@ -57,7 +68,7 @@ func ControlPlane(version string) []string {
 
 // Ensure starts the build if it is not running (or failed long enough ago) and says where it is.
 func (b *Builds) Ensure(args []string) State {
-	st, _ := b.ensure(args)
+	st, _ := b.ensure(args, false)
 	return st
 }
 
@@ -82,21 +93,25 @@ func (b *Builds) Forget(args []string) {
 
 // Wait is Ensure, then waits until the build ends or ctx does, and says where it is then.
 func (b *Builds) Wait(ctx context.Context, args []string) State {
-	st, done := b.ensure(args)
+	st, cur := b.ensure(args, true)
 	if st.Done || st.Err != nil {
 		return st
 	}
 	select {
-	case <-done:
+	case <-cur.done:
 	case <-ctx.Done():
 	}
+	b.mu.Lock()
+	cur.waiters--
+	b.mu.Unlock()
 	started := st.Started
 	st = b.Ensure(args) // running: where it is now; ended: its outcome
 	st.Started = started
 	return st
 }
 
-func (b *Builds) ensure(args []string) (State, <-chan struct{}) {
+// ensure is Ensure; with wait, a running build counts one more waiter (Wait takes it off).
+func (b *Builds) ensure(args []string, wait bool) (State, *build) {
 	key := strings.Join(args, " ")
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -108,26 +123,65 @@ func (b *Builds) ensure(args []string) (State, <-chan struct{}) {
 		select {
 		case <-cur.done:
 			if cur.err == nil {
-				return State{Done: true}, cur.done
+				return State{Done: true}, cur
 			}
-			if time.Since(cur.ended) < RetryFailedAfter {
+			if !cur.abandoned && time.Since(cur.ended) < RetryFailedAfter {
 				return State{Err: cur.err, Msg: fmt.Sprintf("building %s failed: %v (log %s; tried again in %s)",
-					key, cur.err, cur.log, (RetryFailedAfter - time.Since(cur.ended)).Round(time.Second))}, cur.done
+					key, cur.err, cur.log, (RetryFailedAfter - time.Since(cur.ended)).Round(time.Second))}, cur
 			}
 		default:
+			cur.asked = time.Now()
+			if wait {
+				cur.waiters++
+			}
 			return State{Msg: fmt.Sprintf("building %s from the Go module proxy: %s so far, minutes on a first build (log %s)",
-				key, time.Since(cur.started).Round(time.Second), cur.log)}, cur.done
+				key, time.Since(cur.started).Round(time.Second), cur.log)}, cur
 		}
 	}
 	name := strings.NewReplacer("@", "-", "/", "-").Replace(strings.Join(args, "_"))
-	cur = &build{args: args, log: filepath.Join(b.LogDir, "build-"+name+".log"), started: time.Now(), done: make(chan struct{})}
+	now := time.Now()
+	cur = &build{args: args, log: filepath.Join(b.LogDir, "build-"+name+".log"), started: now, asked: now, done: make(chan struct{})}
+	if wait {
+		cur.waiters++
+	}
 	b.running[key] = cur
 	ctx := b.Ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	go cur.run(ctx, b.Script, b.Cache)
-	return State{Started: true, Msg: fmt.Sprintf("building %s from the Go module proxy (minutes on a first build; log %s)", key, cur.log)}, cur.done
+	if b.Unwanted > 0 {
+		go b.stopWhenUnwanted(cur, cancel)
+	} else {
+		go func() { <-cur.done; cancel() }()
+	}
+	return State{Started: true, Msg: fmt.Sprintf("building %s from the Go module proxy (minutes on a first build; log %s)", key, cur.log)}, cur
+}
+
+// stopWhenUnwanted cancels the build once nobody has asked for it for b.Unwanted.
+func (b *Builds) stopWhenUnwanted(c *build, cancel context.CancelFunc) {
+	defer cancel()
+	tick := time.NewTicker(min(b.Unwanted/4, 10*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-tick.C:
+		}
+		b.mu.Lock()
+		unwanted := c.waiters == 0 && time.Since(c.asked) > b.Unwanted
+		if unwanted {
+			c.abandoned = true
+		}
+		b.mu.Unlock()
+		if unwanted {
+			cancel()
+			<-c.done
+			return
+		}
+	}
 }
 
 func (c *build) run(ctx context.Context, script, cache string) {
@@ -150,5 +204,8 @@ func (c *build) run(ctx context.Context, script, cache string) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Run(); err != nil {
 		c.err = fmt.Errorf("%s %s: %w", filepath.Base(script), strings.Join(c.args, " "), err)
+		if ctx.Err() != nil {
+			fmt.Fprintf(logf, "\nstopped: nobody asked for this build any more, or the node stopped\n")
+		}
 	}
 }

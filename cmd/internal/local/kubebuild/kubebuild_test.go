@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A build runs once in the background, whoever asks; a failure is reported, not retried at once.
@@ -92,5 +93,46 @@ func TestBuildsWait(t *testing.T) {
 	st = b.Wait(ctx, ControlPlane("v1.34.0"))
 	if st.Done || st.Err != nil || !st.Started {
 		t.Errorf("a caller that gave up: %+v", st)
+	}
+}
+
+// A build nobody asks for any more (its tenant deleted) stops; a waiting caller keeps one going,
+// and a build asked for again after it stopped starts at once.
+func TestBuildsUnwanted(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "kube-bins.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep ${SLEEP:-30}\nmkdir -p \"$KAMAJI_CACHE/done\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nodeCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	b := &Builds{Script: script, Cache: dir, LogDir: filepath.Join(dir, "logs"), Ctx: nodeCtx, Unwanted: 300 * time.Millisecond}
+	args := ControlPlane("v1.33.13")
+	if st := b.Ensure(args); !st.Started {
+		t.Fatalf("first ask: %+v", st)
+	}
+	b.mu.Lock()
+	first := b.running[strings.Join(args, " ")]
+	b.mu.Unlock()
+	select {
+	case <-first.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a build nobody asked for again kept running (its script sleeps 30 s)")
+	}
+	if log, _ := os.ReadFile(first.log); !strings.Contains(string(log), "stopped: nobody asked for this build any more") {
+		t.Errorf("log of the stopped build: %q", log)
+	}
+	if st := b.Ensure(args); !st.Started || st.Err != nil {
+		t.Errorf("asked again after it stopped: %+v (want a new build at once, not a failure held for %s)", st, RetryFailedAfter)
+	}
+
+	// A Wait in progress is someone asking: the build outlives Unwanted and ends well.
+	t.Setenv("SLEEP", "1.5")
+	other := ControlPlane("v1.34.0")
+	if st := b.Wait(context.Background(), other); !st.Done {
+		t.Errorf("a build with a caller waiting for it: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+		t.Errorf("the waited-for build did not finish: %v", err)
 	}
 }

@@ -90,7 +90,9 @@ type Node struct {
 // New returns a node; Run starts it.
 func New(cfg Config, cs kubernetes.Interface) *Node {
 	return &Node{cfg: cfg, cs: cs, ipam: newIPAM(cfg.PodCIDR, cfg.Gateway), pods: map[types.UID]*podRunner{},
-		builds: &kubebuild.Builds{Script: cfg.KubeBins, Cache: cfg.Cache, LogDir: filepath.Join(cfg.StateDir, "logs")}}
+		// A waiting container asks again at least every 30 s (its back-off): a build nobody has
+		// asked for in 2 minutes is for a pod that is gone.
+		builds: &kubebuild.Builds{Script: cfg.KubeBins, Cache: cfg.Cache, LogDir: filepath.Join(cfg.StateDir, "logs"), Unwanted: 2 * time.Minute}}
 }
 
 // Run registers the node and runs pods until ctx ends, then stops every container (with

@@ -135,7 +135,9 @@ func RunAdmin(ctx context.Context, c Config, a Admin, log io.Writer) error {
 	reg := Registry{Dir: c.RegistryDir}
 	if a.Cache != "" {
 		src := &ControlPlaneSource{Cache: a.Cache, Registry: c.RegistryDir, Logf: logf,
-			Builds: &kubebuild.Builds{Script: a.KubeBins, Cache: a.Cache, LogDir: c.path("logs"), Ctx: ctx}}
+			// The kubelet pulls again after its back-off, 5 minutes at most: a build nobody has
+			// asked for in 6 minutes is for a pod that is gone.
+			Builds: &kubebuild.Builds{Script: a.KubeBins, Cache: a.Cache, LogDir: c.path("logs"), Ctx: ctx, Unwanted: 6 * time.Minute}}
 		reg.Fill = src.Fill
 	}
 	containerd, err := c.startRuntime(ctx, reg, logf)
