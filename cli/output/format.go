@@ -67,16 +67,50 @@ func Usage(bytes, keys *int64) string {
 	return strings.Join(parts, ", ")
 }
 
-// Truncate shortens s to n runes with an ellipsis.
+// Truncate shortens s to n runes by cutting its middle out: a status message names what waits
+// first and the cause last ("...: CrashLoopBackOff (last exit code 1: Error: unknown flag:
+// --x)"), and both are worth a column. The cut falls on spaces where it can.
 func Truncate(s string, n int) string {
 	r := []rune(s)
 	if n <= 0 || len(r) <= n {
 		return s
 	}
+	const gap = " ... "
 	if n <= 3 {
 		return string(r[:n])
 	}
-	return string(r[:n-3]) + "..."
+	if n < 20 {
+		return string(r[:n-3]) + "..."
+	}
+	head := n / 4
+	tail := n - head - len(gap)
+	h, t := r[:head], r[len(r)-tail:]
+	// On a word's edge, unless that throws away more than a fifth of the part.
+	if i := lastSpace(h); i >= head*4/5 {
+		h = h[:i]
+	}
+	if i := firstSpace(t); i >= 0 && i <= tail/5 {
+		t = t[i+1:]
+	}
+	return string(h) + gap + string(t)
+}
+
+func lastSpace(r []rune) int {
+	for i := len(r) - 1; i >= 0; i-- {
+		if r[i] == ' ' {
+			return i
+		}
+	}
+	return -1
+}
+
+func firstSpace(r []rune) int {
+	for i, c := range r {
+		if c == ' ' {
+			return i
+		}
+	}
+	return -1
 }
 
 // orNone is kubectl's "<none>" for an empty cell.

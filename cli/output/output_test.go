@@ -55,7 +55,7 @@ func TestTenantsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `NAME        STATUS                VERSION   ENDPOINT             DATASTORE   AGE   MESSAGE
-broken      Provisioning,Paused   v1.36.3   <none>               default     3h    DataStoreReady=False ProvisioningFailed: ` + strings.Repeat("x", 46) + `...
+broken      Provisioning,Paused   v1.36.3   <none>               default     3h    DataStoreReady=False Provision ... ` + strings.Repeat("x", 85) + `
 tenant-00   Ready                 v1.37.2   10.96.214.237:6443   default     3h
 `
 	if b.String() != want {
@@ -213,6 +213,18 @@ func TestFormats(t *testing.T) {
 	}
 	if got := Truncate("abcdef", 5); got != "ab..." {
 		t.Errorf("Truncate %q", got)
+	}
+	// A long message keeps its start and its cause, cut on spaces.
+	msg := "ControlPlaneAvailable=False Provisioning: waiting for the control plane pods: pod crash-5d8f7c9b6-x2x4z, container kube-apiserver: CrashLoopBackOff (last exit code 1: Error: unknown flag: --no-such-flag)"
+	got := Truncate(msg, 120)
+	if want := "ControlPlaneAvailable=False ... CrashLoopBackOff (last exit code 1: Error: unknown flag: --no-such-flag)"; got != want {
+		t.Errorf("Truncate(long, 120) =\n%q, want\n%q", got, want)
+	}
+	if n := len([]rune(got)); n > 120 {
+		t.Errorf("Truncate(long, 120) is %d runes", n)
+	}
+	if got := Truncate(msg, len(msg)); got != msg {
+		t.Errorf("a message that fits is cut: %q", got)
 	}
 	for d, want := range map[time.Duration]string{
 		400 * 24 * time.Hour: "in 400d", 10 * 24 * time.Hour: "in 10d (soon)", -48 * time.Hour: "EXPIRED 2d ago",

@@ -19,7 +19,7 @@ type TenantOptions struct {
 }
 
 // messageWidth bounds the MESSAGE column of the plain table; -o wide prints it whole.
-const messageWidth = 90
+const messageWidth = 120
 
 // Tenants prints the tenant table, sorted by namespace and name.
 func Tenants(w io.Writer, tcps []kamajiv1alpha1.TenantControlPlane, o TenantOptions) error {
