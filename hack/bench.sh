@@ -66,7 +66,8 @@ section_plugintransport() {
 # RSS once served (scrape.*). Aim: >= 20 TCP/s, < 150 MB RSS at 1,000
 # ("-tcps 1000"). Then the same manager at rest for 10 minutes: reconciles per TCP per minute,
 # datastore plugin RPCs (and EnsureTenant calls) per minute, RSS (idle.*; aim: close to zero).
-# BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50 -idle 1m"; "-idle 0" skips the rest phase).
+# BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50 -idle 1m"; "-idle 0" skips the rest phase;
+# "-pprof 127.0.0.1:6060" serves the manager's pprof meanwhile).
 section_provisioning() {
   "$ROOT/hack/kube-bins.sh" etcd kube-apiserver >/dev/null
   log "building kamaji, the etcd, coredns and kube-proxy plugins and the provisioning program"

@@ -48,6 +48,7 @@ func main() {
 	kubeProxy := flag.String("kubeproxy", "", "path of the kube-proxy addon plugin binary: the TCPs enable the addon")
 	replicas := flag.Int("replicas", 1, "spec.controlPlane.deployment.replicas of each TCP")
 	idle := flag.Duration("idle", 10*time.Minute, "after the provisioning, how long to watch the manager at rest (0: not at all)")
+	flag.StringVar(&pprofAddr, "pprof", "", "the manager's --pprof-bind-address, to profile it meanwhile (empty: off)")
 	flag.Parse()
 	tb := &benchtb.TB{Prog: "provisioning"}
 	defer tb.RunCleanups()
@@ -65,6 +66,9 @@ type workload struct {
 	replicas           int32
 	coreDNS, kubeProxy string // addon plugin binaries; empty: the addon is off
 }
+
+// pprofAddr is -pprof.
+var pprofAddr string
 
 func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, idle time.Duration) error {
 	count := w.count
@@ -124,6 +128,9 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 	mgr := exec.Command(kamajiBin, "manager", "--config", cfgPath, "--leader-elect=false", "--datastore=default",
 		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--health-probe-bind-address=0", "--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
 		"--max-concurrent-tcp-reconciles="+strconv.Itoa(workers))
+	if pprofAddr != "" {
+		mgr.Args = append(mgr.Args, "--pprof-bind-address="+pprofAddr)
+	}
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = logf, logf
 	mgr.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

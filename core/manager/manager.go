@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -95,8 +97,15 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	owned := labels.SelectorFromSet(labels.Set{kamajiv1alpha1.ManagedByLabel: kamajiv1alpha1.ManagedByValue})
 	resync := s.CacheResyncPeriod
 	opts := ctrl.Options{
-		Scheme:                  Scheme(),
-		Metrics:                 metricsserver.Options{BindAddress: orDisabled(s.MetricsBindAddress)},
+		Scheme: Scheme(),
+		Metrics: metricsserver.Options{
+			BindAddress: orDisabled(s.MetricsBindAddress),
+			// The only way into controller-runtime's /metrics handler: the state metrics are
+			// written after the registry's (metrics.WithState, core/metrics/exposition.go).
+			FilterProvider: func(*rest.Config, *http.Client) (metricsserver.Filter, error) {
+				return func(_ logr.Logger, h http.Handler) (http.Handler, error) { return metrics.WithState(h), nil }, nil
+			},
+		},
 		HealthProbeBindAddress:  orDisabled(s.HealthProbeBindAddress),
 		PprofBindAddress:        orDisabled(s.PprofBindAddress),
 		LeaderElection:          s.LeaderElect,

@@ -4,7 +4,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -16,12 +15,12 @@ import (
 )
 
 var (
-	certsCurrent = prometheus.NewDesc("kamaji_certificates_current",
+	certsCurrent = gaugeFamily{"kamaji_certificates_current",
 		"Number of certificates the manager keeps for the TenantControlPlane (its PKI Secrets and the client certificates of its kubeconfigs).",
-		[]string{"namespace", "name"}, nil)
-	certExpiryDesc = prometheus.NewDesc("kamaji_certificate_expiration_timestamp_seconds",
+		[]string{"namespace", "name"}}
+	certExpiryFamily = gaugeFamily{"kamaji_certificate_expiration_timestamp_seconds",
 		"When a certificate of the TenantControlPlane expires (its NotAfter, Unix seconds), by the Secret and data key holding it.",
-		[]string{"namespace", "name", "secret", "key"}, nil)
+		[]string{"namespace", "name", "secret", "key"}}
 )
 
 // certSource is one certificate of a TCP: the Secret holding it and the data key, a PEM
@@ -149,27 +148,40 @@ func (c *certCache) observe(s *corev1.Secret) {
 	c.secrets[key] = *e
 }
 
-// collect exports the certificates of tcps whose Secrets are in secrets (the cache's store of
-// Secrets, keyed namespace/name).
-func (c *certCache) collect(ch chan<- prometheus.Metric, tcps []*kamajiv1alpha1.TenantControlPlane, secrets toolscache.Store) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, tcp := range tcps {
-		n := 0
+// write exports the certificates of tcps whose Secrets are in secrets (the cache's store of
+// Secrets, keyed namespace/name): the expiries, then the count per TCP. The lock is held for one
+// TCP's lookups at a time, never while writing: a slow scraper must not stall ObserveSecret,
+// which the Secret informer calls.
+func (c *certCache) write(t *textWriter, tcps []*kamajiv1alpha1.TenantControlPlane, secrets toolscache.Store) {
+	type found struct {
+		secret, key string
+		notAfter    int64
+	}
+	certs := make([]found, 0, len(certSources)) // one TCP's, reused
+	counts := make([]int, len(tcps))
+	t.family(certExpiryFamily)
+	for i, tcp := range tcps {
+		certs = certs[:0]
+		c.mu.Lock()
 		for _, src := range certSources {
 			name := src.secret(tcp.Name)
 			key := tcp.Namespace + "/" + name
 			if _, ok, err := secrets.GetByKey(key); err != nil || !ok {
 				continue
 			}
-			t, ok := c.secrets[key].notAfter(src.key)
-			if !ok {
-				continue
+			if v, ok := c.secrets[key].notAfter(src.key); ok {
+				certs = append(certs, found{name, src.key, v})
 			}
-			n++
-			ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(t), tcp.Namespace, tcp.Name, name, src.key)
 		}
-		ch <- prometheus.MustNewConstMetric(certsCurrent, prometheus.GaugeValue, float64(n), tcp.Namespace, tcp.Name)
+		c.mu.Unlock()
+		counts[i] = len(certs)
+		for _, f := range certs {
+			t.sample(certExpiryFamily, float64(f.notAfter), tcp.Namespace, tcp.Name, f.secret, f.key)
+		}
+	}
+	t.family(certsCurrent)
+	for i, tcp := range tcps {
+		t.sample(certsCurrent, float64(counts[i]), tcp.Namespace, tcp.Name)
 	}
 }
 

@@ -25,7 +25,8 @@ var (
 
 // exported returns every series name the manager serves from this package, with its labels:
 // a histogram's _bucket (with le), _sum and _count. It also checks each collector is
-// registered on controller-runtime's registry, the one /metrics serves.
+// registered on controller-runtime's registry, the one /metrics serves, before the state
+// families.
 func exported(t *testing.T) (series map[string][]string, base map[string][]string) {
 	t.Helper()
 	series, base = map[string][]string{}, map[string][]string{}
@@ -56,6 +57,9 @@ func exported(t *testing.T) (series map[string][]string, base map[string][]strin
 				series[m[1]] = labels
 			}
 		}
+	}
+	for _, f := range stateFamilies { // served by WithState after the registry's
+		series[f.name], base[f.name] = f.labels, f.labels
 	}
 	return series, base
 }

@@ -1,9 +1,9 @@
-// Package metrics defines every Prometheus metric the manager exports, all registered on
-// controller-runtime's registry so they are served by the manager's /metrics endpoint
-// (--metrics-bind-address) beside controller-runtime's own: the build, the
-// TenantControlPlanes, DataStores and their certificates (read from the manager's informer
-// cache at scrape time), the reconcile steps' latency and the plugins' RPCs and restarts.
-// docs/operations.md lists them; deploy/grafana/kamaji-dashboard.json charts them.
+// Package metrics defines every Prometheus metric the manager exports on its /metrics endpoint
+// (--metrics-bind-address): the build, the reconcile steps' latency and the plugins' RPCs and
+// restarts, registered on controller-runtime's registry beside its own; then the
+// TenantControlPlanes, DataStores and their certificates, read from the manager's informer
+// cache at scrape time and written after the registry's (WithState). docs/operations.md lists
+// them; deploy/grafana/kamaji-dashboard.json charts them.
 package metrics
 
 import (
@@ -14,7 +14,7 @@ import (
 // Collectors are the collectors this package registers on controller-runtime's registry, for
 // tests that check what the manager exports.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{buildInfo, handlerTime, pluginRPCDuration, pluginRestarts, pluginStartFailures, pluginInfo, pluginUp, state, eventsDropped}
+	return []prometheus.Collector{buildInfo, handlerTime, pluginRPCDuration, pluginRestarts, pluginStartFailures, pluginInfo, pluginUp, eventsDropped}
 }
 
 func init() {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -37,28 +37,31 @@ const (
 )
 
 var (
-	tcpInfo = prometheus.NewDesc("kamaji_tenant_control_plane_info",
+	tcpInfo = gaugeFamily{"kamaji_tenant_control_plane_info",
 		"Always 1 for each TenantControlPlane: its wanted Kubernetes version (spec), the installed one (status), its DataStore and driver.",
-		[]string{"namespace", "name", "version", "installed_version", "datastore", "driver"}, nil)
-	tcpStatus = prometheus.NewDesc("kamaji_tenant_control_plane_status",
+		[]string{"namespace", "name", "version", "installed_version", "datastore", "driver"}}
+	tcpStatus = gaugeFamily{"kamaji_tenant_control_plane_status",
 		"1 for the TenantControlPlane's current status (status.kubernetesResources.version.status; Unknown before the first reconcile), 0 for every other value.",
-		[]string{"namespace", "name", "status"}, nil)
-	tcpCurrent = prometheus.NewDesc("kamaji_tenant_control_planes_current",
-		"Number of TenantControlPlanes in the admin cluster.", nil, nil)
-	dsInfo = prometheus.NewDesc("kamaji_datastore_info",
-		"Always 1 for each DataStore: its name and driver.", []string{"name", "driver"}, nil)
-	dsStatus = prometheus.NewDesc("kamaji_datastore_status",
+		[]string{"namespace", "name", "status"}}
+	tcpCurrent = gaugeFamily{"kamaji_tenant_control_planes_current",
+		"Number of TenantControlPlanes in the admin cluster.", nil}
+	dsInfo = gaugeFamily{"kamaji_datastore_info",
+		"Always 1 for each DataStore: its name and driver.", []string{"name", "driver"}}
+	dsStatus = gaugeFamily{"kamaji_datastore_status",
 		"1 for the DataStore's current status (Ready when its Ready condition is True, else NotReady), 0 for the other.",
-		[]string{"name", "status"}, nil)
-	dsCurrent = prometheus.NewDesc("kamaji_datastores_current",
-		"Number of DataStores in the admin cluster.", nil, nil)
-	dsTenants = prometheus.NewDesc("kamaji_datastore_tenant_control_planes",
-		"Number of TenantControlPlanes using the DataStore (status.usedBy).", []string{"name"}, nil)
+		[]string{"name", "status"}}
+	dsCurrent = gaugeFamily{"kamaji_datastores_current",
+		"Number of DataStores in the admin cluster.", nil}
+	dsTenants = gaugeFamily{"kamaji_datastore_tenant_control_planes",
+		"Number of TenantControlPlanes using the DataStore (status.usedBy).", []string{"name"}}
 )
 
+// stateFamilies are the families WithState writes.
+var stateFamilies = []gaugeFamily{tcpInfo, tcpStatus, tcpCurrent, dsInfo, dsStatus, dsCurrent, dsTenants, certsCurrent, certExpiryFamily}
+
 // stateCollector reads the TenantControlPlanes, DataStores and certificate Secrets from the
-// manager's informer cache at each scrape: no API call, and no series left behind by a
-// deleted object.
+// manager's informer cache at each scrape (WithState): no API call, and no series left behind
+// by a deleted object.
 type stateCollector struct {
 	informers atomic.Pointer[cache.Informers]
 	certs     certCache
@@ -100,70 +103,82 @@ func objects[T any](s toolscache.Store) []*T {
 	return out
 }
 
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{tcpInfo, tcpStatus, tcpCurrent, dsInfo, dsStatus, dsCurrent, dsTenants, certsCurrent, certExpiryDesc} {
-		ch <- d
-	}
-}
-
-func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+// write writes the state families to w, from the cache's stores read in place (never changed).
+func (c *stateCollector) write(ctx context.Context, w io.Writer) {
 	ip := c.informers.Load()
 	if ip == nil {
 		return
 	}
 	informers := *ip
-	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
 	defer cancel()
 	logger := log.Log.WithName("metrics")
+	t := newTextWriter(w)
+	defer func() { _ = t.flush() }()
 
-	// The stores' objects are the cache's own: read, never changed.
 	if tcpStore, err := storeOf(ctx, informers, &kamajiv1alpha1.TenantControlPlane{}); err != nil {
 		logger.Info("TenantControlPlane metrics not collected", "error", err.Error())
 	} else {
 		tcps := objects[kamajiv1alpha1.TenantControlPlane](tcpStore)
-		collectTenantControlPlanes(ch, tcps)
+		writeTenantControlPlanes(t, tcps)
 		if secrets, err := storeOf(ctx, informers, &corev1.Secret{}); err != nil {
 			logger.Info("certificate metrics not collected", "error", err.Error())
 		} else {
-			c.certs.collect(ch, tcps, secrets)
+			c.certs.write(t, tcps, secrets)
 		}
 	}
 
 	if dsStore, err := storeOf(ctx, informers, &kamajiv1alpha1.DataStore{}); err != nil {
 		logger.Info("DataStore metrics not collected", "error", err.Error())
 	} else {
-		collectDataStores(ch, objects[kamajiv1alpha1.DataStore](dsStore))
+		writeDataStores(t, objects[kamajiv1alpha1.DataStore](dsStore))
 	}
 }
 
-func collectTenantControlPlanes(ch chan<- prometheus.Metric, tcps []*kamajiv1alpha1.TenantControlPlane) {
-	ch <- prometheus.MustNewConstMetric(tcpCurrent, prometheus.GaugeValue, float64(len(tcps)))
+func writeTenantControlPlanes(t *textWriter, tcps []*kamajiv1alpha1.TenantControlPlane) {
+	t.family(tcpCurrent)
+	t.sample(tcpCurrent, float64(len(tcps)))
+	t.family(tcpInfo)
 	for _, tcp := range tcps {
 		st := tcp.Status
 		ds := st.Storage.DataStoreName
 		if ds == "" {
 			ds = tcp.Spec.DataStore
 		}
-		ch <- prometheus.MustNewConstMetric(tcpInfo, prometheus.GaugeValue, 1,
-			tcp.Namespace, tcp.Name, tcp.Spec.Kubernetes.Version, st.Kubernetes.Version.Version, ds, st.Storage.Driver)
+		t.sample(tcpInfo, 1, tcp.Namespace, tcp.Name, tcp.Spec.Kubernetes.Version, st.Kubernetes.Version.Version, ds, st.Storage.Driver)
+	}
+	t.family(tcpStatus)
+	for _, tcp := range tcps {
 		current := kamajiv1alpha1.VersionUnknown
-		if s := st.Kubernetes.Version.Status; s != nil && *s != "" {
+		if s := tcp.Status.Kubernetes.Version.Status; s != nil && *s != "" {
 			current = *s
 		}
 		for _, s := range TenantControlPlaneStatuses {
-			ch <- prometheus.MustNewConstMetric(tcpStatus, prometheus.GaugeValue, boolValue(s == current), tcp.Namespace, tcp.Name, string(s))
+			t.sample(tcpStatus, boolValue(s == current), tcp.Namespace, tcp.Name, string(s))
 		}
 	}
 }
 
-func collectDataStores(ch chan<- prometheus.Metric, dss []*kamajiv1alpha1.DataStore) {
-	ch <- prometheus.MustNewConstMetric(dsCurrent, prometheus.GaugeValue, float64(len(dss)))
+func writeDataStores(t *textWriter, dss []*kamajiv1alpha1.DataStore) {
+	t.family(dsCurrent)
+	t.sample(dsCurrent, float64(len(dss)))
+	if len(dss) == 0 {
+		return
+	}
+	// A family's series follow its header: one pass per family.
+	t.family(dsInfo)
 	for _, ds := range dss {
-		ch <- prometheus.MustNewConstMetric(dsInfo, prometheus.GaugeValue, 1, ds.Name, ds.Spec.Driver)
+		t.sample(dsInfo, 1, ds.Name, ds.Spec.Driver)
+	}
+	t.family(dsStatus)
+	for _, ds := range dss {
 		ready := meta.IsStatusConditionTrue(ds.Status.Conditions, "Ready")
-		ch <- prometheus.MustNewConstMetric(dsStatus, prometheus.GaugeValue, boolValue(ready), ds.Name, DataStoreReady)
-		ch <- prometheus.MustNewConstMetric(dsStatus, prometheus.GaugeValue, boolValue(!ready), ds.Name, DataStoreNotReady)
-		ch <- prometheus.MustNewConstMetric(dsTenants, prometheus.GaugeValue, float64(len(ds.Status.UsedBy)), ds.Name)
+		t.sample(dsStatus, boolValue(ready), ds.Name, DataStoreReady)
+		t.sample(dsStatus, boolValue(!ready), ds.Name, DataStoreNotReady)
+	}
+	t.family(dsTenants)
+	for _, ds := range dss {
+		t.sample(dsTenants, float64(len(ds.Status.UsedBy)), ds.Name)
 	}
 }
 

@@ -2,10 +2,12 @@ package metrics_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -29,9 +31,12 @@ var plane *testenv.Plane
 
 func TestMain(m *testing.M) { os.Exit(testenv.RunWithPlane(m, &plane)) }
 
+// gather scrapes what the manager's /metrics serves: the registry, then the state metrics.
 func gather(t *testing.T) metricstest.Families {
 	t.Helper()
-	f, err := metricstest.Gather(ctrlmetrics.Registry)
+	srv := httptest.NewServer(metrics.WithState(promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{})))
+	defer srv.Close()
+	f, err := metricstest.Scrape(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
