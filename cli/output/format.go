@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -89,7 +90,7 @@ func Truncate(s string, n int) string {
 	if i := lastSpace(h); i >= head*4/5 {
 		h = h[:i]
 	}
-	if i := firstSpace(t); i >= 0 && i <= tail/5 {
+	if i := slices.Index(t, ' '); i >= 0 && i <= tail/5 {
 		t = t[i+1:]
 	}
 	return string(h) + gap + string(t)
@@ -98,15 +99,6 @@ func Truncate(s string, n int) string {
 func lastSpace(r []rune) int {
 	for i := len(r) - 1; i >= 0; i-- {
 		if r[i] == ' ' {
-			return i
-		}
-	}
-	return -1
-}
-
-func firstSpace(r []rune) int {
-	for i, c := range r {
-		if c == ' ' {
 			return i
 		}
 	}

@@ -62,11 +62,13 @@ func (s *stateResponse) WriteHeader(code int) {
 		return
 	}
 	s.code = code
-	if code == http.StatusOK && s.gzip {
-		s.w.Header().Set("Content-Encoding", "gzip")
-		s.w.Header().Del("Content-Length")
-		s.zw = gzipWriters.Get().(*gzip.Writer)
-		s.zw.Reset(s.w)
+	if code == http.StatusOK {
+		s.w.Header().Del("Content-Length") // the state metrics follow
+		if s.gzip {
+			s.w.Header().Set("Content-Encoding", "gzip")
+			s.zw = gzipWriters.Get().(*gzip.Writer)
+			s.zw.Reset(s.w)
+		}
 	}
 	s.w.WriteHeader(code)
 }
