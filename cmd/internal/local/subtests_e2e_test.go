@@ -11,17 +11,29 @@ import (
 type planeSubtest struct {
 	name string
 	run  func(t *testing.T, e *e2e)
+	late bool
 }
 
-// planeSubtests are registered by init functions, so in the order of their files' names.
+// planeSubtests are registered by init functions, so in the order of their files' names; the
+// late ones run after all the others, in the same order.
 var planeSubtests []planeSubtest
 
 func registerPlaneSubtest(name string, run func(t *testing.T, e *e2e)) {
-	planeSubtests = append(planeSubtests, planeSubtest{name, run})
+	planeSubtests = append(planeSubtests, planeSubtest{name: name, run: run})
+}
+
+// registerLatePlaneSubtest registers a subtest that runs after all the others: one waiting for
+// something make test still builds in the background.
+func registerLatePlaneSubtest(name string, run func(t *testing.T, e *e2e)) {
+	planeSubtests = append(planeSubtests, planeSubtest{name: name, run: run, late: true})
 }
 
 func (e *e2e) runPlaneSubtests(t *testing.T) {
-	for _, s := range planeSubtests {
-		t.Run(s.name, func(t *testing.T) { s.run(t, e) })
+	for _, late := range []bool{false, true} {
+		for _, s := range planeSubtests {
+			if s.late == late {
+				t.Run(s.name, func(t *testing.T) { s.run(t, e) })
+			}
+		}
 	}
 }
