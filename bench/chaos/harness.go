@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/testkit"
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 )
 
 // Names the suite gives the plugins in kamaji.yaml (the "plugin" label of the kamaji_plugin_*
@@ -55,7 +55,7 @@ type harness struct {
 	dir, kubeconfig, certDir, cfgPath, logPath string
 	webhookPort, metricsPort                   int
 	mgr                                        *exec.Cmd
-	mgrExited                                  chan struct{}
+	mgrExited                                  <-chan struct{}
 }
 
 func setup(tb *benchtb.TB, o options) (*harness, error) {
@@ -159,26 +159,13 @@ func (h *harness) startManager() error {
 		"--max-concurrent-tcp-reconciles="+strconv.Itoa(h.workers))
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+h.kubeconfig)
 	mgr.Stdout, mgr.Stderr = logf, logf
-	mgr.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	// Pdeathsig fires when the forking OS thread ends, not the process (core/testenv does the
-	// same): the manager is forked from a thread locked for its whole life.
-	exited := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := mgr.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = mgr.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
+	// It dies with the harness, its plugins with it.
+	exited, err := child.Start(mgr)
+	if err != nil {
 		logf.Close()
 		return err
 	}
+	go func() { <-exited; logf.Close() }()
 	h.mgr, h.mgrExited = mgr, exited
 	return nil
 }

@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -37,6 +36,7 @@ import (
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/testkit"
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 )
 
 func main() {
@@ -133,11 +133,12 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 	}
 	mgr.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	mgr.Stdout, mgr.Stderr = logf, logf
-	mgr.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := mgr.Start(); err != nil {
+	// It dies with the bench even when the bench is killed, its plugins with it.
+	mgrExited, err := child.Start(mgr)
+	if err != nil {
 		return err
 	}
-	tb.Cleanup(func() { _ = mgr.Process.Kill(); _ = mgr.Wait() })
+	tb.Cleanup(func() { _ = mgr.Process.Kill(); <-mgrExited })
 	if err := plane.RegisterWebhooks(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
 		return err
 	}

@@ -5,21 +5,21 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
-// process is a child the plane started; it dies with the test binary (Pdeathsig) so an
+// process is a child the plane started; it dies with the test binary (child.Start) so an
 // aborted test run leaves nothing behind.
 type process struct {
 	name string
 	cmd  *exec.Cmd
 	log  string
-	done chan struct{}
+	done <-chan struct{}
 }
 
 func startProcess(name, logPath, bin string, args ...string) (*process, error) {
@@ -29,28 +29,15 @@ func startProcess(name, logPath, bin string, args ...string) (*process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	// Pdeathsig fires when the forking OS *thread* ends, not the process: a thread the Go
-	// runtime later hands to a goroutine that exits locked to it is destroyed, and the child
-	// dies silently with it. So the child is forked from a thread locked for its whole life.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
+	// Its own process group, so stop reaches what it starts; it dies with the test binary.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	done, err := child.Start(cmd)
+	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	return p, nil
+	go func() { <-done; logf.Close() }()
+	return &process{name: name, cmd: cmd, log: logPath, done: done}, nil
 }
 
 func (p *process) stop() {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/internal/pki"
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
@@ -145,11 +146,10 @@ func (e *Etcd) start(t testing.TB, bin, dir string) error {
 		"--log-level=warn",
 	)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	exited, err := child.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 
 	e.Endpoints = []string{"127.0.0.1:" + strconv.Itoa(ports[0])}
 	if err := e.waitReady(exited); err != nil {

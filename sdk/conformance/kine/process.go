@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
@@ -23,7 +24,7 @@ type kineProcess struct {
 	cmd  *exec.Cmd
 	cli  *clientv3.Client
 	out  *syncBuffer
-	done chan struct{}
+	done <-chan struct{}
 }
 
 type syncBuffer struct {
@@ -61,17 +62,16 @@ func startKine(ctx context.Context, bin string, sc *Sidecar) (*kineProcess, erro
 		args = append(args, a)
 	}
 	args = append(args, "--listen-address="+addr)
-	p := &kineProcess{out: &syncBuffer{}, done: make(chan struct{})}
+	p := &kineProcess{out: &syncBuffer{}}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), "KINE_SCHEMA_MIGRATION=0")
 	for k, v := range sc.Env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
+	if p.done, err = child.Start(p.cmd); err != nil {
 		return nil, fmt.Errorf("start kine: %w", err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
 
 	p.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{"http://" + addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {

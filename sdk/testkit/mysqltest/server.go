@@ -20,6 +20,7 @@ import (
 
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/internal/pki"
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
@@ -61,11 +62,10 @@ func StartTLS(t testing.TB) datastore.Config {
 	cmd := exec.Command(server, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	done, err := child.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM) // mariadbd shuts down on TERM, not INT
 		select {

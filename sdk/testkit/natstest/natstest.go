@@ -19,6 +19,7 @@ import (
 
 	"github.com/openhcp/kamaji/sdk/datastore"
 	"github.com/openhcp/kamaji/sdk/internal/pki"
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 	"github.com/openhcp/kamaji/sdk/testkit/freeport"
 )
 
@@ -134,11 +135,10 @@ func start(t testing.TB, port int, args ...string) {
 	cmd := exec.Command(ServerBinary(t), args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	done, err := child.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
