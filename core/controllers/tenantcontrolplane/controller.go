@@ -211,15 +211,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&networkingv1.Ingress{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
-	// A TCP waiting for its DataStore (absent, with a missing Secret, changed) is enqueued when
-	// the DataStore is created, its spec changes or its Ready condition flips, not polled.
-	b = b.Watches(&kamajiv1alpha1.DataStore{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-		var reqs []reconcile.Request
-		for _, key := range r.dataStoreUsers(ctx, obj.GetName()) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: key})
-		}
-		return reqs
-	}), builder.WithPredicates(dataStoreChanged))
+	// A DataStore's TCPs are enqueued when it is created or its spec changes, and those waiting
+	// for it (absent, with a missing Secret, unreachable) when it turns Ready: not polled. It
+	// turning not Ready enqueues none (a pass does not read it), nor do its status refreshes, so
+	// a DataStore's blip does not cost a pass of each of its thousand tenants.
+	b = b.Watches(&kamajiv1alpha1.DataStore{}, handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, r.dataStoreUsers(ctx, e.Object.GetName(), nil))
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if which, ok := dataStoreUpdateReaches(e.ObjectOld, e.ObjectNew); ok {
+				enqueue(q, r.dataStoreUsers(ctx, e.ObjectNew.GetName(), which))
+			}
+		},
+	})
 	// A TCP is enqueued when one of its control-plane pods gets into trouble (an image that
 	// cannot be pulled, a crash loop, no node to run on) or out of it: its status says why it
 	// waits. The Deployment's status does not change for any of these.
@@ -261,11 +266,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A DataStore's new CA must reach every datastore client certificate signed by the old
 		// one now, not at each TCP's next event: its TCPs are enqueued.
 		b = b.WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-			r.DataStores.OnCAChange(func(name string) {
-				for _, key := range r.dataStoreUsers(ctx, name) {
-					q.Add(reconcile.Request{NamespacedName: key})
-				}
-			})
+			r.DataStores.OnCAChange(func(name string) { enqueue(q, r.dataStoreUsers(ctx, name, nil)) })
 			return nil
 		}))
 	}
@@ -287,48 +288,6 @@ func (r *Reconciler) sleepingTCPs(ctx context.Context) []reconcile.Request {
 		}
 	}
 	return out
-}
-
-// dataStoreUsers lists the TCPs that keep a slice on the DataStore, as main or override, by
-// spec or by status (from the cache).
-func (r *Reconciler) dataStoreUsers(ctx context.Context, name string) []types.NamespacedName {
-	var list kamajiv1alpha1.TenantControlPlaneList
-	if err := r.Client.List(ctx, &list); err != nil {
-		log.FromContext(ctx).Error(err, "listing the TenantControlPlanes of a DataStore whose CA changed", "dataStore", name)
-		return nil
-	}
-	var out []types.NamespacedName
-	for i := range list.Items {
-		tcp := &list.Items[i]
-		uses := tcp.Spec.DataStore == name || tcp.Status.Storage.DataStoreName == name
-		for _, o := range tcp.Spec.DataStoreOverrides {
-			uses = uses || o.DataStore == name
-		}
-		for _, o := range tcp.Status.Storage.Overrides {
-			uses = uses || o.DataStoreName == name
-		}
-		if uses {
-			out = append(out, client.ObjectKeyFromObject(tcp))
-		}
-	}
-	return out
-}
-
-// dataStoreChanged passes a DataStore's creation, spec change or Ready flip: what a TCP waiting
-// for it, or provisioned from its former spec, must see. Its status refreshes (usage, checks
-// every 30 s) do not pass.
-var dataStoreChanged = predicate.Funcs{
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*kamajiv1alpha1.DataStore)
-		n, ok2 := e.ObjectNew.(*kamajiv1alpha1.DataStore)
-		if !ok1 || !ok2 {
-			return false
-		}
-		return o.Generation != n.Generation ||
-			meta.IsStatusConditionTrue(o.Status.Conditions, kamajiv1alpha1.ConditionReady) != meta.IsStatusConditionTrue(n.Status.Conditions, kamajiv1alpha1.ConditionReady)
-	},
-	DeleteFunc:  func(event.DeleteEvent) bool { return false },
-	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
 // notUsageOnly drops the update events of a TCP whose only change is its datastore usage,
