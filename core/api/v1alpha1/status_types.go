@@ -129,7 +129,8 @@ type StorageUsage struct {
 	// Keys stored; absent when the driver does not say.
 	// +optional
 	Keys *int64 `json:"keys,omitempty"`
-	// LastUpdate is when the driver reported it.
+	// LastUpdate is when the driver reported these figures. A count that finds the same ones
+	// is not written until they are an hour old (so at rest it moves hourly, not at each count).
 	// +optional
 	LastUpdate metav1.Time `json:"lastUpdate,omitempty"`
 }

@@ -61,9 +61,10 @@ func TestMain(m *testing.M) {
 			{Kind: settings.KindDataStore, Name: "mute", Path: "/bin/sleep", SHA256: sleepSHA, Args: []string{"3600"}, Drivers: []string{"Mute"}},
 		}
 		// A fixed Secret is seen at the next recheck: sooner than the default, for the test.
-		// Usage is counted every few seconds, one tenant per pass (usage_test.go).
+		// Usage is counted every few seconds, one tenant per pass, and each count written
+		// (usage_test.go tells the counts apart by their date).
 		env, err = testenv.StartEnv(ctx, s, testenv.Options{DataStoreRecheck: 2 * time.Second,
-			DataStoreUsage: dscontroller.UsagePolicy{Interval: 3 * time.Second, BatchTenants: 1, PassCalls: 1}})
+			DataStoreUsage: dscontroller.UsagePolicy{Interval: 3 * time.Second, BatchTenants: 1, PassCalls: 1, Rewrite: time.Nanosecond}})
 		cancel()
 		if err != nil {
 			return 1, err

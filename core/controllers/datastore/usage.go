@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -26,7 +27,7 @@ const UsageFieldManager = "kamaji-usage"
 
 // refreshUsage asks the driver for the usage of the tenants on ds that are due a report (see
 // usageBatches: about every r.Usage.Interval, within the limits of one pass), writes each
-// TCP's share into its status and returns the sum over all its tenants' last reports for the
+// TCP's share into its status when it changed (or hourly, see usageNews) and returns the sum over all its tenants' last reports for the
 // DataStore's. A failed call is logged (usage must not fail a DataStore) and its tenants wait
 // behind the others; the sum is the last one when the driver lacks the USAGE capability.
 func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataStore, cfg sdkdatastore.Config, plugin *sdkdatastore.Client) *kamajiv1alpha1.DataStoreUsage {
@@ -97,9 +98,12 @@ func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataSt
 				continue
 			}
 			u := known(tu.Usage, now)
-			fresh[batch[j]] = u
 			tcp := tcps[batch[j]]
 			r.usageAsked.counted(ds.Name, tcp.UID, asleep(tcp))
+			if !usageNews(tcp.Status.Storage.Usage, u, policy.Rewrite) {
+				continue
+			}
+			fresh[batch[j]] = u
 			if err := apply.ApplyStatusFields(ctx, r.Client, tcp, UsageFieldManager, map[string]any{
 				"storage": map[string]any{"usage": usageFields(u)},
 			}); err != nil && !apierrors.IsNotFound(err) {
@@ -108,6 +112,13 @@ func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataSt
 		}
 	}
 	return sumUsage(ds.Status.Usage, tcps, fresh)
+}
+
+// usageNews tells whether a count is worth writing over the status's last one: its figures
+// differ, or the last one is at least rewrite old.
+func usageNews(last *kamajiv1alpha1.StorageUsage, u kamajiv1alpha1.StorageUsage, rewrite time.Duration) bool {
+	return last == nil || !ptr.Equal(last.Bytes, u.Bytes) || !ptr.Equal(last.Keys, u.Keys) ||
+		u.LastUpdate.Sub(last.LastUpdate.Time) >= rewrite
 }
 
 // sumUsage adds up the last report of each tenant (fresh, by index into tcps, over what their

@@ -4,6 +4,10 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
 func TestUsageBatches(t *testing.T) {
@@ -85,5 +89,34 @@ func TestUsageBudget(t *testing.T) {
 	a.forget("a")
 	if got := a.budget("a", limit); got != limit {
 		t.Errorf("a forgotten DataStore = %d, want %d", got, limit)
+	}
+}
+
+// A count is written when its figures differ from the status's, or to date the same figures
+// anew once they are Rewrite old; an idle tenant's counts in between cost no write.
+func TestUsageNews(t *testing.T) {
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	usage := func(bytes, keys *int64, when time.Time) kamajiv1alpha1.StorageUsage {
+		return kamajiv1alpha1.StorageUsage{Bytes: bytes, Keys: keys, LastUpdate: metav1.NewTime(when)}
+	}
+	n := func(v int64) *int64 { return &v }
+	last := usage(n(100), n(3), at)
+	for _, tc := range []struct {
+		name  string
+		last  *kamajiv1alpha1.StorageUsage
+		count kamajiv1alpha1.StorageUsage
+		want  bool
+	}{
+		{"the first count", nil, usage(n(100), n(3), at), true},
+		{"the same figures 5 minutes later", &last, usage(n(100), n(3), at.Add(5*time.Minute)), false},
+		{"the same figures 59 minutes later", &last, usage(n(100), n(3), at.Add(59*time.Minute)), false},
+		{"the same figures an hour later", &last, usage(n(100), n(3), at.Add(time.Hour)), true},
+		{"a key more", &last, usage(n(110), n(4), at.Add(5*time.Minute)), true},
+		{"as many keys, more bytes", &last, usage(n(120), n(3), at.Add(5*time.Minute)), true},
+		{"bytes no longer reported", &last, usage(nil, n(3), at.Add(5*time.Minute)), true},
+	} {
+		if got := usageNews(tc.last, tc.count, time.Hour); got != tc.want {
+			t.Errorf("%s: written %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
