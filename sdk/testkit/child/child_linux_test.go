@@ -30,7 +30,6 @@ func TestChildDiesWithTheTestBinary(t *testing.T) {
 			}
 		}()
 		<-done
-		time.Sleep(200 * time.Millisecond) // let the runtime hand its threads around
 		os.Exit(0)
 	}
 	// A sleep no other process runs: its argument is unique to this test run.
@@ -45,12 +44,15 @@ func TestChildDiesWithTheTestBinary(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for pids := sleeping(arg); len(pids) > 0; pids = sleeping(arg) {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("the child (pid %v) still runs 30 s after the test binary that started it exited", pids)
+		case <-tick.C:
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
