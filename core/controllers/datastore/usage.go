@@ -27,8 +27,8 @@ const UsageFieldManager = "kamaji-usage"
 
 // refreshUsage asks the driver for the usage of the tenants on ds that are due a report (see
 // usageBatches: about every r.Usage.Interval, within the limits of one pass), writes each
-// TCP's share into its status when it changed (or hourly, see usageNews) and returns the sum over all its tenants' last reports for the
-// DataStore's. A failed call is logged (usage must not fail a DataStore) and its tenants wait
+// TCP's share into its status when it changed (or hourly, see usageNews) and returns the sum
+// over all its tenants' last reports for the DataStore's. A failed call is logged (usage must not fail a DataStore) and its tenants wait
 // behind the others; the sum is the last one when the driver lacks the USAGE capability.
 func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataStore, cfg sdkdatastore.Config, plugin *sdkdatastore.Client) *kamajiv1alpha1.DataStoreUsage {
 	now := r.now()
