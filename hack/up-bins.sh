@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything `make up` runs, in jobs side by side (a build is not CPU-bound all the way:
 # downloads and links leave cores idle): the control plane's Kubernetes binaries with etcd (and
-# kine, konnectivity) from hack/kube-bins.sh; helm (hack/helm.sh); kamaji and its plugins into
-# ./bin. It prints the plan and an estimate first, each job's time as it ends, and a failed job's
+# kine, konnectivity) from hack/kube-bins.sh; helm (hack/helm.sh); kamaji, its plugins and the
+# kubectl plugin (kubectl-kamaji) into ./bin. It prints the plan and an estimate first, each job's time as it ends, and a failed job's
 # log. What only a worker node runs (kubeadm, the kubelet, containerd, the CNI plugins, CoreDNS;
 # hack/node-bins.sh) builds on after this script returns, so the plane starts meanwhile: the job
 # holds $CACHE/logs/up-worker.lock, which the plane's worker stage waits for.
@@ -70,6 +70,7 @@ kamaji_bins() {
   cd "$ROOT/cmd"
   go build -o "$BIN/kamaji" ./kamaji
   CGO_ENABLED=0 go build -ldflags "-s -w" -o "$BIN/kamaji-pause" ./pause
+  (cd "$ROOT/cli" && go build -o "$BIN/kubectl-kamaji" ./cmd/kubectl-kamaji)
   local p
   for p in "$@"; do
     (cd "$ROOT/plugins/$p" && GOWORK=off go build -o "$BIN/kamaji-$p" ./cmd/...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -90,8 +91,13 @@ func Up(ctx context.Context, cfg Config) error {
 	if cfg.Tenants > 0 {
 		fmt.Fprintf(out, "\nThe tenant cluster %s answers:\n\n  %s\n\n", TenantName(0), p.KubectlLine(TenantName(0)))
 	}
-	fmt.Fprintf(out, "The admin cluster: %s --kubeconfig %s get tcp,pods -A\nStop and remove everything: make down (kamaji local down --state-dir %s)\n",
-		cfg.Kubectl(), cfg.AdminKubeconfig(), cfg.StateDir)
+	fmt.Fprintf(out, "The admin cluster: %s --kubeconfig %s get tcp,pods -A\n", cfg.Kubectl(), cfg.AdminKubeconfig())
+	if _, err := os.Stat(filepath.Join(cfg.BinDir, "kubectl-kamaji")); err == nil {
+		// kubectl finds plugins on PATH, and refuses flags before a plugin's name.
+		fmt.Fprintf(out, "Its tenants, with the kubectl plugin: PATH=%s:$PATH %s kamaji list -A --kubeconfig %s\n",
+			cfg.BinDir, cfg.Kubectl(), cfg.AdminKubeconfig())
+	}
+	fmt.Fprintf(out, "Stop and remove everything: make down (kamaji local down --state-dir %s)\n", cfg.StateDir)
 	return nil
 }
 
