@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -35,6 +34,7 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/kubeconfig"
 	"github.com/openhcp/kamaji/core/tenantpki"
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 
 	"github.com/openhcp/kamaji/cmd/internal/local"
 	"github.com/openhcp/kamaji/cmd/internal/local/node"
@@ -484,23 +484,11 @@ func startInNetNS(t *testing.T, logPath, bin string, args ...string) {
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", joinNetNS, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
-	// Pdeathsig fires when the thread that forked the child exits, not the test process, and
 	// dialIn ends threads (a goroutine that leaves a thread locked in another namespace kills
-	// it): the child is forked from a thread of its own, kept until the child has exited.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started, exited := make(chan error, 1), make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
+	// it): child.Start forks from a thread of its own, so the agent dies with the test binary
+	// and not with such a thread.
+	exited, err := child.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/openhcp/kamaji/core/pki"
 	"github.com/openhcp/kamaji/core/testenv"
+	"github.com/openhcp/kamaji/sdk/testkit/child"
 )
 
 // A real kube-apiserver and kube-controller-manager (CSR approving and signing): the agent
@@ -396,12 +397,10 @@ func startControllerManager(t *testing.T, plane *testenv.Plane, args ...string) 
 		"--secure-port=0",
 	}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	exited, err := child.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
