@@ -2,20 +2,17 @@ package metrics
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/cachestore"
 )
 
 // scrapeTimeout bounds the cache reads of one scrape (they only wait when an informer is not
@@ -73,36 +70,6 @@ var state = &stateCollector{}
 // are not exported.
 func ReadFrom(c cache.Informers) { state.informers.Store(&c) }
 
-// storeOf returns the informer store that holds obj's kind, to read in place: a List would
-// copy every object of the kind (the 10,000 Secrets of 1,000 TCPs) at each scrape. Like a
-// List, it waits for the informer's first sync (until ctx ends) and fails before it.
-func storeOf(ctx context.Context, c cache.Informers, obj client.Object) (toolscache.Store, error) {
-	inf, err := c.GetInformer(ctx, obj)
-	if err != nil {
-		return nil, err
-	}
-	if !inf.HasSynced() {
-		return nil, errors.New("the cache has not synced")
-	}
-	s, ok := inf.(interface{ GetStore() toolscache.Store })
-	if !ok {
-		return nil, fmt.Errorf("the %T informer has no store", inf)
-	}
-	return s.GetStore(), nil
-}
-
-// objects lists a store's objects of type T (the store holds nothing else).
-func objects[T any](s toolscache.Store) []*T {
-	items := s.List()
-	out := make([]*T, 0, len(items))
-	for _, o := range items {
-		if t, ok := o.(*T); ok {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // write writes the state families to w, from the cache's stores read in place (never changed).
 func (c *stateCollector) write(ctx context.Context, w io.Writer) {
 	ip := c.informers.Load()
@@ -116,22 +83,22 @@ func (c *stateCollector) write(ctx context.Context, w io.Writer) {
 	t := newTextWriter(w)
 	defer func() { _ = t.flush() }()
 
-	if tcpStore, err := storeOf(ctx, informers, &kamajiv1alpha1.TenantControlPlane{}); err != nil {
+	if tcpStore, err := cachestore.Store(ctx, informers, &kamajiv1alpha1.TenantControlPlane{}); err != nil {
 		logger.Info("TenantControlPlane metrics not collected", "error", err.Error())
 	} else {
-		tcps := objects[kamajiv1alpha1.TenantControlPlane](tcpStore)
+		tcps := cachestore.Objects[kamajiv1alpha1.TenantControlPlane](tcpStore)
 		writeTenantControlPlanes(t, tcps)
-		if secrets, err := storeOf(ctx, informers, &corev1.Secret{}); err != nil {
+		if secrets, err := cachestore.Store(ctx, informers, &corev1.Secret{}); err != nil {
 			logger.Info("certificate metrics not collected", "error", err.Error())
 		} else {
 			c.certs.write(t, tcps, secrets)
 		}
 	}
 
-	if dsStore, err := storeOf(ctx, informers, &kamajiv1alpha1.DataStore{}); err != nil {
+	if dsStore, err := cachestore.Store(ctx, informers, &kamajiv1alpha1.DataStore{}); err != nil {
 		logger.Info("DataStore metrics not collected", "error", err.Error())
 	} else {
-		writeDataStores(t, objects[kamajiv1alpha1.DataStore](dsStore))
+		writeDataStores(t, cachestore.Objects[kamajiv1alpha1.DataStore](dsStore))
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -25,22 +24,18 @@ import (
 // their status and must neither take nor drop this field.
 const UsageFieldManager = "kamaji-usage"
 
-// refreshUsage asks the driver for the usage of the tenants on ds that are due a report (see
-// usageBatches: about every r.Usage.Interval, within the limits of one pass), writes each
-// TCP's share into its status when it changed (or hourly, see usageNews) and returns the sum
-// over all its tenants' last reports for the DataStore's. A failed call is logged (usage must not fail a DataStore) and its tenants wait
-// behind the others; the sum is the last one when the driver lacks the USAGE capability.
-func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataStore, cfg sdkdatastore.Config, plugin *sdkdatastore.Client) *kamajiv1alpha1.DataStoreUsage {
+// refreshUsage asks the driver for the usage of the tenants on ds (among all, the cached TCPs)
+// that are due a report (see usageBatches: about every r.Usage.Interval, within the limits of
+// one pass), writes each TCP's share into its status when it changed (or hourly, see
+// usageNews) and returns the sum over all its tenants' last reports for the DataStore's. A
+// failed call is logged (usage must not fail a DataStore) and its tenants wait behind the
+// others; the sum is the last one when the driver lacks the USAGE capability.
+func (r *Reconciler) refreshUsage(ctx context.Context, ds *kamajiv1alpha1.DataStore, cfg sdkdatastore.Config, plugin *sdkdatastore.Client, all []*kamajiv1alpha1.TenantControlPlane) *kamajiv1alpha1.DataStoreUsage {
 	now := r.now()
-	var list kamajiv1alpha1.TenantControlPlaneList
-	// Read only, not copied: this runs at every pass of the DataStore.
-	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return ds.Status.Usage
-	}
 	var tcps []*kamajiv1alpha1.TenantControlPlane
-	for i := range list.Items {
-		if st := list.Items[i].Status.Storage; st.DataStoreName == ds.Name && st.Setup.Schema != "" {
-			tcps = append(tcps, &list.Items[i])
+	for _, tcp := range all { // the cache's own objects: read only
+		if st := tcp.Status.Storage; st.DataStoreName == ds.Name && st.Setup.Schema != "" {
+			tcps = append(tcps, tcp)
 		}
 	}
 	asked := r.usageAsked.forDataStore(ds.Name, tcps)

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -38,6 +39,7 @@ import (
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/apply"
+	"github.com/openhcp/kamaji/core/cachestore"
 	"github.com/openhcp/kamaji/core/datastores"
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/secretdata"
@@ -90,6 +92,9 @@ type Reconciler struct {
 	// data: the data of our Secrets read or written lately (the cache keeps none; secrets.go).
 	data     *secretdata.Reader
 	dataOnce sync.Once
+	// cache is the manager's, read in place where a list would copy every TCP (set by
+	// SetupWithManager).
+	cache cache.Informers
 }
 
 // event records an Event regarding obj; note is a message, not a format.
@@ -198,6 +203,7 @@ func (r *Reconciler) runSteps(ctx context.Context, p *pass) []error {
 // Services, Secrets and ConfigMaps (the cache is label-restricted to them), and in the tenant
 // clusters the objects it applied (the tenant package's label-selected watches enqueue the TCP).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.cache = mgr.GetCache()
 	workers := r.Options.MaxConcurrentReconciles
 	if workers < 1 {
 		workers = 1
@@ -273,18 +279,18 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
-// sleepingTCPs lists the TCPs that sleep or wake (from the cache).
+// sleepingTCPs lists the TCPs that sleep or wake (read in place from the cache).
 func (r *Reconciler) sleepingTCPs(ctx context.Context) []reconcile.Request {
-	var list kamajiv1alpha1.TenantControlPlaneList
-	if err := r.Client.List(ctx, &list); err != nil {
+	tcps, err := cachestore.List[kamajiv1alpha1.TenantControlPlane](ctx, r.cache)
+	if err != nil {
 		log.FromContext(ctx).Error(err, "listing the TenantControlPlanes whose wake addresses changed")
 		return nil
 	}
 	var out []reconcile.Request
-	for i := range list.Items {
-		c := meta.FindStatusCondition(list.Items[i].Status.Conditions, kamajiv1alpha1.ConditionSleeping)
+	for _, tcp := range tcps {
+		c := meta.FindStatusCondition(tcp.Status.Conditions, kamajiv1alpha1.ConditionSleeping)
 		if c != nil && (c.Status == metav1.ConditionTrue || c.Reason == sleep.ReasonWaking) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(tcp)})
 		}
 	}
 	return out

@@ -11,20 +11,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/cachestore"
 )
 
 // dataStoreUsers lists the TCPs that keep a slice on the DataStore, as main or override, by
-// spec or by status (from the cache): those for which which is true (nil: all of them). The
-// list is only read, so the cache's objects are not copied (a DataStore may hold 1,000 TCPs).
+// spec or by status (read in place from the cache: a DataStore may hold 1,000 TCPs): those for
+// which which is true (nil: all of them).
 func (r *Reconciler) dataStoreUsers(ctx context.Context, name string, which func(*kamajiv1alpha1.TenantControlPlane) bool) []types.NamespacedName {
-	var list kamajiv1alpha1.TenantControlPlaneList
-	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	tcps, err := cachestore.List[kamajiv1alpha1.TenantControlPlane](ctx, r.cache)
+	if err != nil {
 		log.FromContext(ctx).Error(err, "listing the TenantControlPlanes of a changed DataStore", "dataStore", name)
 		return nil
 	}
 	var out []types.NamespacedName
-	for i := range list.Items {
-		tcp := &list.Items[i]
+	for _, tcp := range tcps {
 		if usesDataStore(tcp, name) && (which == nil || which(tcp)) {
 			out = append(out, client.ObjectKeyFromObject(tcp))
 		}
