@@ -65,7 +65,8 @@ section_plugintransport() {
 # /metrics scrape costs once it has settled: series, MB allocated and ms of CPU per scrape, peak
 # RSS once served (scrape.*). Aim: >= 20 TCP/s, < 150 MB RSS at 1,000
 # ("-tcps 1000"). Then the same manager at rest for 10 minutes: reconciles per TCP per minute,
-# datastore plugin RPCs (and EnsureTenant calls) per minute, RSS (idle.*; aim: close to zero).
+# datastore plugin RPCs (and EnsureTenant calls) per minute, the admin apiserver's writes per
+# minute (TCP status writes apart), RSS at the end and its peak (idle.*; aim: close to zero).
 # BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50 -idle 1m"; "-idle 0" skips the rest phase;
 # "-pprof 127.0.0.1:6060" serves the manager's pprof meanwhile).
 section_provisioning() {

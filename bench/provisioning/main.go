@@ -247,7 +247,7 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 	if idle <= 0 {
 		return nil
 	}
-	return idleFigures(metricsURL, mgr.Process.Pid, count, idle)
+	return idleFigures(ctx, plane.Config, metricsURL, mgr.Process.Pid, count, idle)
 }
 
 func (w workload) String() string {
