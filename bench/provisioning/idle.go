@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -70,18 +71,16 @@ func idleFigures(ctx context.Context, cfg *rest.Config, metricsURL string, pid, 
 }
 
 // apiserverWrites counts the write requests the admin apiserver served between two scrapes of
-// its metrics (every verb but reads and watches), and among them the TCP status writes.
+// its metrics (every verb but reads), and among them the TCP status writes.
 func apiserverWrites(before, after metricstest.Families) (writes, tcpStatus float64) {
-	for _, ls := range after.Series("apiserver_request_total", nil) {
-		switch ls["verb"] {
-		case "GET", "LIST", "WATCH":
+	for key, n := range requestDeltas(before, after) {
+		verb, resource, _ := strings.Cut(key, ".")
+		if verb == "get" || verb == "list" {
 			continue
 		}
-		v, _ := after.Value("apiserver_request_total", ls)
-		v0, _ := before.Value("apiserver_request_total", ls)
-		writes += v - v0
-		if ls["resource"] == "tenantcontrolplanes" && ls["subresource"] == "status" {
-			tcpStatus += v - v0
+		writes += n
+		if resource == "tenantcontrolplanes/status" {
+			tcpStatus += n
 		}
 	}
 	return writes, tcpStatus

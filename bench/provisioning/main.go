@@ -384,18 +384,9 @@ func apiserverRequests(ctx context.Context, cfg *rest.Config) (metricstest.Famil
 	return metricstest.Parse(bytes.NewReader(raw))
 }
 
-// requestFigures prints the admin apiserver's requests per TCP during the provisioning, by verb
-// and resource, the most frequent first: the round trips a TCP costs the shared apiserver; then
-// the calls it made to the manager's webhooks per TCP.
-func requestFigures(ctx context.Context, cfg *rest.Config, before metricstest.Families, count int) error {
-	after, err := apiserverRequests(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	type row struct {
-		key string
-		n   float64
-	}
+// requestDeltas counts the admin apiserver's requests between two scrapes of its metrics, by
+// "verb.resource[/subresource]" (verb in lower case), watches and non-resource requests left out.
+func requestDeltas(before, after metricstest.Families) map[string]float64 {
 	sums := map[string]float64{}
 	for _, ls := range after.Series("apiserver_request_total", nil) {
 		if ls["verb"] == "WATCH" || ls["resource"] == "" {
@@ -409,9 +400,24 @@ func requestFigures(ctx context.Context, cfg *rest.Config, before metricstest.Fa
 		}
 		sums[strings.ToLower(ls["verb"])+"."+res] += v - v0
 	}
+	return sums
+}
+
+// requestFigures prints the admin apiserver's requests per TCP during the provisioning, by verb
+// and resource, the most frequent first: the round trips a TCP costs the shared apiserver; then
+// the calls it made to the manager's webhooks per TCP.
+func requestFigures(ctx context.Context, cfg *rest.Config, before metricstest.Families, count int) error {
+	after, err := apiserverRequests(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		key string
+		n   float64
+	}
 	var rows []row
 	total := 0.0
-	for k, n := range sums {
+	for k, n := range requestDeltas(before, after) {
 		if n > 0 {
 			rows = append(rows, row{k, n})
 			total += n

@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Store returns the informer store that holds obj's kind. It fails while the informer has not
-// synced (a List would wait for it).
+// Store returns the informer store that holds obj's kind. Like a List, it waits for the
+// informer's first sync once the cache has started (until ctx ends), and fails before it.
 func Store(ctx context.Context, c cache.Informers, obj client.Object) (toolscache.Store, error) {
 	inf, err := c.GetInformer(ctx, obj)
 	if err != nil {
