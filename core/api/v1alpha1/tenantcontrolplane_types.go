@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"slices"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -101,6 +103,28 @@ type TenantControlPlane struct {
 
 	Spec   TenantControlPlaneSpec   `json:"spec,omitempty"`
 	Status TenantControlPlaneStatus `json:"status,omitempty"`
+}
+
+// DataStoreNames lists, sorted and once each, the DataStores on which the TCP holds or will
+// hold a slice: its main and override DataStores by spec and by status. During a migration the
+// spec names the target and the status the source, so both are in.
+func (in *TenantControlPlane) DataStoreNames() []string {
+	var out []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	add(in.Spec.DataStore)
+	add(in.Status.Storage.DataStoreName)
+	for _, o := range in.Spec.DataStoreOverrides {
+		add(o.DataStore)
+	}
+	for _, o := range in.Status.Storage.Overrides {
+		add(o.DataStoreName)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TenantControlPlaneList contains a list of TenantControlPlane.

@@ -102,7 +102,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		}
 		var reqs []reconcile.Request
-		for _, name := range dataStoresOf(tcp) {
+		for _, name := range tcp.DataStoreNames() {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
 		}
 		return reqs
@@ -110,7 +110,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	usageChanged := predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld.(*kamajiv1alpha1.TenantControlPlane), e.ObjectNew.(*kamajiv1alpha1.TenantControlPlane)
-			return !slices.Equal(dataStoresOf(o), dataStoresOf(n))
+			return !slices.Equal(o.DataStoreNames(), n.DataStoreNames())
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
@@ -120,25 +120,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&kamajiv1alpha1.DataStore{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&kamajiv1alpha1.TenantControlPlane{}, toDataStore, builder.WithPredicates(usageChanged)).
 		Complete(r)
-}
-
-func dataStoresOf(tcp *kamajiv1alpha1.TenantControlPlane) []string {
-	var out []string
-	add := func(n string) {
-		if n != "" && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	add(tcp.Spec.DataStore)
-	add(tcp.Status.Storage.DataStoreName)
-	for _, o := range tcp.Spec.DataStoreOverrides {
-		add(o.DataStore)
-	}
-	for _, o := range tcp.Status.Storage.Overrides {
-		add(o.DataStoreName)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func (r *Reconciler) now() time.Time {
@@ -283,7 +264,7 @@ func (r *Reconciler) callContext(ctx context.Context) (context.Context, context.
 func usedBy(tcps []*kamajiv1alpha1.TenantControlPlane, name string) []string {
 	var users []string
 	for _, tcp := range tcps {
-		if slices.Contains(dataStoresOf(tcp), name) {
+		if slices.Contains(tcp.DataStoreNames(), name) {
 			users = append(users, tcp.Namespace+"/"+tcp.Name)
 		}
 	}

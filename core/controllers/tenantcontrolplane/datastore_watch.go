@@ -2,6 +2,7 @@ package tenantcontrolplane
 
 import (
 	"context"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,22 +26,11 @@ func (r *Reconciler) dataStoreUsers(ctx context.Context, name string, which func
 	}
 	var out []types.NamespacedName
 	for _, tcp := range tcps {
-		if usesDataStore(tcp, name) && (which == nil || which(tcp)) {
+		if slices.Contains(tcp.DataStoreNames(), name) && (which == nil || which(tcp)) {
 			out = append(out, client.ObjectKeyFromObject(tcp))
 		}
 	}
 	return out
-}
-
-func usesDataStore(tcp *kamajiv1alpha1.TenantControlPlane, name string) bool {
-	uses := tcp.Spec.DataStore == name || tcp.Status.Storage.DataStoreName == name
-	for _, o := range tcp.Spec.DataStoreOverrides {
-		uses = uses || o.DataStore == name
-	}
-	for _, o := range tcp.Status.Storage.Overrides {
-		uses = uses || o.DataStoreName == name
-	}
-	return uses
 }
 
 func enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], keys []types.NamespacedName) {
