@@ -105,9 +105,11 @@ type TenantControlPlane struct {
 	Status TenantControlPlaneStatus `json:"status,omitempty"`
 }
 
-// DataStoreNames lists, sorted and once each, the DataStores on which the TCP holds or will
-// hold a slice: its main and override DataStores by spec and by status. During a migration the
-// spec names the target and the status the source, so both are in.
+// DataStoreNames lists, sorted and once each, the TCP's main and override DataStores by spec
+// and by status: those whose status.usedBy names it. Until a migration switches, the spec names
+// the target and the status the source, so both are in; from the switch until the source slice
+// is deleted, the source is not (the DataStore deletion check reads status.storage.migration
+// too, so the source is still protected then).
 func (in *TenantControlPlane) DataStoreNames() []string {
 	var out []string
 	add := func(n string) {
