@@ -249,6 +249,23 @@ func updateTCP(t *testing.T, name string, change func(*kamajiv1alpha1.TenantCont
 	}
 }
 
+// updateDataStore changes a DataStore's spec, retrying when the controller's status writes
+// meanwhile make the update conflict.
+func updateDataStore(t *testing.T, name string, change func(*kamajiv1alpha1.DataStore)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ds := &kamajiv1alpha1.DataStore{}
+		if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: name}, ds); err != nil {
+			return err
+		}
+		change(ds)
+		return env.Client.Update(ctxT(t), ds)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func certOf(t *testing.T, s *corev1.Secret, key string) *x509.Certificate {
 	t.Helper()
 	c, err := pki.ParseCert(s.Data[key])

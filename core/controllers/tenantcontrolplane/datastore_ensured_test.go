@@ -98,17 +98,7 @@ func TestEnsureTenantOnlyOnChange(t *testing.T) {
 
 	t.Run("a DataStore change calls it again, without a pass being forced", func(t *testing.T) {
 		before := ensureCalls(t, plugin)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			ds := &kamajiv1alpha1.DataStore{}
-			if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: name}, ds); err != nil {
-				return err
-			}
-			ds.Spec.Endpoints = []string{"https://" + etcd.Endpoints[0]} // the same etcd, another spelling
-			return env.Client.Update(ctxT(t), ds)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		setEndpoints(t, name, []string{"https://" + etcd.Endpoints[0]}) // the same etcd, another spelling
 		eventually(t, "an EnsureTenant after the DataStore's change", func(context.Context) (bool, error) {
 			n := ensureCalls(t, plugin)
 			return n > before, fmt.Errorf("%v calls, %v before", n, before)

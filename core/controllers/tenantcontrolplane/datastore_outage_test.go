@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -25,16 +24,7 @@ import (
 
 func setEndpoints(t *testing.T, dataStore string, endpoints []string) {
 	t.Helper()
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		ds := &kamajiv1alpha1.DataStore{}
-		if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: dataStore}, ds); err != nil {
-			return err
-		}
-		ds.Spec.Endpoints = endpoints
-		return env.Client.Update(ctxT(t), ds)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	updateDataStore(t, dataStore, func(ds *kamajiv1alpha1.DataStore) { ds.Spec.Endpoints = endpoints })
 }
 
 func apiServerArgs(ctx context.Context, t *testing.T, name string) []string {

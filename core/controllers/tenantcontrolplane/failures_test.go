@@ -79,16 +79,7 @@ func TestFailuresAndExposure(t *testing.T) {
 			t.Errorf("the certificates wait for the datastore: %v", getTCP(ctxT(t), t, "on-dead").Status.Conditions)
 		}
 		// The datastore comes back (the endpoint is fixed): the TCP is provisioned.
-		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			ds := &kamajiv1alpha1.DataStore{}
-			if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: "dead"}, ds); err != nil {
-				return err
-			}
-			ds.Spec.Endpoints = etcd.Endpoints
-			return env.Client.Update(ctxT(t), ds)
-		}); err != nil {
-			t.Fatal(err)
-		}
+		setEndpoints(t, "dead", etcd.Endpoints)
 		eventually(t, "DataStoreReady=True after recovery", func(ctx context.Context) (bool, error) {
 			c := dataStoreCondition(ctx, t, "on-dead")
 			return c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("%+v", c)

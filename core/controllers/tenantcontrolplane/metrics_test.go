@@ -285,14 +285,9 @@ func TestMetricsAndEvents(t *testing.T) {
 		})
 
 		// The endpoint is fixed: it becomes Ready, recorded once.
-		ds = &kamajiv1alpha1.DataStore{}
-		if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: "observed-down"}, ds); err != nil {
-			t.Fatal(err)
-		}
-		ds.Spec.Endpoints, ds.Spec.BasicAuth = etcd.Endpoints, nil
-		if err := env.Client.Update(ctxT(t), ds); err != nil {
-			t.Fatal(err)
-		}
+		updateDataStore(t, "observed-down", func(ds *kamajiv1alpha1.DataStore) {
+			ds.Spec.Endpoints, ds.Spec.BasicAuth = etcd.Endpoints, nil
+		})
 		evs = waitEvent(t, "DataStore", "default", "observed-down", "Normal", "Ready", "Ready")
 		evs = waitEvent(t, "DataStore", "default", "observed-down", "Normal", "ConfigValid", "ConfigValid")
 		counts := map[string]int{}

@@ -24,7 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -373,18 +372,11 @@ func TestCertificateRotation(t *testing.T) {
 		}
 		// A new CA, with the old one still trusted (the etcd's server certificate chains to it).
 		newCA := testkit.NewCA(t)
-		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			ds := &kamajiv1alpha1.DataStore{}
-			if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: "rotation"}, ds); err != nil {
-				return err
-			}
+		updateDataStore(t, "rotation", func(ds *kamajiv1alpha1.DataStore) {
 			ca := &ds.Spec.TLSConfig.CertificateAuthority
 			ca.Certificate.Content = append(append([]byte{}, newCA.Cert...), etcd.CACert...)
 			ca.PrivateKey.Content = newCA.Key
-			return env.Client.Update(ctxT(t), ds)
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 		caCert, err := pki.ParseCert(newCA.Cert)
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
@@ -237,14 +238,7 @@ func TestTenantSlices(t *testing.T) {
 		}
 
 		// The datastore comes back: the waiting TCP is deprovisioned, half-provisioned role included.
-		ds := &kamajiv1alpha1.DataStore{}
-		if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: "slices-down"}, ds); err != nil {
-			t.Fatal(err)
-		}
-		ds.Spec.Endpoints = etcd.Endpoints
-		if err := env.Client.Update(ctxT(t), ds); err != nil {
-			t.Fatal(err)
-		}
+		setEndpoints(t, "slices-down", etcd.Endpoints)
 		gone(t, env.Client, "the TCP", &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "unreached"}})
 		roles, err := root.RoleList(ctxT(t))
 		if err != nil {
@@ -310,16 +304,13 @@ func TestTenantSlices(t *testing.T) {
 		// meanwhile would not be valid yet for the tests that follow.
 		advanceClock(2 * time.Hour)
 		t.Cleanup(func() { advanceClock(-2 * time.Hour) })
-		if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: "slices"}, &kamajiv1alpha1.DataStore{}); err != nil {
-			t.Fatal(err)
-		}
-		// An annotation change wakes the DataStore's reconcile now rather than at its recheck.
+		// An annotation change wakes the DataStore's reconcile now rather than at its recheck. A
+		// merge patch carries no resourceVersion, so the controller's own status writes meanwhile
+		// cannot make it conflict.
 		ds := &kamajiv1alpha1.DataStore{}
-		if err := env.Client.Get(ctxT(t), client.ObjectKey{Name: "slices"}, ds); err != nil {
-			t.Fatal(err)
-		}
-		ds.Annotations = map[string]string{"test/usage": "now"}
-		if err := env.Client.Update(ctxT(t), ds); err != nil {
+		ds.Name = "slices"
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test/usage":"now"}}}`))
+		if err := env.Client.Patch(ctxT(t), ds, patch); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "the first tenant's usage in its status", func(ctx context.Context) (bool, error) {
