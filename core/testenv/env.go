@@ -139,6 +139,17 @@ func (e *Env) Stop() {
 	}
 }
 
+// StopAfter stops the env once the tests ended with code (testing.M.Run's). After a failure the
+// plane's folder stays, with the manager's log beside the apiserver's and etcd's, and its path is
+// printed: the log says what the controllers did while a test waited in vain.
+func (e *Env) StopAfter(code int) {
+	if code != 0 && e.Plane != nil && e.Plane.Dir != "" {
+		e.Plane.keep = true
+		fmt.Fprintf(os.Stderr, "tests failed: the manager's log (manager.log) and the plane's are kept in %s\n", e.Plane.Dir)
+	}
+	e.Stop()
+}
+
 // IgnoreAlreadyExists is a convenience for fixtures.
 func IgnoreAlreadyExists(err error) error {
 	if apierrors.IsAlreadyExists(err) {

@@ -35,6 +35,7 @@ type Plane struct {
 	CA   *pki.KeyPair
 	etcd *process
 	api  *process
+	keep bool // Stop leaves Dir (see Env.StopAfter)
 }
 
 // Options tune Start.
@@ -183,7 +184,7 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 func (p *Plane) Stop() {
 	p.api.stop()
 	p.etcd.stop()
-	if p.Dir != "" && os.Getenv("KAMAJI_KEEP_PLANE") == "" {
+	if p.Dir != "" && !p.keep && os.Getenv("KAMAJI_KEEP_PLANE") == "" {
 		_ = os.RemoveAll(p.Dir)
 	}
 }

@@ -69,8 +69,9 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return 1, err
 		}
-		defer env.Stop()
-		return m.Run(), nil
+		code := m.Run()
+		env.StopAfter(code)
+		return code, nil
 	}()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "test plane:", err)

@@ -125,7 +125,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	env.Stop()
+	env.StopAfter(code)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

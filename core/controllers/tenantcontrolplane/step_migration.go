@@ -58,6 +58,28 @@ func migrating(st kamajiv1alpha1.StorageStatus) bool {
 // source. A failure or the deadline before the switch completes rolls back to the source,
 // unfrozen, with the partial target removed: nothing of the source is touched before the end.
 func stepMigration(ctx context.Context, r *Reconciler, p *pass) error {
+	return steadily(p, migrate(ctx, r, p))
+}
+
+// steadily makes a failed step of a migration under way come back steadily rather than after
+// the controller's exponential backoff, which grows to minutes: before the switch by the
+// deadline at the latest, so that an unreachable target rolls back on time; from the switch on
+// (and while rolling back) within migrationRetry, so that a passing failure (the tenant
+// apiserver busy, a status write refused) does not keep the tenant frozen for minutes.
+func steadily(p *pass, err error) error {
+	m := p.status.Storage.Migration
+	if err == nil || m == nil || m.Phase == kamajiv1alpha1.MigrationFailed {
+		return err
+	}
+	left := migrationRetry
+	switch m.Phase {
+	case kamajiv1alpha1.MigrationProvisioning, kamajiv1alpha1.MigrationFreezing, kamajiv1alpha1.MigrationCopying:
+		left = m.Deadline.Sub(p.now)
+	}
+	return byDeadline(err, left)
+}
+
+func migrate(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionDataStoreReady
 	st := &p.status.Storage
 	m := st.Migration
@@ -139,7 +161,7 @@ func stepMigration(ctx context.Context, r *Reconciler, p *pass) error {
 			return nil
 		}
 		if err != nil {
-			return byDeadline(err, m.Deadline.Sub(p.now))
+			return err
 		}
 		if m.Phase == phase {
 			return nil // waiting within the phase
@@ -342,6 +364,10 @@ func (r *Reconciler) resetTarget(ctx context.Context, p *pass, s migrationSlices
 // slice left behind is deprovisioned (the source after a migration, the target after a
 // rollback).
 func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) error {
+	return steadily(p, endSwitch(ctx, r, p))
+}
+
+func endSwitch(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionDataStoreReady
 	st := &p.status.Storage
 	m := st.Migration

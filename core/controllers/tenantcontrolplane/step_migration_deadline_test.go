@@ -4,6 +4,10 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 )
 
 // A phase that fails while migrating comes back steadily, and never after the deadline: the
@@ -25,6 +29,45 @@ func TestByDeadline(t *testing.T) {
 			se, ok := asStepError(byDeadline(c.err, c.left))
 			if !ok || se.retryAfter != c.want {
 				t.Fatalf("retry after %v (%v), want %v", se.retryAfter, ok, c.want)
+			}
+		})
+	}
+}
+
+// Every failed step of a migration under way comes back steadily, the rollback included (it
+// lifts the tenant's freeze); outside a migration, and once it failed, the controller's own
+// backoff applies.
+func TestSteadily(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	plain := errors.New("the tenant apiserver is busy")
+	for _, c := range []struct {
+		name     string
+		phase    kamajiv1alpha1.MigrationPhase // "": no migration
+		deadline time.Duration                 // from now
+		want     time.Duration                 // 0: the error as it was
+	}{
+		{"no migration", "", 0, 0},
+		{"a failed migration", kamajiv1alpha1.MigrationFailed, -time.Minute, 0},
+		{"copying, far from the deadline", kamajiv1alpha1.MigrationCopying, 4 * time.Minute, migrationRetry},
+		{"freezing, close to the deadline", kamajiv1alpha1.MigrationFreezing, 2 * time.Second, 3 * time.Second},
+		{"rolling back, past the deadline", kamajiv1alpha1.MigrationRollingBack, -time.Minute, migrationRetry},
+		{"unfreezing after the switch, past the deadline", kamajiv1alpha1.MigrationUnfreezing, -time.Minute, migrationRetry},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := &pass{now: now}
+			if c.phase != "" {
+				p.status.Storage.Migration = &kamajiv1alpha1.StorageMigrationStatus{Phase: c.phase, Deadline: metav1.NewTime(now.Add(c.deadline))}
+			}
+			err := steadily(p, plain)
+			se, ok := asStepError(err)
+			switch {
+			case c.want == 0 && err != plain:
+				t.Fatalf("got %v, want the error unchanged", err)
+			case c.want != 0 && (!ok || se.retryAfter != c.want):
+				t.Fatalf("retry after %v (%v), want %v", se, ok, c.want)
+			}
+			if steadily(p, nil) != nil {
+				t.Fatal("no error became one")
 			}
 		})
 	}
