@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -44,6 +45,8 @@ type Reconciler struct {
 	// data: the data of the Secrets read or written lately (the cache keeps none).
 	data     *secretdata.Reader
 	dataOnce sync.Once
+	// cache is the manager's, whose TCPs each pass reads in place (set by SetupWithManager).
+	cache cache.Informers
 }
 
 // How much of the Secrets' data the generator keeps in memory (it reads each TCP's CA and admin
@@ -121,10 +124,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, selErr
 	default:
 		st.Resources = len(targets)
-		for i := range targets {
-			renewAt, err := r.generate(ctx, gen, &targets[i], now)
+		for _, tcp := range targets {
+			renewAt, err := r.generate(ctx, gen, tcp, now)
 			if err != nil {
-				st.Errors = append(st.Errors, kamajiv1alpha1.KubeconfigGeneratorStatusError{Resource: key(&targets[i]), Message: err.Error()})
+				st.Errors = append(st.Errors, kamajiv1alpha1.KubeconfigGeneratorStatusError{Resource: key(tcp), Message: err.Error()})
 				continue
 			}
 			st.AvailableResources++

@@ -85,19 +85,28 @@ func (r *Reconciler) generate(ctx context.Context, gen *kamajiv1alpha1.Kubeconfi
 	return cert.NotAfter.Add(-renewBefore), nil
 }
 
-// identity resolves the user and the groups against the TCP.
+// identity resolves the user and the groups against the TCP. The TCP is converted to the map
+// fromDefinition paths walk only when a value has such a path: with plain strings, a pass over
+// many TCPs converts none.
 func identity(gen *kamajiv1alpha1.KubeconfigGenerator, tcp *kamajiv1alpha1.TenantControlPlane) (string, []string, error) {
-	def, err := definitionOf(tcp)
-	if err != nil {
-		return "", nil, err
+	var def definition
+	resolve := func(v kamajiv1alpha1.CompoundValue, field string) (string, error) {
+		if v.FromDefinition != "" && def == nil {
+			d, err := definitionOf(tcp)
+			if err != nil {
+				return "", err
+			}
+			def = d
+		}
+		return def.resolve(v, field)
 	}
-	user, err := def.resolve(gen.Spec.User, "spec.user")
+	user, err := resolve(gen.Spec.User, "spec.user")
 	if err != nil {
 		return "", nil, err
 	}
 	var groups []string
 	for i, g := range gen.Spec.Groups {
-		v, err := def.resolve(g, fmt.Sprintf("spec.groups[%d]", i))
+		v, err := resolve(g, fmt.Sprintf("spec.groups[%d]", i))
 		if err != nil {
 			return "", nil, err
 		}

@@ -15,10 +15,10 @@ import (
 // prune deletes the generator's Secrets whose TCP is no longer a target: it stopped matching
 // (its labels, its namespace's labels or the selectors changed), or it is deleted or being
 // deleted. A paused Secret is kept.
-func (r *Reconciler) prune(ctx context.Context, gen *kamajiv1alpha1.KubeconfigGenerator, targets []kamajiv1alpha1.TenantControlPlane) error {
+func (r *Reconciler) prune(ctx context.Context, gen *kamajiv1alpha1.KubeconfigGenerator, targets []*kamajiv1alpha1.TenantControlPlane) error {
 	keep := map[client.ObjectKey]bool{}
-	for i := range targets {
-		keep[client.ObjectKey{Namespace: targets[i].Namespace, Name: SecretName(targets[i].Name, gen.Name)}] = true
+	for _, tcp := range targets {
+		keep[client.ObjectKey{Namespace: tcp.Namespace, Name: SecretName(tcp.Name, gen.Name)}] = true
 	}
 	secrets := &corev1.SecretList{}
 	if err := r.Client.List(ctx, secrets, client.MatchingLabels{

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/cachestore"
 )
 
 // selectorError is a selector the apiserver accepted but that does not parse (an unknown
@@ -35,8 +36,9 @@ func selectors(gen *kamajiv1alpha1.KubeconfigGenerator) (ns, tcp labels.Selector
 
 // selectTargets lists the TCPs the generator matches, sorted by namespace and name: those of
 // the Namespaces namespaceSelector selects whose labels tenantControlPlaneSelector selects. A
-// TCP being deleted is not a target (its Secret goes first).
-func (r *Reconciler) selectTargets(ctx context.Context, gen *kamajiv1alpha1.KubeconfigGenerator) ([]kamajiv1alpha1.TenantControlPlane, error) {
+// TCP being deleted is not a target (its Secret goes first). They are the cache's own, read in
+// place (a List would copy every matching TCP at every pass): never change them.
+func (r *Reconciler) selectTargets(ctx context.Context, gen *kamajiv1alpha1.KubeconfigGenerator) ([]*kamajiv1alpha1.TenantControlPlane, error) {
 	nsSel, tcpSel, err := selectors(gen)
 	if err != nil {
 		return nil, err
@@ -49,17 +51,17 @@ func (r *Reconciler) selectTargets(ctx context.Context, gen *kamajiv1alpha1.Kube
 	for _, ns := range namespaces.Items {
 		selected[ns.Name] = true
 	}
-	tcps := &kamajiv1alpha1.TenantControlPlaneList{}
-	if err := r.Client.List(ctx, tcps, client.MatchingLabelsSelector{Selector: tcpSel}); err != nil {
+	tcps, err := cachestore.List[kamajiv1alpha1.TenantControlPlane](ctx, r.cache)
+	if err != nil {
 		return nil, err
 	}
-	var out []kamajiv1alpha1.TenantControlPlane
-	for _, tcp := range tcps.Items {
-		if selected[tcp.Namespace] && tcp.DeletionTimestamp.IsZero() {
+	var out []*kamajiv1alpha1.TenantControlPlane
+	for _, tcp := range tcps {
+		if selected[tcp.Namespace] && tcp.DeletionTimestamp.IsZero() && tcpSel.Matches(labels.Set(tcp.Labels)) {
 			out = append(out, tcp)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return key(&out[i]) < key(&out[j]) })
+	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
 	return out, nil
 }
 

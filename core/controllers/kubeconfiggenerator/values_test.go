@@ -51,3 +51,19 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+func TestIdentity(t *testing.T) {
+	tcp := &kamajiv1alpha1.TenantControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "a1", Namespace: "team-a"}}
+	gen := &kamajiv1alpha1.KubeconfigGenerator{Spec: kamajiv1alpha1.KubeconfigGeneratorSpec{
+		User:   kamajiv1alpha1.CompoundValue{StringValue: "ci"},
+		Groups: []kamajiv1alpha1.CompoundValue{{StringValue: "system:masters"}, {FromDefinition: "metadata.namespace"}},
+	}}
+	user, groups, err := identity(gen, tcp)
+	if err != nil || user != "ci" || strings.Join(groups, ",") != "system:masters,team-a" {
+		t.Fatalf("got %q %q %v; want ci, [system:masters team-a]", user, groups, err)
+	}
+	gen.Spec.Groups[1].FromDefinition = "spec.nothing"
+	if _, _, err := identity(gen, tcp); err == nil || !strings.HasPrefix(err.Error(), "spec.groups[1].fromDefinition") {
+		t.Fatalf("got %v; want an error naming spec.groups[1].fromDefinition", err)
+	}
+}

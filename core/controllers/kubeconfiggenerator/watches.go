@@ -27,6 +27,7 @@ import (
 //   - the generated Secrets (labelled, so in the manager's cache), mapped to their generator:
 //     one edited or deleted by hand is restored.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.cache = mgr.GetCache()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("kubeconfiggenerator").
 		For(&kamajiv1alpha1.KubeconfigGenerator{}, builder.WithPredicates(predicate.Or(
