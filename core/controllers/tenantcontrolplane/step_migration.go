@@ -184,8 +184,21 @@ func byDeadline(err error, left time.Duration) error {
 	if se.retryAfter == 0 || se.retryAfter > limit {
 		se.retryAfter = limit
 	}
+	// A configuration error says it is retried with backoff: not during a migration.
+	if msg := se.err.Error(); strings.Contains(msg, retrying) {
+		se.err = &rephrased{msg: strings.ReplaceAll(msg, retrying, "retrying within "+se.retryAfter.String()), err: se.err}
+	}
 	return se
 }
+
+// rephrased is an error with another message, whose cause errors.Is and errors.As still find.
+type rephrased struct {
+	msg string
+	err error
+}
+
+func (e *rephrased) Error() string { return e.msg }
+func (e *rephrased) Unwrap() error { return e.err }
 
 // migrationProvision provisions the target slice (recorded in the status already, as the
 // migration's target, so deletion and rollback know it) and checks both drivers can stream.

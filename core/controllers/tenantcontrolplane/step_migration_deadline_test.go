@@ -34,6 +34,22 @@ func TestByDeadline(t *testing.T) {
 	}
 }
 
+// A configuration error met during a migration says when it is tried again, not that it waits
+// for the controller's backoff; its cause is kept.
+func TestByDeadlineRephrases(t *testing.T) {
+	cause := errors.New(`DataStore "b" does not exist (` + retrying + `, and at once when it is created)`)
+	err := byDeadline(&stepError{reason: ReasonDataStoreNotFound, err: cause}, time.Minute)
+	if want := `DataStore "b" does not exist (retrying within 5s, and at once when it is created)`; err.Error() != want {
+		t.Errorf("message %q, want %q", err.Error(), want)
+	}
+	if !errors.Is(err, cause) {
+		t.Errorf("the cause is lost: %v", err)
+	}
+	if se, _ := asStepError(err); se.reason != ReasonDataStoreNotFound {
+		t.Errorf("reason %q", se.reason)
+	}
+}
+
 // Every failed step of a migration under way comes back steadily, the rollback included (it
 // lifts the tenant's freeze); outside a migration, and once it failed, the controller's own
 // backoff applies.
