@@ -414,8 +414,14 @@ func TestTenantCluster(t *testing.T) {
 			err := tc.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "coredns"}, d)
 			return err == nil && d.UID != uid, err
 		})
-		d.Spec.Replicas = ptr.To[int32](7)
-		if err := tc.Update(ctx, d); err != nil {
+		// The manager may still be applying the new Deployment: retried on conflicts.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := tc.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "coredns"}, d); err != nil {
+				return err
+			}
+			d.Spec.Replicas = ptr.To[int32](7)
+			return tc.Update(ctx, d)
+		}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "the replicas set back to the render's", func(ctx context.Context) (bool, error) {
