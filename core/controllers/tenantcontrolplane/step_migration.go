@@ -79,6 +79,7 @@ func steadily(p *pass, err error) error {
 	return byDeadline(err, left)
 }
 
+// migrate is stepMigration's pass, whose errors steadily times.
 func migrate(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionDataStoreReady
 	st := &p.status.Storage
@@ -380,6 +381,7 @@ func stepMigrationAfterRollout(ctx context.Context, r *Reconciler, p *pass) erro
 	return steadily(p, endSwitch(ctx, r, p))
 }
 
+// endSwitch is stepMigrationAfterRollout's pass, whose errors steadily times.
 func endSwitch(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionDataStoreReady
 	st := &p.status.Storage
