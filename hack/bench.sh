@@ -59,7 +59,9 @@ section_plugintransport() {
 # Kamaji users write them: the CoreDNS and kube-proxy addons, one replica, an etcd DataStore with
 # TLS client certificates and auth enabled; the manager with 10 workers. Seconds until every TCP
 # has its datastore slice, Secrets, Service and Deployment, TCPs per second, the manager's peak
-# RSS and CPU seconds; where the time went: passes per TCP, worker-seconds per reconcile step and
+# RSS and CPU seconds; where the machine's CPU went, per TCP and by process (cpu.*: the admin
+# apiserver and etcd, the DataStore's etcd, the manager, its plugins, the bench) and the rate that
+# CPU allows on this machine; where the time went: passes per TCP, worker-seconds per reconcile step and
 # plugin RPC (step.*, rpc.*), the admin apiserver's requests per TCP by verb and resource
 # (requests.*) and its calls to the manager's webhooks per TCP (webhook-calls.*), and what a
 # /metrics scrape costs once it has settled: series, MB allocated and ms of CPU per scrape, peak
@@ -68,7 +70,8 @@ section_plugintransport() {
 # datastore plugin RPCs (and EnsureTenant calls) per minute, the admin apiserver's writes per
 # minute (TCP status writes apart), RSS at the end and its peak (idle.*; aim: close to zero).
 # BENCH_PROVISIONING_ARGS adds flags (e.g. "-tcps 50 -idle 1m"; "-idle 0" skips the rest phase;
-# "-pprof 127.0.0.1:6060" serves the manager's pprof meanwhile).
+# "-pprof 127.0.0.1:6060" serves the manager's pprof meanwhile; "-apiserver-profile FILE" writes a
+# CPU profile of the admin apiserver over the provisioning's first 20 s).
 section_provisioning() {
   "$ROOT/hack/kube-bins.sh" etcd kube-apiserver >/dev/null
   log "building kamaji, the etcd, coredns and kube-proxy plugins and the provisioning program"

@@ -1,9 +1,10 @@
 // Command provisioning measures how fast the manager provisions many TenantControlPlanes at
 // once against a real admin apiserver (pods do not run): the time until every TCP has its
 // datastore slice, Secrets, Service and Deployment, the rate, the manager's peak RSS and CPU
-// seconds, and where the time went (stepFigures, requestFigures); then, with -idle, what it does
-// at rest (idleFigures). The manager runs as its own process (`kamaji manager`), so its figures are its
-// own. Figures are printed as "metric <name> <value> <unit>" lines for hack/bench.sh.
+// seconds, where the machine's CPU went (cpuFigures) and where the time went (stepFigures,
+// requestFigures); then, with -idle, what it does at rest (idleFigures). The manager runs as
+// its own process (`kamaji manager`), so its figures are its own. Figures are printed as
+// "metric <name> <value> <unit>" lines for hack/bench.sh.
 package main
 
 import (
@@ -49,6 +50,7 @@ func main() {
 	replicas := flag.Int("replicas", 1, "spec.controlPlane.deployment.replicas of each TCP")
 	idle := flag.Duration("idle", 10*time.Minute, "after the provisioning, how long to watch the manager at rest (0: not at all)")
 	flag.StringVar(&pprofAddr, "pprof", "", "the manager's --pprof-bind-address, to profile it meanwhile (empty: off)")
+	flag.StringVar(&apiserverProfile, "apiserver-profile", "", "write a CPU profile of the admin apiserver, taken over the first 20 s of the provisioning, to this file (empty: none)")
 	flag.Parse()
 	tb := &benchtb.TB{Prog: "provisioning"}
 	defer tb.RunCleanups()
@@ -67,8 +69,8 @@ type workload struct {
 	coreDNS, kubeProxy string // addon plugin binaries; empty: the addon is off
 }
 
-// pprofAddr is -pprof.
-var pprofAddr string
+// pprofAddr is -pprof; apiserverProfile is -apiserver-profile.
+var pprofAddr, apiserverProfile string
 
 func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, idle time.Duration) error {
 	count := w.count
@@ -175,6 +177,8 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "provisioning: creating %d TenantControlPlanes (%s; manager with %d workers)\n", count, w, workers)
+	cpuBefore := sampleCPU(mgr.Process.Pid, etcd.DataDir)
+	profiled := profileAPIServer(ctx, plane.Config, apiserverProfile, 20*time.Second)
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, count)
@@ -218,6 +222,7 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 		return fmt.Errorf("only %d of %d TCPs provisioned after %s; manager log %s", done, count, elapsed, logf.Name())
 	}
 	cpu1, _ := cpuSeconds(mgr.Process.Pid)
+	cpuAfter := sampleCPU(mgr.Process.Pid, etcd.DataDir)
 	if hwm, err := statusKB(mgr.Process.Pid, "VmHWM:"); err == nil && hwm*1024 > peakRSS {
 		peakRSS = hwm * 1024
 	}
@@ -229,6 +234,10 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 	fmt.Printf("metric manager.rss.peak %.1f MB\n", float64(peakRSS)/(1<<20))
 	fmt.Printf("metric manager.cpu %.2f s\n", cpu)
 	fmt.Printf("metric manager.cpu.per-tcp %.1f ms\n", cpu*1000/float64(count))
+	cpuFigures(cpuBefore, cpuAfter, count)
+	if err := <-profiled; err != nil {
+		return err
+	}
 	if err := stepFigures(before, metricsURL, count); err != nil {
 		return err
 	}

@@ -6,10 +6,12 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
@@ -19,6 +21,13 @@ const FieldManager = "kamaji"
 
 // Apply declares obj as the whole intent of our field manager, forcing ownership of the fields
 // it sets, and decodes the object the apiserver returns back into obj.
+//
+// The declaration is sent as an apply patch through obj's own client, not as an apply
+// configuration: for a built-in kind the apiserver then answers in protobuf, decoded straight
+// into obj, where an apply configuration is answered in JSON, decoded into a map and converted.
+// Applies are most of the manager's requests: a Secret of 7.5 KB cost the manager 1.6-1.8 ms
+// of CPU to apply that way, 1.0-1.3 ms this way (the apiserver's share, about 5-6 ms, is the
+// same either way; docs/operations.md, Measured figures).
 func Apply(ctx context.Context, c client.Client, obj client.Object) error {
 	return ApplyAs(ctx, c, obj, FieldManager)
 }
@@ -49,10 +58,11 @@ func applyAs(ctx context.Context, c client.Client, obj client.Object, manager, r
 	if resourceVersion != "" {
 		u.SetResourceVersion(resourceVersion)
 	}
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(manager), client.ForceOwnership); err != nil {
-		return err
+	body, err := json.Marshal(u.Object)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", u.GetKind(), err)
 	}
-	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
+	return c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(manager), client.ForceOwnership)
 }
 
 // ApplyStatus declares obj's status through the status subresource. The core is the single
@@ -76,10 +86,11 @@ func ApplyStatus(ctx context.Context, c client.Client, obj client.Object) error 
 	if st, ok := u.Object["status"].(map[string]any); ok {
 		pruneEmptyMaps(st)
 	}
-	if err := c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return err
+	body, err := json.Marshal(u.Object)
+	if err != nil {
+		return fmt.Errorf("apply %s status: %w", u.GetKind(), err)
 	}
-	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
+	return c.Status().Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(FieldManager), client.ForceOwnership)
 }
 
 // ApplyStatusFields declares only the given status fields of obj (its name and kind are taken

@@ -143,11 +143,11 @@ func TestRecorderRetriesAfterFailure(t *testing.T) {
 	tcp := sleepyTCP("a", "10m")
 	fail := true
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(tcp).WithInterceptorFuncs(interceptor.Funcs{
-		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 			if fail {
 				return errors.New("apiserver unavailable")
 			}
-			return c.Apply(ctx, obj, opts...)
+			return c.Patch(ctx, obj, patch, opts...)
 		},
 	}).Build()
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
