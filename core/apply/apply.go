@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,8 +63,15 @@ func applyAs(ctx context.Context, c client.Client, obj client.Object, manager, r
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", u.GetKind(), err)
 	}
-	return c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(manager), client.ForceOwnership)
+	return c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(manager), client.ForceOwnership, noStrictDecoding)
 }
+
+// noStrictDecoding is on every apply: it skips the apiserver's strict decoding of the body, a
+// second parse of it whose only finds an apply does not already refuse are duplicate keys,
+// which a body marshalled from Go cannot have (apply itself refuses a field the apiserver does
+// not know: "field not declared in schema"). Skipping it took 9% off a Secret apply's CPU on
+// the apiserver, 19% when nothing changed (measured alone, 2026-12-06).
+const noStrictDecoding = client.FieldValidation(metav1.FieldValidationIgnore)
 
 // ApplyStatus declares obj's status through the status subresource. The core is the single
 // writer of our objects' status; the whole status is declared once per reconcile pass.
@@ -90,7 +98,7 @@ func ApplyStatus(ctx context.Context, c client.Client, obj client.Object) error 
 	if err != nil {
 		return fmt.Errorf("apply %s status: %w", u.GetKind(), err)
 	}
-	return c.Status().Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(FieldManager), client.ForceOwnership)
+	return c.Status().Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(FieldManager), client.ForceOwnership, noStrictDecoding)
 }
 
 // ApplyStatusFields declares only the given status fields of obj (its name and kind are taken
