@@ -27,12 +27,7 @@ type cpuSample struct {
 // machine's. datastoreDir tells the DataStore's etcd from the admin one.
 func sampleCPU(managerPID int, datastoreDir string) cpuSample {
 	s := cpuSample{roles: map[string]float64{}}
-	type proc struct {
-		ppid int
-		comm string
-		cpu  float64
-	}
-	procs := map[int]proc{}
+	procs := map[int]procStat{}
 	children := map[int][]int{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
@@ -40,20 +35,12 @@ func sampleCPU(managerPID int, datastoreDir string) cpuSample {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(d, "stat"))
+		st, err := readStat(pid)
 		if err != nil {
 			continue // gone meanwhile
 		}
-		open, end := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(string(b[end+2:]))
-		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		procs[pid] = proc{ppid: ppid, comm: string(b[open+1 : end]), cpu: (ut + st) / 100} // USER_HZ is 100
-		children[ppid] = append(children[ppid], pid)
+		procs[pid] = st
+		children[st.ppid] = append(children[st.ppid], pid)
 	}
 	// role walks the tree from the bench; the manager's descendants are its plugins.
 	var walk func(pid int, underManager bool)

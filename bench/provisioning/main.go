@@ -352,14 +352,32 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 
 // cpuSeconds is the process's user+system CPU time.
 func cpuSeconds(pid int) (float64, error) {
+	st, err := readStat(pid)
+	return st.cpu, err
+}
+
+// procStat is what the figures use of /proc/<pid>/stat.
+type procStat struct {
+	ppid int
+	comm string
+	cpu  float64 // user+system seconds
+}
+
+func readStat(pid int) (procStat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return procStat{}, err
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	// The command name, in parentheses, may hold spaces: the fields follow its last ')'.
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, b)
+	}
+	f := strings.Fields(string(b[end+2:]))
+	ppid, _ := strconv.Atoi(f[1])
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+	return procStat{ppid: ppid, comm: string(b[open+1 : end]), cpu: (ut + st) / 100}, nil // USER_HZ is 100
 }
 
 func rssBytes(pid int) (int64, error) {

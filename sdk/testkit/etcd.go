@@ -35,7 +35,7 @@ const EtcdBinaryEnv = "KAMAJI_ETCD_BIN"
 
 // Etcd is a running single-member etcd set up like a production multi-tenant DataStore: TLS
 // with client-certificate authentication and auth enabled, with a root user mapped from the
-// client certificate CN "root".
+// client certificate CN "root". In a test binary it skips fsync (see start).
 type Etcd struct {
 	// Endpoints are "127.0.0.1:port", as written in a DataStore.
 	Endpoints []string
