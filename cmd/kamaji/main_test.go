@@ -55,6 +55,7 @@ func TestBadInputExitsWithOneLineNamingTheKey(t *testing.T) {
 	}{
 		"flag below the 24h minimum": {nil, []string{"manager", "--certificate-expiration-deadline=1h"}, "certificate-expiration-deadline: 1h0m0s is less than the 24h minimum"},
 		"unparsable flag":            {nil, []string{"manager", "--max-concurrent-tcp-reconciles=many"}, `invalid argument "many" for "--max-concurrent-tcp-reconciles"`},
+		"negative start limit":       {nil, []string{"manager", "--max-starting-control-planes=-2"}, "max-starting-control-planes: must not be negative (0: no limit), got -2"},
 		"bad env value":              {[]string{"KAMAJI_CONTROLLER_RECONCILE_TIMEOUT=soon"}, []string{"manager"}, `environment KAMAJI_CONTROLLER_RECONCILE_TIMEOUT: invalid value "soon"`},
 		"bad file value": {nil, []string{"manager", "--config", writeConfig(t, "certificate-expiration-deadline: tomorrow\n")},
 			`certificate-expiration-deadline: invalid value "tomorrow"`},

@@ -41,6 +41,7 @@ import (
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/sleep"
+	"github.com/openhcp/kamaji/core/startqueue"
 	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/webhookcerts"
 	"github.com/openhcp/kamaji/core/webhooks"
@@ -217,9 +218,12 @@ func New(cfg *rest.Config, s *settings.Settings, o Options) (ctrl.Manager, error
 	if s.PodNamespace != "" && s.WebhookServiceName != "" {
 		wakeService = types.NamespacedName{Namespace: s.PodNamespace, Name: s.WebhookServiceName}
 	}
+	starts := startqueue.New(s.MaxStartingControlPlanes, 0, o.Now)
+	metrics.SetStartQueue(starts.Len)
 	if err := (&tcpcontroller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Plugins: host, DataStores: cache, Tenants: tenants, Now: o.Now,
 		Recorder: recorder,
+		Starts:   starts,
 		Options: tcpcontroller.Options{
 			MaxConcurrentReconciles:       s.MaxConcurrentTCPReconciles,
 			ReconcileTimeout:              s.ControllerReconcileTimeout,

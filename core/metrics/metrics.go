@@ -14,7 +14,7 @@ import (
 // Collectors are the collectors this package registers on controller-runtime's registry, for
 // tests that check what the manager exports.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{buildInfo, handlerTime, pluginRPCDuration, pluginRestarts, pluginStartFailures, pluginInfo, pluginUp, eventsDropped}
+	return []prometheus.Collector{buildInfo, handlerTime, pluginRPCDuration, pluginRestarts, pluginStartFailures, pluginInfo, pluginUp, eventsDropped, starts}
 }
 
 func init() {

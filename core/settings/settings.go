@@ -16,10 +16,13 @@ type Settings struct {
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
 	// PprofBindAddress serves net/http/pprof; "0" or empty disables it.
-	PprofBindAddress              string
-	LeaderElect                   bool
-	DataStore                     string
-	MaxConcurrentTCPReconciles    int
+	PprofBindAddress           string
+	LeaderElect                bool
+	DataStore                  string
+	MaxConcurrentTCPReconciles int
+	// MaxStartingControlPlanes: how many control planes may start at once (a first start or a
+	// wake); the others wait their turn with no replica (core/startqueue). 0: no limit.
+	MaxStartingControlPlanes      int
 	ControllerReconcileTimeout    time.Duration
 	CertificateExpirationDeadline time.Duration
 	// CARotationOverlap: how long a tenant's previous CA stays trusted after a CA rotation
@@ -94,6 +97,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.MaxConcurrentTCPReconciles < 1 {
 		return fmt.Errorf("max-concurrent-tcp-reconciles: must be at least 1, got %d", s.MaxConcurrentTCPReconciles)
+	}
+	if s.MaxStartingControlPlanes < 0 {
+		return fmt.Errorf("max-starting-control-planes: must not be negative (0: no limit), got %d", s.MaxStartingControlPlanes)
 	}
 	if s.ControllerReconcileTimeout <= 0 {
 		return fmt.Errorf("controller-reconcile-timeout: must be positive, got %s", s.ControllerReconcileTimeout)

@@ -24,6 +24,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{func(s *Settings) {}, ""},
 		{func(s *Settings) { s.CertificateExpirationDeadline = time.Hour }, "certificate-expiration-deadline"},
 		{func(s *Settings) { s.MaxConcurrentTCPReconciles = 0 }, "max-concurrent-tcp-reconciles"},
+		{func(s *Settings) { s.MaxStartingControlPlanes = -1 }, "max-starting-control-planes: must not be negative (0: no limit), got -1"},
 		{func(s *Settings) { s.KubeAPIQPS = 0 }, "kube-api-qps"},
 		{func(s *Settings) { s.KubeAPIBurst = 0 }, "kube-api-burst"},
 		{func(s *Settings) { s.CARotationOverlap = -time.Hour }, "ca-rotation-overlap"},

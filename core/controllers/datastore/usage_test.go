@@ -8,12 +8,12 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
+	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
@@ -23,18 +23,7 @@ import (
 func TestUsageCountedOverSeveralPasses(t *testing.T) {
 	t.Parallel()
 	e := testkit.StartEtcd(t)
-	ds := &kamajiv1alpha1.DataStore{
-		ObjectMeta: metav1.ObjectMeta{Name: "usage"},
-		Spec: kamajiv1alpha1.DataStoreSpec{
-			Driver: "etcd", Endpoints: e.Endpoints,
-			TLSConfig: &kamajiv1alpha1.TLSConfig{
-				CertificateAuthority: kamajiv1alpha1.CertKeyPair{
-					Certificate: kamajiv1alpha1.ContentRef{Content: e.CACert}, PrivateKey: &kamajiv1alpha1.ContentRef{Content: e.CAKey}},
-				ClientCertificate: &kamajiv1alpha1.ClientCertificate{
-					Certificate: kamajiv1alpha1.ContentRef{Content: e.RootCert}, PrivateKey: kamajiv1alpha1.ContentRef{Content: e.RootKey}},
-			},
-		},
-	}
+	ds := testenv.EtcdDataStore("usage", e)
 	if err := env.Client.Create(ctxT(t), ds); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ import (
 	"github.com/openhcp/kamaji/core/pluginhost"
 	"github.com/openhcp/kamaji/core/secretdata"
 	"github.com/openhcp/kamaji/core/sleep"
+	"github.com/openhcp/kamaji/core/startqueue"
 	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/tenant/writeblock"
 	"github.com/openhcp/kamaji/sdk/addon"
@@ -80,8 +81,10 @@ type Reconciler struct {
 	Tenants *tenant.Clients
 	// Recorder records Events on TCPs and DataStores; nil records none.
 	Recorder events.EventRecorder
-	Options  Options
-	Now      func() time.Time
+	// Starts admits control-plane starts a few at a time; nil: every start goes ahead at once.
+	Starts  *startqueue.Queue
+	Options Options
+	Now     func() time.Time
 
 	// writes: our Secret writes the cache has yet to show (readSecret).
 	writes secretWrites
@@ -268,6 +271,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		}))
 	}
+	if r.Starts != nil {
+		// A waiting start is enqueued when a slot frees (a start became available, or a TCP
+		// left), not polled.
+		b = b.WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			r.Starts.SetNotify(func(key types.NamespacedName) { q.Add(reconcile.Request{NamespacedName: key}) })
+			return nil
+		}))
+	}
 	if r.DataStores != nil {
 		// A DataStore's new CA must reach every datastore client certificate signed by the old
 		// one now, not at each TCP's next event: its TCPs are enqueued.
@@ -341,6 +352,7 @@ func (r *Reconciler) Reconcile(parent context.Context, req ctrl.Request) (ctrl.R
 			r.writes.forget(req.NamespacedName)
 			r.ensured.forget(req.NamespacedName)
 			r.wakePorts.release(req.NamespacedName)
+			r.Starts.Done(req.NamespacedName)
 			if r.Tenants != nil {
 				r.Tenants.Stop(req.NamespacedName)
 			}

@@ -151,22 +151,7 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 }
 
 func dataStoreFor(name string, e *testkit.Etcd) *kamajiv1alpha1.DataStore {
-	return &kamajiv1alpha1.DataStore{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: kamajiv1alpha1.DataStoreSpec{
-			Driver: "etcd", Endpoints: e.Endpoints,
-			TLSConfig: &kamajiv1alpha1.TLSConfig{
-				CertificateAuthority: kamajiv1alpha1.CertKeyPair{
-					Certificate: kamajiv1alpha1.ContentRef{Content: e.CACert},
-					PrivateKey:  &kamajiv1alpha1.ContentRef{Content: e.CAKey},
-				},
-				ClientCertificate: &kamajiv1alpha1.ClientCertificate{
-					Certificate: kamajiv1alpha1.ContentRef{Content: e.RootCert},
-					PrivateKey:  kamajiv1alpha1.ContentRef{Content: e.RootKey},
-				},
-			},
-		},
-	}
+	return testenv.EtcdDataStore(name, e)
 }
 
 func newTCP(name, version string) *kamajiv1alpha1.TenantControlPlane {

@@ -32,6 +32,7 @@ const (
 // another tenant is touched. While a datastore fails, the finalizer stays, DataStoreReady says
 // why, and the retries back off (the controller's per-object exponential backoff).
 func (r *Reconciler) finalize(ctx context.Context, tcp *kamajiv1alpha1.TenantControlPlane) (ctrl.Result, error) {
+	r.Starts.Done(client.ObjectKeyFromObject(tcp))
 	if r.Tenants != nil {
 		// The tenant goes with its control plane: stop watching it.
 		r.Tenants.Stop(client.ObjectKeyFromObject(tcp))

@@ -45,6 +45,8 @@ type pass struct {
 	// podTrouble: why a control-plane pod does not run, while the rollout is incomplete
 	// (PodTrouble; empty: none known).
 	podTrouble string
+	// startWaiting: why the control plane waits to start (the start queue; empty: it does not).
+	startWaiting string
 
 	// rotations are the Secrets a rotation request on the TCP was passed on to in this pass, as
 	// the patch answered (the cache may not show the request yet); an honoured one is removed.

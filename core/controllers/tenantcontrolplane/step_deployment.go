@@ -23,8 +23,12 @@ const ReasonDeploymentFailed = "DeploymentFailed"
 func stepDeployment(ctx context.Context, r *Reconciler, p *pass) error {
 	const cond = kamajiv1alpha1.ConditionControlPlaneAvailable
 	name := func(k tenantpki.Kind) string { return tenantpki.SecretName(p.tcp.Name, k) }
+	replicas, err := r.startSlot(ctx, p, p.replicas())
+	if err != nil {
+		return err
+	}
 	in := controlplane.Input{
-		TCP: p.tcp, Replicas: ptr.To(p.replicas()),
+		TCP: p.tcp, Replicas: ptr.To(replicas),
 		Secrets: controlplane.Secrets{
 			CA: name(tenantpki.CA), APIServer: name(tenantpki.APIServer), APIServerKubeletClient: name(tenantpki.APIServerKubeletClient),
 			FrontProxyCA: name(tenantpki.FrontProxyCA), FrontProxyClient: name(tenantpki.FrontProxyClient), ServiceAccount: name(tenantpki.ServiceAccount),

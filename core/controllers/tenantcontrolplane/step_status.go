@@ -82,6 +82,9 @@ func computeStatus(p *pass, errs ...error) {
 	if p.podTrouble != "" && stepErr == nil && !complete && !rotating {
 		message += ": " + p.podTrouble
 	}
+	if p.startWaiting != "" && stepErr == nil && !complete {
+		message = p.startWaiting
+	}
 	if migrating(p.status.Storage) {
 		state, reason = kamajiv1alpha1.VersionMigrating, ReasonMigrating
 		if c := meta.FindStatusCondition(p.status.Conditions, kamajiv1alpha1.ConditionDataStoreReady); c != nil {
