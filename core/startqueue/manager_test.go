@@ -19,6 +19,7 @@ import (
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/testenv"
+	"github.com/openhcp/kamaji/core/testenv/testdatastore"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
@@ -59,7 +60,7 @@ func TestMain(m *testing.M) {
 func TestStartsWaitTheirTurn(t *testing.T) {
 	ctx := context.Background()
 	etcd := testkit.StartEtcd(t)
-	ds := testenv.EtcdDataStore("default", etcd)
+	ds := testdatastore.Etcd("default", etcd)
 	if err := env.Client.Create(ctx, ds); err != nil {
 		t.Fatal(err)
 	}

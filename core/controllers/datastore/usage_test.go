@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
-	"github.com/openhcp/kamaji/core/testenv"
+	"github.com/openhcp/kamaji/core/testenv/testdatastore"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
@@ -23,7 +23,7 @@ import (
 func TestUsageCountedOverSeveralPasses(t *testing.T) {
 	t.Parallel()
 	e := testkit.StartEtcd(t)
-	ds := testenv.EtcdDataStore("usage", e)
+	ds := testdatastore.Etcd("usage", e)
 	if err := env.Client.Create(ctxT(t), ds); err != nil {
 		t.Fatal(err)
 	}

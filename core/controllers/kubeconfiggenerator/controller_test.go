@@ -32,6 +32,7 @@ import (
 	"github.com/openhcp/kamaji/core/settings"
 	"github.com/openhcp/kamaji/core/tenantpki"
 	"github.com/openhcp/kamaji/core/testenv"
+	"github.com/openhcp/kamaji/core/testenv/testdatastore"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
@@ -109,7 +110,7 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 }
 
 func dataStoreFor(name string, e *testkit.Etcd) *kamajiv1alpha1.DataStore {
-	return testenv.EtcdDataStore(name, e)
+	return testdatastore.Etcd(name, e)
 }
 
 func newTCP(namespace, name string, labels map[string]string) *kamajiv1alpha1.TenantControlPlane {

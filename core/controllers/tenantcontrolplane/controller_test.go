@@ -40,6 +40,7 @@ import (
 	"github.com/openhcp/kamaji/core/tenant"
 	"github.com/openhcp/kamaji/core/tenantpki"
 	"github.com/openhcp/kamaji/core/testenv"
+	"github.com/openhcp/kamaji/core/testenv/testdatastore"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
@@ -151,7 +152,7 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 }
 
 func dataStoreFor(name string, e *testkit.Etcd) *kamajiv1alpha1.DataStore {
-	return testenv.EtcdDataStore(name, e)
+	return testdatastore.Etcd(name, e)
 }
 
 func newTCP(name, version string) *kamajiv1alpha1.TenantControlPlane {

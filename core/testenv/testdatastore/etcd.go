@@ -1,4 +1,6 @@
-package testenv
+// Package testdatastore builds the DataStores integration tests use. It is apart from testenv,
+// which modules without an etcd client import too.
+package testdatastore
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -7,9 +9,9 @@ import (
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
-// EtcdDataStore is a DataStore of the etcd driver on a test's etcd: TLS with the etcd's CA
+// Etcd is a DataStore of the etcd driver on a test's etcd: TLS with the etcd's CA
 // (the key included, to sign the tenants' client certificates) and its root client certificate.
-func EtcdDataStore(name string, e *testkit.Etcd) *kamajiv1alpha1.DataStore {
+func Etcd(name string, e *testkit.Etcd) *kamajiv1alpha1.DataStore {
 	return &kamajiv1alpha1.DataStore{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: kamajiv1alpha1.DataStoreSpec{
