@@ -191,7 +191,7 @@ func (q *Queue) arm() {
 		q.timer.Stop()
 		q.timer = nil
 	}
-	if len(q.waiting) == 0 || q.afterFunc == nil {
+	if len(q.waiting) == 0 {
 		return
 	}
 	if _, first := q.counted(q.now()); first > 0 {
