@@ -28,7 +28,7 @@ func newLocalCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalNodeCommand(), newRunContainerCommand(), newLocalBenchCommand(),
 		newLocalForwardCommand(), newLocalBenchKineCommand(), newLocalBenchMigrationCommand(), // local_kine.go
-		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand(), newLocalBenchSleepCommand(), newLocalBenchSequentialCommand(), newLocalBenchParallelCommand())
+		newLocalNodeAgentCommand(), newLocalWorkerCommand(), newLocalAdminNodeCommand(), newLocalAddWorkerCommand(), newLocalRemoveWorkerCommand(), newLocalBenchWorkerCommand(), newLocalBenchSleepCommand(), newLocalBenchWakesCommand(), newLocalBenchSequentialCommand(), newLocalBenchParallelCommand())
 	return cmd
 }
 
@@ -260,6 +260,12 @@ func newLocalBenchSleepCommand() *cobra.Command {
 	return newLocalBenchCountCommand("bench-sleep",
 		"Measure automatic sleep on a running plane: an awake tenant's request overhead, the wake (part of make bench's local section)",
 		"rounds", 3, "Wakes measured, each after the tenant fell asleep.", local.BenchSleep)
+}
+
+func newLocalBenchWakesCommand() *cobra.Command {
+	return newLocalBenchCountCommand("bench-wakes",
+		"Measure sleeping tenants woken at once on a running plane: the times to their answers (part of make bench's local section)",
+		"tenants", 10, "Sleeping tenants woken at once.", local.BenchWakes)
 }
 
 func newLocalBenchSequentialCommand() *cobra.Command {

@@ -94,15 +94,23 @@ func (d Decision) Message() string {
 }
 
 // Ask asks to start key's control plane, which is not running and has not begun to start. A
-// wake (a connection waits for it) goes before the first starts in line.
+// wake (a connection waits for it) goes before the first starts in line. A TCP given a slot
+// starts when it asks within the hold; asking later, it waits again, first of its class.
 func (q *Queue) Ask(key types.NamespacedName, wake bool) Decision {
 	if q == nil {
 		return Decision{Start: true}
 	}
 	q.mu.Lock()
-	if _, ok := q.starting[key]; ok {
-		q.mu.Unlock()
-		return Decision{Start: true, Limit: q.limit}
+	if since, ok := q.starting[key]; ok {
+		if q.now().Before(since.Add(q.hold)) {
+			q.mu.Unlock()
+			return Decision{Start: true, Limit: q.limit}
+		}
+		// Its hold lapsed before it started (a slot it did not come for, or a start that went
+		// away without a Done): a new start, which goes first in its class, its turn having
+		// come once already.
+		delete(q.starting, key)
+		q.enqueueFirst(waiter{key: key, wake: wake})
 	}
 	if q.index(key) < 0 {
 		q.enqueue(waiter{key: key, wake: wake})
@@ -251,11 +259,30 @@ func (q *Queue) remove(key types.NamespacedName) bool {
 func (q *Queue) enqueue(w waiter) {
 	i := len(q.waiting)
 	if w.wake {
-		i = 0
-		for i < len(q.waiting) && q.waiting[i].wake {
-			i++
-		}
+		i = q.wakes()
 	}
+	q.insert(i, w)
+}
+
+// enqueueFirst puts w first in its class: a wake first in line, a start after the wakes.
+func (q *Queue) enqueueFirst(w waiter) {
+	i := 0
+	if !w.wake {
+		i = q.wakes()
+	}
+	q.insert(i, w)
+}
+
+// wakes counts the wakes in line, which are its first.
+func (q *Queue) wakes() int {
+	i := 0
+	for i < len(q.waiting) && q.waiting[i].wake {
+		i++
+	}
+	return i
+}
+
+func (q *Queue) insert(i int, w waiter) {
 	q.waiting = append(q.waiting, waiter{})
 	copy(q.waiting[i+1:], q.waiting[i:])
 	q.waiting[i] = w

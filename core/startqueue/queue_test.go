@@ -124,12 +124,19 @@ func TestHoldLapses(t *testing.T) {
 	q.lapse()
 	q.told(t, "next")
 	q.ask(t, "next", false, true)
-	// The lapsed start still runs: asking again, or being seen under way, does not count it anew.
+	// The lapsed start still runs: being seen under way does not count it anew.
 	q.Started(key("stuck"))
-	q.ask(t, "stuck", false, true)
 	if s, _ := q.Len(); s != 1 {
 		t.Errorf("%d starts counted, want 1 (next)", s)
 	}
+	// Asking again once its hold lapsed (its Deployment gone back to no replica) is a new start:
+	// it waits, first of the starts in line.
+	q.ask(t, "later", false, false)
+	q.ask(t, "stuck", false, false)
+	q.Done(key("next"))
+	q.told(t, "stuck")
+	q.ask(t, "stuck", false, true)
+	q.ask(t, "later", false, false)
 }
 
 // A slot given to a TCP that does not come back for it (paused while it waited) lapses too.
@@ -144,6 +151,17 @@ func TestUnclaimedSlotLapses(t *testing.T) {
 	q.lapse()
 	q.told(t, "b")
 	q.ask(t, "b", false, true)
+	// The paused TCP comes back: its slot went to b, so it waits its turn again, first of the
+	// starts, behind a wake.
+	q.ask(t, "c", false, false)
+	q.ask(t, "waking", true, false)
+	q.ask(t, "paused", false, false)
+	q.Done(key("b"))
+	q.told(t, "waking")
+	q.ask(t, "waking", true, true)
+	q.Done(key("waking"))
+	q.told(t, "paused")
+	q.ask(t, "paused", false, true)
 }
 
 // After a manager restart the starts under way are counted as soon as a pass sees them, even

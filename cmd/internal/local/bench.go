@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -82,6 +80,9 @@ func Bench(ctx context.Context, cfg Config, n int) error {
 	fmt.Fprintf(out, "metric ratio.sequential-gogc.p50 %.2f x\n", percentile(seq, 50).Seconds()/ag.Seconds())
 	fmt.Fprintf(out, "%d TCPs (1 replica each), apply to /readyz through the Service's ClusterIP from the host; aims: TCP p50 < 3 s, ratio < 3\n", n)
 	if err := p.benchSleep(ctx, out, 3); err != nil {
+		return err
+	}
+	if err := p.benchWakes(ctx, out, n); err != nil {
 		return err
 	}
 	return p.benchWorker(ctx, out, 10)
@@ -159,17 +160,11 @@ func BenchParallel(ctx context.Context, cfg Config, n int) error {
 func (p *Plane) benchParallel(ctx context.Context, out io.Writer, n int) error {
 	par := make([]time.Duration, n)
 	at := make([]map[string]time.Duration, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			par[i], at[i], errs[i] = p.tcpToReadyz(ctx, SampleTCP(fmt.Sprintf("bench-par-%02d", i), "default"))
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := eachTenant(n, func(i int) error {
+		var err error
+		par[i], at[i], err = p.tcpToReadyz(ctx, SampleTCP(fmt.Sprintf("bench-par-%02d", i), "default"))
+		return err
+	}); err != nil {
 		return err
 	}
 	stages := map[string][]time.Duration{}

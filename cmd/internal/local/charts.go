@@ -79,11 +79,14 @@ func (p *Plane) managerValues() (map[string]any, error) {
 			// Control planes start a few at a time (docs/operations.md): one more than the
 			// cores of this machine, where every control plane of the plane runs (ten at once:
 			// p50 10.4-14.9 s with 3 on 2 cores, 11.6-15.6 s with 2, 19.7-24.9 s without).
-			"max-starting-control-planes": runtime.NumCPU() + 1,
+			"max-starting-control-planes": startLimit(),
 			"kine-image":                  KineImage,
 		},
 	}, nil
 }
+
+// startLimit is the plane's max-starting-control-planes: one more than the machine's cores.
+func startLimit() int { return runtime.NumCPU() + 1 }
 
 // stageManager installs the CRDs and the manager with the real helm and the repository's charts,
 // as a platform team installs them: the manager runs as a pod of the process node with the
