@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	kamajiv1alpha1 "github.com/openhcp/kamaji/core/api/v1alpha1"
 	"github.com/openhcp/kamaji/core/sleep"
@@ -84,9 +87,28 @@ func (p *Plane) benchWakes(ctx context.Context, out io.Writer, n int) error {
 	}
 	fmt.Fprintf(out, "metric sleep.wake.parallel.p50 %.3f s\nmetric sleep.wake.parallel.p95 %.3f s\n",
 		percentile(wakes, 50).Seconds(), percentile(wakes, 95).Seconds())
-	fmt.Fprintf(out, "sleep: %d sleeping tenants woken at once, each by a GET on a new connection; the plane starts %d control planes at a time\n",
-		n, startLimit())
+	fmt.Fprintf(out, "sleep: %d sleeping tenants woken at once, each by a GET on a new connection; the manager's max-starting-control-planes: %s\n",
+		n, p.startLimitInForce(ctx))
 	return nil
+}
+
+// startLimitInForce reads max-starting-control-planes from the manager's configuration (the
+// chart's ConfigMap, which helm upgrade may have changed since the plane started).
+func (p *Plane) startLimitInForce(ctx context.Context) string {
+	cm, err := p.cs.CoreV1().ConfigMaps(ManagerNamespace).Get(ctx, ManagerRelease+"-config", metav1.GetOptions{})
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	var conf struct {
+		Limit int `json:"max-starting-control-planes"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["kamaji.yaml"]), &conf); err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	if conf.Limit == 0 {
+		return "0 (no limit)"
+	}
+	return strconv.Itoa(conf.Limit)
 }
 
 // eachTenant runs f for 0..n-1 side by side and joins their errors.
