@@ -111,8 +111,7 @@ func (q *Queue) Ask(key types.NamespacedName, wake bool) Decision {
 		// come once already.
 		delete(q.starting, key)
 		q.enqueueFirst(waiter{key: key, wake: wake})
-	}
-	if q.index(key) < 0 {
+	} else if q.index(key) < 0 {
 		q.enqueue(waiter{key: key, wake: wake})
 	}
 	admitted := q.admit()

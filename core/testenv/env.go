@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -148,6 +149,22 @@ func (e *Env) StopAfter(code int) {
 		fmt.Fprintf(os.Stderr, "tests failed: the manager's log (manager.log) and the plane's are kept in %s\n", e.Plane.Dir)
 	}
 	e.Stop()
+}
+
+// RunTests is a TestMain's end: with env started (err nil) it runs m's tests, stops env with
+// StopAfter and returns their code; when the start failed it says why, stops what started and
+// returns 1.
+func RunTests(m *testing.M, env *Env, err error) int {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test plane:", err)
+		if env != nil {
+			env.Stop()
+		}
+		return 1
+	}
+	code := m.Run()
+	env.StopAfter(code)
+	return code
 }
 
 // IgnoreAlreadyExists is a convenience for fixtures.

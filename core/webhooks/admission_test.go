@@ -49,16 +49,7 @@ func TestMain(m *testing.M) {
 		err = fixtures(ctx)
 	}
 	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test plane:", err)
-		if env != nil {
-			env.Stop()
-		}
-		os.Exit(1)
-	}
-	code := m.Run()
-	env.StopAfter(code)
-	os.Exit(code)
+	os.Exit(testenv.RunTests(m, env, err))
 }
 
 func etcdDataStore(name string) *kamajiv1alpha1.DataStore {

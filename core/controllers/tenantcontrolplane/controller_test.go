@@ -118,15 +118,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test plane:", err)
-		if env != nil {
-			env.Stop()
-		}
-		os.Exit(1)
-	}
-	code := m.Run()
-	env.StopAfter(code)
+	code := testenv.RunTests(m, env, err)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
