@@ -20,8 +20,9 @@ type Settings struct {
 	LeaderElect                bool
 	DataStore                  string
 	MaxConcurrentTCPReconciles int
-	// MaxStartingControlPlanes: how many control planes may start at once (a first start or a
-	// wake); the others wait their turn with no replica (core/startqueue). 0: no limit.
+	// MaxStartingControlPlanes: how many control planes may start at once (a first start, a
+	// wake, or a scale-up from zero replicas); the others wait their turn with no replica
+	// (core/startqueue). 0: no limit.
 	MaxStartingControlPlanes      int
 	ControllerReconcileTimeout    time.Duration
 	CertificateExpirationDeadline time.Duration

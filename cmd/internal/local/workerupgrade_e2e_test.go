@@ -108,8 +108,9 @@ func testWorkerUpgrade(t *testing.T, e *e2e) {
 	})
 }
 
-// ensurePreviousNodeBins builds kubeadm and the kubelet of the previous version when missing
-// (`make test` did it already).
+// ensurePreviousNodeBins builds kubeadm and the kubelet of the previous version when missing.
+// `make test` builds them in the background while the tests run: a build under way holds
+// hack/kube-bins.sh's lock of the version, so this waits for it, then finds them.
 func ensurePreviousNodeBins(t *testing.T, version string) {
 	t.Helper()
 	cache := local.DefaultConfig().Cache
