@@ -42,6 +42,13 @@ const (
 	// the backoff only bounds how late a missed event is made up for.
 	pollFirst = 100 * time.Millisecond
 	pollMax   = time.Second
+	// DefaultDrain is how long a stopping WakeServer with wake ports open goes on accepting
+	// connections (WakeServer.Drain).
+	DefaultDrain = 10 * time.Second
+	// drainFinish is how long after the drain the connections still held or relayed are given
+	// to end: a wake takes seconds. The wake server's stop (20 s at most by default) stays within
+	// the manager's graceful shutdown and the pod's termination grace period (30 s each).
+	drainFinish = 10 * time.Second
 )
 
 // WakeServer listens on the wake port of every sleeping TCP (the port of its wake
@@ -63,10 +70,19 @@ type WakeServer struct {
 	ListenHost string
 	// ReadyTimeout is how long a connection is held for an apiserver pod; 0 is 3 minutes.
 	ReadyTimeout time.Duration
-	Log          logr.Logger
+	// Drain is how long a stopping server with wake ports open goes on accepting connections
+	// (0: DefaultDrain): until the wake EndpointSlices, and kube-proxy's rules after them, lead
+	// elsewhere. A terminating manager pod is no longer a ready address of the manager's Service,
+	// so the TCP controller takes it out of the slices, but a client connecting meanwhile still
+	// reaches it. The connections it holds are relayed once their apiserver is ready; those still
+	// held or relayed drainFinish after the drain are closed.
+	Drain time.Duration
+	Log   logr.Logger
 
 	// The poller's backoff between Backend calls (0: pollFirst and pollMax); tests set them.
 	pollFirst, pollMax time.Duration
+	// after times the drain (time.After when nil); tests end it when they choose.
+	after func(time.Duration) <-chan time.Time
 
 	initOnce sync.Once
 	ctx      context.Context // cancelled by stop: ends held connections and pollers
@@ -117,7 +133,8 @@ func (w *WakeServer) init() {
 }
 
 // Start syncs the listeners with the wake EndpointSlices on every change of one, until ctx is
-// done; then it closes the listeners, drops the held connections and waits for the relays.
+// done; then it drains (see Drain), closes the listeners, drops the connections still held and
+// ends the relays.
 func (w *WakeServer) Start(ctx context.Context) error {
 	switch {
 	case w.Informers == nil:
@@ -162,6 +179,9 @@ func (w *WakeServer) Start(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Before the event handlers go: a held connection's poller still hears of its
+			// TCP's Deployment while draining.
+			w.drain()
 			return nil
 		case <-w.trigger:
 		case <-retry:
@@ -452,16 +472,55 @@ func (w *WakeServer) poll(ctx context.Context, key types.NamespacedName, wt *bac
 	}
 }
 
-// stop closes the listeners, ends held connections and pollers, and waits for the relays.
-func (w *WakeServer) stop() {
-	w.init()
+// drain is a stop's first part when wake ports are open: it accepts connections for Drain more,
+// then closes the listeners and gives the connections it holds or relays drainFinish to end.
+// Without a wake port open nobody is led here: it returns at once.
+func (w *WakeServer) drain() {
 	w.mu.Lock()
+	open := len(w.listeners)
+	w.mu.Unlock()
+	if open == 0 {
+		return
+	}
+	after := w.after
+	if after == nil {
+		after = time.After
+	}
+	d := cmp.Or(w.Drain, DefaultDrain)
+	w.Log.Info("stopping: accepting wake connections a while longer", "ports", open, "drain", d)
+	select {
+	case <-after(d):
+	case <-w.ctx.Done(): // stopped outright
+	}
+	w.closeListeners()
+	ended := make(chan struct{})
+	go func() {
+		w.wg.Wait() // the accept loops have ended: only connections and their pollers count
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-w.ctx.Done():
+	case <-after(drainFinish):
+		w.Log.Info("stopping: closing the wake connections still open", "held", w.Held())
+	}
+}
+
+// closeListeners closes every wake port for good: a later sync opens none.
+func (w *WakeServer) closeListeners() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.stopped = true
 	for port, l := range w.listeners {
 		_ = l.ln.Close()
 		delete(w.listeners, port)
 	}
-	w.mu.Unlock()
+}
+
+// stop closes the listeners, ends held connections and pollers, and waits for the relays.
+func (w *WakeServer) stop() {
+	w.init()
+	w.closeListeners()
 	w.cancel()
 	w.wg.Wait()
 }

@@ -382,7 +382,7 @@ func portOpen(port int32) bool {
 }
 
 // Start wires the informer to Sync: the initial list opens the existing slices' ports, an event
-// opens a new one, and the end of ctx closes them all.
+// opens a new one, and the end of ctx closes them all (after a drain of a millisecond).
 func TestWakeStart(t *testing.T) {
 	pa, pb := freePort(t), freePort(t)
 	sa, sb := wakeSlice("a", pa), wakeSlice("b", pb)
@@ -391,7 +391,7 @@ func TestWakeStart(t *testing.T) {
 	inf := infs.of(&discoveryv1.EndpointSlice{})
 	w := &WakeServer{
 		Slices: c, Informers: infs, Toucher: &fakeToucher{},
-		Backend: (&fakeBackend{}).get, ListenHost: "127.0.0.1", Log: logr.Discard(),
+		Backend: (&fakeBackend{}).get, ListenHost: "127.0.0.1", Log: logr.Discard(), Drain: time.Millisecond,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var startErr error
@@ -405,12 +405,13 @@ func TestWakeStart(t *testing.T) {
 		<-done
 	})
 
-	eventually(t, "port of a open", func() bool { return portOpen(pa) })
+	// Not a connection to see the ports open: the server would hold it through its stop.
+	eventually(t, "port of a open", func() bool { return w.listening(pa) })
 	if err := c.Create(ctx, &sb); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "handler registered", func() bool { return inf.added(&sb) })
-	eventually(t, "port of b open", func() bool { return portOpen(pb) })
+	eventually(t, "port of b open", func() bool { return w.listening(pb) })
 
 	cancel()
 	select {
@@ -435,7 +436,7 @@ func TestWakeDeploymentEventAsksAgain(t *testing.T) {
 	infs, be := &fakeInformers{}, &fakeBackend{}
 	w := &WakeServer{
 		Slices: c, Informers: infs, Toucher: &fakeToucher{},
-		Backend: be.get, ListenHost: "127.0.0.1", Log: logr.Discard(),
+		Backend: be.get, ListenHost: "127.0.0.1", Log: logr.Discard(), Drain: time.Millisecond,
 		pollFirst: time.Hour, pollMax: time.Hour,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -463,6 +464,138 @@ func TestWakeDeploymentEventAsksAgain(t *testing.T) {
 	if n := be.callCount(); n != 2 {
 		t.Errorf("Backend called %d times, want 2 (the first poll, then the Deployment event)", n)
 	}
+}
+
+// listening tells whether w listens on port, without a connection (which it would hold).
+func (w *WakeServer) listening(port int32) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.listeners[port]
+	return ok
+}
+
+// drainClock stands in for the drain's timers: the test ends the drain (a Drain other than
+// drainFinish), then the time given to the connections left, when it chooses.
+type drainClock struct {
+	began, drained, finished chan time.Time
+}
+
+func newDrainClock() *drainClock {
+	return &drainClock{began: make(chan time.Time, 1), drained: make(chan time.Time, 1), finished: make(chan time.Time, 1)}
+}
+
+func (c *drainClock) after(d time.Duration) <-chan time.Time {
+	if d == drainFinish {
+		return c.finished
+	}
+	c.began <- time.Now()
+	return c.drained
+}
+
+// startDraining runs w.Start until the test ends; cancel begins the stop, done closes when Start
+// returned.
+func startDraining(t *testing.T, w *WakeServer, slices ...client.Object) (cancel func(), done <-chan struct{}) {
+	t.Helper()
+	w.Slices = fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(slices...).Build()
+	w.Informers, w.ListenHost, w.Log = &fakeInformers{}, "127.0.0.1", logr.Discard()
+	ctx, stop := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		if err := w.Start(ctx); err != nil {
+			t.Errorf("Start: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		stop()
+		w.stop() // ends a drain the test left under way
+		<-ended
+	})
+	return stop, ended
+}
+
+// A stopping manager is still in the wake EndpointSlices, and kube-proxy's rules, for a moment:
+// a connection it held when the stop began, and one it receives while it drains, are both
+// relayed once the apiserver is ready, after its ports closed; then Start returns.
+func TestWakeDrainRelaysWhatItReceivesWhileStopping(t *testing.T) {
+	port := freePort(t)
+	sa := wakeSlice("a", port)
+	be, clock := &fakeBackend{}, newDrainClock()
+	w := &WakeServer{Toucher: &fakeToucher{}, Backend: be.get, Drain: time.Minute, after: clock.after}
+	cancel, done := startDraining(t, w, &sa)
+	eventually(t, "port of a open", func() bool { return w.listening(port) })
+	before := dialWake(t, port)
+	eventually(t, "a connection held", func() bool { return w.Held() == 1 })
+
+	cancel()
+	select {
+	case <-clock.began:
+	case <-done:
+		t.Fatal("Start returned at once, with a wake port open and a connection held")
+	case <-time.After(testDeadline):
+		t.Fatal("no drain began")
+	}
+	during := dialWake(t, port)
+	eventually(t, "the connection made while stopping held too", func() bool { return w.Held() == 2 })
+
+	clock.drained <- time.Now()
+	eventually(t, "the port closed after the drain", func() bool { return !w.listening(port) })
+	if portOpen(port) {
+		t.Fatal("the port still accepts connections after the drain")
+	}
+	select {
+	case <-done:
+		t.Fatal("Start returned with two connections held")
+	default:
+	}
+	be.set(tcpKey("a"), serveTCP(t, echoThenBye))
+	roundTrip(t, before, "held when the stop began")
+	roundTrip(t, during, "received while draining")
+	select {
+	case <-done:
+	case <-time.After(testDeadline):
+		t.Fatal("Start did not return once the connections ended")
+	}
+}
+
+// A connection still held when the time given after the drain ends is closed, and Start returns;
+// without a wake port open nothing drains.
+func TestWakeDrainEnds(t *testing.T) {
+	t.Run("a connection still held is closed", func(t *testing.T) {
+		port := freePort(t)
+		sa := wakeSlice("a", port)
+		clock := newDrainClock()
+		w := &WakeServer{Toucher: &fakeToucher{}, Backend: (&fakeBackend{}).get, Drain: time.Minute, after: clock.after}
+		cancel, done := startDraining(t, w, &sa)
+		eventually(t, "port of a open", func() bool { return w.listening(port) })
+		held := dialWake(t, port)
+		eventually(t, "a connection held", func() bool { return w.Held() == 1 })
+		cancel()
+		clock.drained <- time.Now()
+		clock.finished <- time.Now()
+		select {
+		case <-done:
+		case <-time.After(testDeadline):
+			t.Fatal("Start did not return once the drain's time was up")
+		}
+		if _, err := held.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("read = %v, want EOF: the held connection closed", err)
+		}
+	})
+	t.Run("no wake port, no drain", func(t *testing.T) {
+		clock := newDrainClock()
+		w := &WakeServer{Toucher: &fakeToucher{}, Backend: (&fakeBackend{}).get, Drain: time.Minute, after: clock.after}
+		cancel, done := startDraining(t, w)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(testDeadline):
+			t.Fatal("Start did not return at once with no port open")
+		}
+		if len(clock.began) != 0 {
+			t.Error("a drain began with no port open")
+		}
+	})
 }
 
 func controlPlaneDeployment(tcp string) *appsv1.Deployment {

@@ -2,9 +2,12 @@ package local_test
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,10 +132,76 @@ func testSleepWake(t *testing.T, e *e2e) {
 			e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
 		})
 	}
+	t.Run("a stopping manager relays the wake connection it receives", func(t *testing.T) {
+		e.wakeThroughStoppingManager(t, sleepyNodePort)
+	})
 	poll.halt()
 	if answers, failures, _ := poll.result(); answers == 0 || len(failures) > 0 {
 		t.Errorf("polling %s: %d answers, %d failures: %v", busy, answers, len(failures), failures)
 	}
+}
+
+// wakeThroughStoppingManager waits for name to fall asleep again, deletes the manager's pod
+// (whose address the wake EndpointSlice still lists, as kube-proxy's rules do for a moment) and
+// at once sends kubectl get ns to that pod's wake port of name: the stopping manager takes the
+// connection, wakes name and relays it (core/sleep, WakeServer.Drain). Then the manager's new pod
+// replaces it.
+func (e *e2e) wakeThroughStoppingManager(t *testing.T, name string) {
+	t.Helper()
+	e.waitSleepCondition(t, name, sleep.ReasonIdle)
+	e.waitStatus(t, name, kamajiv1alpha1.VersionSleeping)
+	eventually(t, name+"'s pods to be gone", func() error {
+		if pods := e.tenantPods(t, name); len(pods) > 0 {
+			return fmt.Errorf("pods %v", podSummary(pods))
+		}
+		return nil
+	})
+	old, err := local.ManagerPod(ctx(t), e.cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var port int32
+	eventually(t, name+"'s wake EndpointSlice to list "+old.Name, func() error {
+		ws, err := e.cs.DiscoveryV1().EndpointSlices("default").Get(ctx(t), name+"-wake", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, ep := range ws.Endpoints {
+			if slices.Contains(ep.Addresses, old.Status.PodIP) && len(ws.Ports) == 1 && ws.Ports[0].Port != nil {
+				port = *ws.Ports[0].Port
+				return nil
+			}
+		}
+		return fmt.Errorf("endpoints %+v", ws.Endpoints)
+	})
+	if err := e.cs.CoreV1().Pods(local.ManagerNamespace).Delete(ctx(t), old.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// The tenant's certificate names the address its clients use, not the manager pod's.
+	cmd := exec.Command(e.kubectl, "--kubeconfig", filepath.Join(e.state, name+".kubeconfig"),
+		"--server", "https://"+net.JoinHostPort(old.Status.PodIP, strconv.Itoa(int(port))), "--tls-server-name", local.DefaultConfig().Gateway,
+		"--request-timeout=2m", "get", "ns", "-o", "name")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "namespace/kube-system") {
+		t.Fatalf("kubectl get ns against the sleeping %s through the stopping manager pod %s: %v\n%s", name, old.Name, err, out)
+	}
+	t.Logf("%s woken through the stopping manager and answered in %s", name, time.Since(start).Round(100*time.Millisecond))
+	eventually(t, "the manager's new pod to replace "+old.Name, func() error {
+		pod, err := local.ManagerPod(ctx(t), e.cs)
+		if err != nil {
+			return err
+		}
+		if pod.Name == old.Name || !podReady(pod) {
+			return fmt.Errorf("pod %s (ready %v)", pod.Name, podReady(pod))
+		}
+		if _, err := e.cs.CoreV1().Pods(local.ManagerNamespace).Get(ctx(t), old.Name, metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("the old pod %s is still there", old.Name)
+		}
+		return nil
+	})
+	e.waitSleepCondition(t, name, sleep.ReasonAwake)
+	e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
 }
 
 // Sleeping tenants exposed otherwise than through a ClusterIP.
