@@ -8,18 +8,16 @@
 # in the background meanwhile, one after the other, in the order the tests need it:
 #   1. the plane's other binaries (kube-controller-manager, kube-scheduler, kube-proxy, kubeadm,
 #      kubectl, kine, konnectivity) and helm: charts' tests wait for these;
-#   2. the worker nodes' binaries (hack/node-bins.sh): cmd's tests wait for these too;
-#   3. PREVIOUS_VERSION's control plane, kubeadm and kubelet, then TEST_VERSIONS' control
-#      planes: the end-to-end subtests that run them wait for the build through
-#      hack/kube-bins.sh's per-version lock (ensurePreviousBins), as a node building on demand
-#      does; the first of them comes minutes into cmd's tests.
+#   2. the worker nodes' binaries (hack/node-bins.sh) and PREVIOUS_VERSION's control plane: cmd's
+#      tests wait for these too;
+#   3. PREVIOUS_VERSION's kubeadm and kubelet, then TEST_VERSIONS' control planes: the
+#      end-to-end subtests that run them come late and wait for the build through
+#      hack/kube-bins.sh's per-version lock, as a node building on demand does.
 # The modules that need only kube-apiserver and etcd (apiserver_only below) test first, in
 # MODULES' order, then STANDALONE's; then charts, then the others in MODULES' order. On a cold
 # machine the build is the longer of the two (a cold run of 2026-12-07: the tests waited 4
-# minutes for it, 44m46s in all; 41m18s with the plane's binaries and helm first, 43m22s in a
-# later run, cmd waiting 145 s and 160 s for the nodes' binaries and the previous version's
-# control plane, which now builds after cmd's tests start), hence the order: what the next
-# module needs is built first.
+# minutes for it, 44m47s in all; 41m18s in this order, cmd waiting 145 s), hence the order:
+# what the next module needs is built first.
 # A failed build fails the script with its log; the build dies with the script.
 #
 #   MODULES="core sdk ..." STANDALONE="examples/..." TEST_VERSIONS=v1.33.13 PREVIOUS_VERSION=v1.36.3 hack/test.sh
@@ -33,11 +31,12 @@ if [ "${1:-}" = --build ]; then
   PREVIOUS= hack/kube-bins.sh >/dev/null
   hack/helm.sh >/dev/null
   touch "$ready.plane"
-  stamp "building the worker nodes' binaries"
+  stamp "building the worker nodes' binaries and the control plane of $PREVIOUS_VERSION"
   hack/node-bins.sh >/dev/null
+  hack/kube-bins.sh {kube-apiserver,kube-controller-manager,kube-scheduler}@"$PREVIOUS_VERSION" >/dev/null
   touch "$ready.nodes"
-  stamp "building the control plane, kubeadm and the kubelet of $PREVIOUS_VERSION"
-  hack/kube-bins.sh {kube-apiserver,kube-controller-manager,kube-scheduler,kubeadm,kubelet}@"$PREVIOUS_VERSION" >/dev/null
+  stamp "building kubeadm and the kubelet of $PREVIOUS_VERSION"
+  hack/kube-bins.sh {kubeadm,kubelet}@"$PREVIOUS_VERSION" >/dev/null
   stamp "building the control planes of ${TEST_VERSIONS:-no other version}"
   [ -z "$TEST_VERSIONS" ] || VERSIONS="$TEST_VERSIONS" hack/kube-bins.sh
   stamp "done"
@@ -102,10 +101,10 @@ done
 for m in "${rest[@]}"; do
   case $m in
     charts) wait_for plane "the plane's binaries and helm" ;;
-    *) wait_for nodes "the worker nodes' binaries" ;;
+    *) wait_for nodes "the worker nodes' binaries and $PREVIOUS_VERSION's control plane" ;;
   esac
   run_module "$m"
 done
-wait "$bg" || build_failed "$PREVIOUS_VERSION, TEST_VERSIONS $TEST_VERSIONS"
+wait "$bg" || build_failed "$PREVIOUS_VERSION's kubeadm and kubelet, TEST_VERSIONS $TEST_VERSIONS"
 echo "== the background build:"
 grep -E '^[0-9]{2}:[0-9]{2}:[0-9]{2} ' "$tmp/build.log" || true

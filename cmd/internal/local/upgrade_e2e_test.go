@@ -160,8 +160,7 @@ func testUpgrade(t *testing.T, e *e2e) {
 }
 
 // ensurePreviousBins builds the previous version's control plane into the cache when missing
-// (`make up` builds it). `make test` builds it in the background while the tests run: a build
-// under way holds hack/kube-bins.sh's lock of the version, so this waits for it, then finds it.
+// (`make kube-bins` did it already under `make test` and `make up`).
 func ensurePreviousBins(t *testing.T, version string) {
 	t.Helper()
 	names := []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
