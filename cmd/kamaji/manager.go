@@ -79,6 +79,7 @@ environment, which wins over the file. Plugins are listed in the config file onl
 	// requests (10 Secrets, 9 Events, status), so 500/s lets a 2-core admin cluster provision
 	// at its own pace (11 TCP/s measured); the admin apiserver's priority and fairness protects it.
 	f.Float64Var(&s.KubeAPIQPS, "kube-api-qps", 500, "Requests per second the manager sends to the admin cluster's apiserver at most, on average: one budget for all its requests (leader election's lease renewals apart).")
+	f.DurationVar(&s.ShutdownDelay, "shutdown-delay", manager.DefaultShutdownDelay, "How long the manager goes on serving after SIGTERM before it stops: admission webhooks, the tenants' webhook and audit calls, sleeping tenants' connections, and, as leader, its controllers; meanwhile its pod leaves the Services' endpoints and kube-proxy's rules, so clients still led to it are answered. 0: stop at once. Keep it, plus 10s for the wake connections still open, within the pod's termination grace period.")
 	f.IntVar(&s.KubeAPIBurst, "kube-api-burst", 1000, "Requests the manager may send to the admin cluster's apiserver in a burst above --kube-api-qps.")
 	// controller-runtime's logging flags, as Kamaji has them: --zap-devel, --zap-encoder,
 	// --zap-log-level, --zap-stacktrace-level, --zap-time-encoding.
@@ -100,5 +101,5 @@ func runManager(s *settings.Settings, logs *zap.Options) error {
 	if err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(manager.SignalContext(s.ShutdownDelay, ctrl.Log.WithName("setup")))
 }

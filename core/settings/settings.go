@@ -56,6 +56,9 @@ type Settings struct {
 	// client side (the apiserver's priority and fairness still applies).
 	KubeAPIQPS   float64
 	KubeAPIBurst int
+	// ShutdownDelay: how long the manager goes on serving (webhooks, wake ports, the leader's
+	// controllers) after SIGTERM before it stops (core/manager.SignalContext). 0: it stops at once.
+	ShutdownDelay time.Duration
 
 	Plugins []Plugin
 }
@@ -113,6 +116,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.CARotationOverlap < 0 || s.CARotationOverlap >= CertificateValidity {
 		return fmt.Errorf("ca-rotation-overlap: %s must be between 0 (the 24h default) and the certificates' validity (%s)", s.CARotationOverlap, CertificateValidity)
+	}
+	if s.ShutdownDelay < 0 {
+		return fmt.Errorf("shutdown-delay: must not be negative (0: stop at once), got %s", s.ShutdownDelay)
 	}
 	if s.CacheResyncPeriod < 0 {
 		return fmt.Errorf("cache-resync-period: must not be negative, got %s", s.CacheResyncPeriod)

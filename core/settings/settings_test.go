@@ -28,6 +28,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{func(s *Settings) { s.KubeAPIQPS = 0 }, "kube-api-qps"},
 		{func(s *Settings) { s.KubeAPIBurst = 0 }, "kube-api-burst"},
 		{func(s *Settings) { s.CARotationOverlap = -time.Hour }, "ca-rotation-overlap"},
+		{func(s *Settings) { s.ShutdownDelay = -time.Second }, "shutdown-delay: must not be negative (0: stop at once), got -1s"},
 		{func(s *Settings) { s.CARotationOverlap = 9000 * time.Hour }, "ca-rotation-overlap"},
 		{func(s *Settings) { s.Plugins[0].SHA256 = "abc" }, "plugins[0].sha256"},
 		{func(s *Settings) { s.Plugins[0].Kind = "storage" }, "plugins[0].kind"},

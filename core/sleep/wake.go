@@ -42,12 +42,10 @@ const (
 	// the backoff only bounds how late a missed event is made up for.
 	pollFirst = 100 * time.Millisecond
 	pollMax   = time.Second
-	// DefaultDrain is how long a stopping WakeServer with wake ports open goes on accepting
-	// connections (WakeServer.Drain).
-	DefaultDrain = 10 * time.Second
-	// drainFinish is how long after the drain the connections still held or relayed are given
-	// to end: a wake takes seconds. The wake server's stop (20 s at most by default) stays within
-	// the manager's graceful shutdown and the pod's termination grace period (30 s each).
+	// drainFinish is how long a stopping server gives the connections it holds or relays to end,
+	// once its ports are closed: a wake takes seconds. It runs after the manager's shutdown delay
+	// (core/manager.SignalContext), during which the server goes on taking connections; the two
+	// (20 s by default) stay within the pod's termination grace period (30 s).
 	drainFinish = 10 * time.Second
 )
 
@@ -70,14 +68,7 @@ type WakeServer struct {
 	ListenHost string
 	// ReadyTimeout is how long a connection is held for an apiserver pod; 0 is 3 minutes.
 	ReadyTimeout time.Duration
-	// Drain is how long a stopping server with wake ports open goes on accepting connections
-	// (0: DefaultDrain): until the wake EndpointSlices, and kube-proxy's rules after them, lead
-	// elsewhere. A terminating manager pod is no longer a ready address of the manager's Service,
-	// so the TCP controller takes it out of the slices, but a client connecting meanwhile still
-	// reaches it. The connections it holds are relayed once their apiserver is ready; those still
-	// held or relayed drainFinish after the drain are closed.
-	Drain time.Duration
-	Log   logr.Logger
+	Log          logr.Logger
 
 	// The poller's backoff between Backend calls (0: pollFirst and pollMax); tests set them.
 	pollFirst, pollMax time.Duration
@@ -133,8 +124,10 @@ func (w *WakeServer) init() {
 }
 
 // Start syncs the listeners with the wake EndpointSlices on every change of one, until ctx is
-// done; then it drains (see Drain), closes the listeners, drops the connections still held and
-// ends the relays.
+// done; then it closes the listeners, gives the connections it holds or relays drainFinish to
+// end (their tenants wake meanwhile), and closes what is left. The manager's shutdown delay,
+// before ctx ends, is when a stopping manager still takes wake connections: its pod leaves the
+// wake EndpointSlices and kube-proxy's rules meanwhile.
 func (w *WakeServer) Start(ctx context.Context) error {
 	switch {
 	case w.Informers == nil:
@@ -472,13 +465,13 @@ func (w *WakeServer) poll(ctx context.Context, key types.NamespacedName, wt *bac
 	}
 }
 
-// drain is a stop's first part when wake ports are open: it accepts connections for Drain more,
-// then closes the listeners and gives the connections it holds or relays drainFinish to end.
-// Without a wake port open nobody is led here: it returns at once.
+// drain is a stop's first part: it closes the listeners and gives the connections it holds or
+// relays drainFinish to end. Without a wake port open there is none: it returns at once.
 func (w *WakeServer) drain() {
 	w.mu.Lock()
 	open := len(w.listeners)
 	w.mu.Unlock()
+	w.closeListeners()
 	if open == 0 {
 		return
 	}
@@ -486,13 +479,6 @@ func (w *WakeServer) drain() {
 	if after == nil {
 		after = time.After
 	}
-	d := cmp.Or(w.Drain, DefaultDrain)
-	w.Log.Info("stopping: accepting wake connections a while longer", "ports", open, "drain", d)
-	select {
-	case <-after(d):
-	case <-w.ctx.Done(): // stopped outright
-	}
-	w.closeListeners()
 	ended := make(chan struct{})
 	go func() {
 		w.wg.Wait() // the accept loops have ended: only connections and their pollers count

@@ -382,7 +382,7 @@ func portOpen(port int32) bool {
 }
 
 // Start wires the informer to Sync: the initial list opens the existing slices' ports, an event
-// opens a new one, and the end of ctx closes them all (after a drain of a millisecond).
+// opens a new one, and the end of ctx closes them all.
 func TestWakeStart(t *testing.T) {
 	pa, pb := freePort(t), freePort(t)
 	sa, sb := wakeSlice("a", pa), wakeSlice("b", pb)
@@ -391,7 +391,7 @@ func TestWakeStart(t *testing.T) {
 	inf := infs.of(&discoveryv1.EndpointSlice{})
 	w := &WakeServer{
 		Slices: c, Informers: infs, Toucher: &fakeToucher{},
-		Backend: (&fakeBackend{}).get, ListenHost: "127.0.0.1", Log: logr.Discard(), Drain: time.Millisecond,
+		Backend: (&fakeBackend{}).get, ListenHost: "127.0.0.1", Log: logr.Discard(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var startErr error
@@ -436,7 +436,7 @@ func TestWakeDeploymentEventAsksAgain(t *testing.T) {
 	infs, be := &fakeInformers{}, &fakeBackend{}
 	w := &WakeServer{
 		Slices: c, Informers: infs, Toucher: &fakeToucher{},
-		Backend: be.get, ListenHost: "127.0.0.1", Log: logr.Discard(), Drain: time.Millisecond,
+		Backend: be.get, ListenHost: "127.0.0.1", Log: logr.Discard(),
 		pollFirst: time.Hour, pollMax: time.Hour,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -474,22 +474,19 @@ func (w *WakeServer) listening(port int32) bool {
 	return ok
 }
 
-// drainClock stands in for the drain's timers: the test ends the drain (a Drain other than
-// drainFinish), then the time given to the connections left, when it chooses.
+// drainClock stands in for the drain's timer: the test ends the time given to the connections
+// left when it chooses.
 type drainClock struct {
-	began, drained, finished chan time.Time
+	began, finished chan time.Time
 }
 
 func newDrainClock() *drainClock {
-	return &drainClock{began: make(chan time.Time, 1), drained: make(chan time.Time, 1), finished: make(chan time.Time, 1)}
+	return &drainClock{began: make(chan time.Time, 1), finished: make(chan time.Time, 1)}
 }
 
-func (c *drainClock) after(d time.Duration) <-chan time.Time {
-	if d == drainFinish {
-		return c.finished
-	}
+func (c *drainClock) after(time.Duration) <-chan time.Time {
 	c.began <- time.Now()
-	return c.drained
+	return c.finished
 }
 
 // startDraining runs w.Start until the test ends; cancel begins the stop, done closes when Start
@@ -514,64 +511,56 @@ func startDraining(t *testing.T, w *WakeServer, slices ...client.Object) (cancel
 	return stop, ended
 }
 
-// A stopping manager is still in the wake EndpointSlices, and kube-proxy's rules, for a moment:
-// a connection it held when the stop began, and one it receives while it drains, are both
-// relayed once the apiserver is ready, after its ports closed; then Start returns.
-func TestWakeDrainRelaysWhatItReceivesWhileStopping(t *testing.T) {
+// A connection held when the stop begins (the manager's shutdown delay is over) is relayed once
+// the apiserver is ready, after the ports closed; then Start returns.
+func TestWakeDrainRelaysWhatItHolds(t *testing.T) {
 	port := freePort(t)
 	sa := wakeSlice("a", port)
 	be, clock := &fakeBackend{}, newDrainClock()
-	w := &WakeServer{Toucher: &fakeToucher{}, Backend: be.get, Drain: time.Minute, after: clock.after}
+	w := &WakeServer{Toucher: &fakeToucher{}, Backend: be.get, after: clock.after}
 	cancel, done := startDraining(t, w, &sa)
 	eventually(t, "port of a open", func() bool { return w.listening(port) })
-	before := dialWake(t, port)
+	held := dialWake(t, port)
 	eventually(t, "a connection held", func() bool { return w.Held() == 1 })
 
 	cancel()
 	select {
 	case <-clock.began:
 	case <-done:
-		t.Fatal("Start returned at once, with a wake port open and a connection held")
+		t.Fatal("Start returned at once, with a connection held")
 	case <-time.After(testDeadline):
 		t.Fatal("no drain began")
 	}
-	during := dialWake(t, port)
-	eventually(t, "the connection made while stopping held too", func() bool { return w.Held() == 2 })
-
-	clock.drained <- time.Now()
-	eventually(t, "the port closed after the drain", func() bool { return !w.listening(port) })
-	if portOpen(port) {
-		t.Fatal("the port still accepts connections after the drain")
+	if w.listening(port) || portOpen(port) {
+		t.Fatal("the port still accepts connections once the stop began")
 	}
 	select {
 	case <-done:
-		t.Fatal("Start returned with two connections held")
+		t.Fatal("Start returned with a connection held")
 	default:
 	}
 	be.set(tcpKey("a"), serveTCP(t, echoThenBye))
-	roundTrip(t, before, "held when the stop began")
-	roundTrip(t, during, "received while draining")
+	roundTrip(t, held, "held when the stop began")
 	select {
 	case <-done:
 	case <-time.After(testDeadline):
-		t.Fatal("Start did not return once the connections ended")
+		t.Fatal("Start did not return once the connection ended")
 	}
 }
 
-// A connection still held when the time given after the drain ends is closed, and Start returns;
-// without a wake port open nothing drains.
+// A connection still held when the time given to it is up is closed, and Start returns; without
+// a wake port open nothing drains.
 func TestWakeDrainEnds(t *testing.T) {
 	t.Run("a connection still held is closed", func(t *testing.T) {
 		port := freePort(t)
 		sa := wakeSlice("a", port)
 		clock := newDrainClock()
-		w := &WakeServer{Toucher: &fakeToucher{}, Backend: (&fakeBackend{}).get, Drain: time.Minute, after: clock.after}
+		w := &WakeServer{Toucher: &fakeToucher{}, Backend: (&fakeBackend{}).get, after: clock.after}
 		cancel, done := startDraining(t, w, &sa)
 		eventually(t, "port of a open", func() bool { return w.listening(port) })
 		held := dialWake(t, port)
 		eventually(t, "a connection held", func() bool { return w.Held() == 1 })
 		cancel()
-		clock.drained <- time.Now()
 		clock.finished <- time.Now()
 		select {
 		case <-done:
@@ -584,7 +573,7 @@ func TestWakeDrainEnds(t *testing.T) {
 	})
 	t.Run("no wake port, no drain", func(t *testing.T) {
 		clock := newDrainClock()
-		w := &WakeServer{Toucher: &fakeToucher{}, Backend: (&fakeBackend{}).get, Drain: time.Minute, after: clock.after}
+		w := &WakeServer{Toucher: &fakeToucher{}, Backend: (&fakeBackend{}).get, after: clock.after}
 		cancel, done := startDraining(t, w)
 		cancel()
 		select {

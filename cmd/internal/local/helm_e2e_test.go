@@ -168,20 +168,7 @@ func testHelmUpgradePlugin(t *testing.T, e *e2e) {
 		"--set", "plugins[0].kind=datastore", "--set", "plugins[0].name=datastore-example",
 		"--set", "plugins[0].image=example.com/kamaji-datastore-example:0.1.0",
 		"--set-string", "plugins[0].sha256="+sum, "--set", "plugins[0].drivers[0]="+driver)
-	eventually(t, "the manager's new pod to replace "+oldPod.Name, func() error {
-		pod, err := local.ManagerPod(ctx(t), e.cs)
-		if err != nil {
-			return err
-		}
-		if pod.Name == oldPod.Name || !podReady(pod) {
-			return fmt.Errorf("pod %s (ready %v)", pod.Name, podReady(pod))
-		}
-		old, err := e.cs.CoreV1().Pods(local.ManagerNamespace).Get(ctx(t), oldPod.Name, metav1.GetOptions{})
-		if err == nil {
-			return fmt.Errorf("the old pod %s is still there (%s)", old.Name, old.Status.Phase)
-		}
-		return nil
-	})
+	e.waitManagerReplaced(t, oldPod.Name)
 
 	store := &kamajiv1alpha1.DataStore{}
 	if err := e.cl.Get(ctx(t), client.ObjectKey{Name: "default"}, store); err != nil {
@@ -344,4 +331,22 @@ func samePlugins(names, plugins []string) bool {
 	slices.Sort(got)
 	slices.Sort(want)
 	return slices.Equal(got, want)
+}
+
+// waitManagerReplaced waits until a new manager pod is ready and the pod old is gone.
+func (e *e2e) waitManagerReplaced(t *testing.T, old string) {
+	t.Helper()
+	eventually(t, "the manager's new pod to replace "+old, func() error {
+		pod, err := local.ManagerPod(ctx(t), e.cs)
+		if err != nil {
+			return err
+		}
+		if pod.Name == old || !podReady(pod) {
+			return fmt.Errorf("pod %s (ready %v)", pod.Name, podReady(pod))
+		}
+		if p, err := e.cs.CoreV1().Pods(local.ManagerNamespace).Get(ctx(t), old, metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("the old pod %s is still there (%s)", old, p.Status.Phase)
+		}
+		return nil
+	})
 }

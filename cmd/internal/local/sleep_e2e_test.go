@@ -1,8 +1,13 @@
 package local_test
 
 import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,23 +81,13 @@ func testSleepWake(t *testing.T, e *e2e) {
 		start := time.Now()
 		e.waitSleepCondition(t, idle, sleep.ReasonIdle)
 		e.waitStatus(t, idle, kamajiv1alpha1.VersionSleeping)
-		eventually(t, idle+"'s pods to be gone", func() error {
-			if pods := e.tenantPods(t, idle); len(pods) > 0 {
-				return fmt.Errorf("pods %v", podSummary(pods))
-			}
-			return nil
-		})
+		e.waitNoTenantPods(t, idle)
 		t.Logf("%s asleep %s after the rollout", idle, time.Since(start).Round(time.Second))
-		for _, name := range exposed {
+		for _, name := range append(exposed, sleepyDrain) {
 			e.waitSleepCondition(t, name, sleep.ReasonIdle)
 			e.waitStatus(t, name, kamajiv1alpha1.VersionSleeping)
 			// A terminating apiserver still answers: the wake below must find none.
-			eventually(t, name+"'s pods to be gone", func() error {
-				if pods := e.tenantPods(t, name); len(pods) > 0 {
-					return fmt.Errorf("pods %v", podSummary(pods))
-				}
-				return nil
-			})
+			e.waitNoTenantPods(t, name)
 		}
 		tcp := e.tcp(t, busy)
 		if c := meta.FindStatusCondition(tcp.Status.Conditions, kamajiv1alpha1.ConditionSleeping); c == nil || c.Reason != sleep.ReasonAwake {
@@ -132,8 +128,8 @@ func testSleepWake(t *testing.T, e *e2e) {
 			e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
 		})
 	}
-	t.Run("a stopping manager relays the wake connection it receives", func(t *testing.T) {
-		e.wakeThroughStoppingManager(t, sleepyNodePort)
+	t.Run("a stopping manager serves its webhooks and relays the wake connection it receives", func(t *testing.T) {
+		e.wakeThroughStoppingManager(t, sleepyDrain)
 	})
 	poll.halt()
 	if answers, failures, _ := poll.result(); answers == 0 || len(failures) > 0 {
@@ -141,21 +137,17 @@ func testSleepWake(t *testing.T, e *e2e) {
 	}
 }
 
-// wakeThroughStoppingManager waits for name to fall asleep again, deletes the manager's pod
-// (whose address the wake EndpointSlice still lists, as kube-proxy's rules do for a moment) and
-// at once sends kubectl get ns to that pod's wake port of name: the stopping manager takes the
-// connection, wakes name and relays it (core/sleep, WakeServer.Drain). Then the manager's new pod
-// replaces it.
+// wakeThroughStoppingManager deletes the manager's pod (whose address the wake EndpointSlice of
+// the sleeping name still lists, as kube-proxy's rules do for a moment) and, once the pod has
+// its SIGTERM, sends kubectl get ns to its wake port of name and calls its webhook server until
+// it logs the end of its shutdown delay (core/manager.SignalContext). Meanwhile the stopping
+// manager answers the webhook calls, takes the connection, wakes name and relays the
+// connection, after its ports closed if need be (core/sleep). Then its new pod replaces it.
 func (e *e2e) wakeThroughStoppingManager(t *testing.T, name string) {
 	t.Helper()
 	e.waitSleepCondition(t, name, sleep.ReasonIdle)
 	e.waitStatus(t, name, kamajiv1alpha1.VersionSleeping)
-	eventually(t, name+"'s pods to be gone", func() error {
-		if pods := e.tenantPods(t, name); len(pods) > 0 {
-			return fmt.Errorf("pods %v", podSummary(pods))
-		}
-		return nil
-	})
+	e.waitNoTenantPods(t, name)
 	old, err := local.ManagerPod(ctx(t), e.cs)
 	if err != nil {
 		t.Fatal(err)
@@ -178,46 +170,121 @@ func (e *e2e) wakeThroughStoppingManager(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	// The tenant's certificate names the address its clients use, not the manager pod's.
-	cmd := exec.Command(e.kubectl, "--kubeconfig", filepath.Join(e.state, name+".kubeconfig"),
-		"--server", "https://"+net.JoinHostPort(old.Status.PodIP, strconv.Itoa(int(port))), "--tls-server-name", local.DefaultConfig().Gateway,
-		"--request-timeout=2m", "get", "ns", "-o", "name")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "namespace/kube-system") {
-		t.Fatalf("kubectl get ns against the sleeping %s through the stopping manager pod %s: %v\n%s", name, old.Name, err, out)
+	// The process node serves no logs through the API: its log file.
+	logged := func(msg string) bool {
+		logs, err := os.ReadFile(local.ContainerLogPath(e.state, old, "manager"))
+		return err == nil && strings.Contains(string(logs), `"msg":"`+msg+`"`)
 	}
-	t.Logf("%s woken through the stopping manager and answered in %s", name, time.Since(start).Round(100*time.Millisecond))
-	eventually(t, "the manager's new pod to replace "+old.Name, func() error {
-		pod, err := local.ManagerPod(ctx(t), e.cs)
-		if err != nil {
-			return err
-		}
-		if pod.Name == old.Name || !podReady(pod) {
-			return fmt.Errorf("pod %s (ready %v)", pod.Name, podReady(pod))
-		}
-		if _, err := e.cs.CoreV1().Pods(local.ManagerNamespace).Get(ctx(t), old.Name, metav1.GetOptions{}); err == nil {
-			return fmt.Errorf("the old pod %s is still there", old.Name)
+	eventually(t, old.Name+" to log its SIGTERM", func() error {
+		if !logged("stopping after the shutdown delay, serving meanwhile") {
+			return fmt.Errorf("no shutdown delay in its log")
 		}
 		return nil
 	})
+	t.Logf("%s in its shutdown delay %s after its deletion", old.Name, time.Since(start).Round(100*time.Millisecond))
+	// The tenant's certificate names the address its clients use, not the manager pod's.
+	type result struct {
+		out  []byte
+		err  error
+		took time.Duration
+	}
+	woken := make(chan result, 1)
+	go func() {
+		out, err := exec.Command(e.kubectl, "--kubeconfig", filepath.Join(e.state, name+".kubeconfig"),
+			"--server", "https://"+net.JoinHostPort(old.Status.PodIP, strconv.Itoa(int(port))), "--tls-server-name", local.DefaultConfig().Gateway,
+			"--request-timeout=2m", "get", "ns", "-o", "name").CombinedOutput()
+		woken <- result{out, err, time.Since(start)}
+	}()
+	// The admin apiserver's admission calls and the tenants' webhook calls may reach it until
+	// the endpoints and kube-proxy lead elsewhere: each call made before it logs the end of its
+	// delay is answered. (controller-runtime stops the webhook server last: without a delay one
+	// made just after the SIGTERM is answered too, but the end is logged at once.)
+	answered := 0
+	for {
+		msg, err := callTenantDeny(old.Status.PodIP, "e2e-stopping-manager")
+		if logged("stopping") {
+			break
+		}
+		if err != nil || msg != "e2e-stopping-manager" {
+			t.Fatalf("the webhook server of %s, in its shutdown delay: %v (message %q)", old.Name, err, msg)
+		}
+		answered++
+		time.Sleep(200 * time.Millisecond)
+	}
+	if answered == 0 {
+		t.Fatalf("%s logged the end of its shutdown delay before a webhook call was answered", old.Name)
+	}
+	t.Logf("%s answered %d webhook calls in its shutdown delay, which ended %s after its deletion", old.Name, answered, time.Since(start).Round(100*time.Millisecond))
+	r := <-woken
+	if r.err != nil || !strings.Contains(string(r.out), "namespace/kube-system") {
+		t.Fatalf("kubectl get ns against the sleeping %s through the stopping manager pod %s: %v\n%s", name, old.Name, r.err, r.out)
+	}
+	t.Logf("%s woken through the stopping manager and answered %s after its deletion", name, r.took.Round(100*time.Millisecond))
+	e.waitManagerReplaced(t, old.Name)
 	e.waitSleepCondition(t, name, sleep.ReasonAwake)
 	e.waitStatus(t, name, kamajiv1alpha1.VersionReady)
+}
+
+// callTenantDeny sends an AdmissionReview to the manager webhook server at ip's /tenant/deny/msg
+// (core/webhooks), the handler the tenants' webhook configurations call, and returns the
+// message of its refusal.
+func callTenantDeny(ip, msg string) (string, error) {
+	review := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request:  &admissionv1.AdmissionRequest{UID: "e2e", Operation: admissionv1.Create},
+	}
+	body, err := json.Marshal(review)
+	if err != nil {
+		return "", err
+	}
+	// What is checked is that the pod answers, not who it is: its certificate names the
+	// webhook Service.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := hc.Post("https://"+net.JoinHostPort(ip, "9443")+"/tenant/deny/"+msg, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var got admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		return "", fmt.Errorf("%s: %w", resp.Status, err)
+	}
+	if got.Response == nil || got.Response.Allowed || got.Response.Result == nil {
+		return "", fmt.Errorf("%s: response %+v", resp.Status, got.Response)
+	}
+	return got.Response.Result.Message, nil
+}
+
+// waitNoTenantPods waits until name has no pod, not even a terminating one (which still
+// answers).
+func (e *e2e) waitNoTenantPods(t *testing.T, name string) {
+	t.Helper()
+	eventually(t, name+"'s pods to be gone", func() error {
+		if pods := e.tenantPods(t, name); len(pods) > 0 {
+			return fmt.Errorf("pods %v", podSummary(pods))
+		}
+		return nil
+	})
 }
 
 // Sleeping tenants exposed otherwise than through a ClusterIP.
 const (
 	sleepyNodePort     = "e2e-sleep-nodeport"
 	sleepyLoadBalancer = "e2e-sleep-lb"
+	// sleepyDrain sleeps beside them, to be woken through a stopping manager pod: a NodePort
+	// tenant, whose certificate names the host bridge's address.
+	sleepyDrain = "e2e-sleep-drain"
 	// sleepyNodePortPort is the NodePort tenant's apiserver port, also its node port (Kamaji's rule).
 	sleepyNodePortPort = 31443
+	sleepyDrainPort    = 31444
 	// sleepyLBAddress is the address the test gives the LoadBalancer tenant's Service, as a
 	// load-balancer implementation would; kube-proxy routes it (TEST-NET-2, used by nobody).
 	sleepyLBAddress = "198.51.100.7"
 )
 
 // createSleepyExposedTCPs creates a NodePort tenant reached at the host bridge's address and a
-// LoadBalancer tenant, both with the sleep annotation, waits until each answers kubectl through
-// its endpoint, and deletes them when the test ends.
+// LoadBalancer tenant, both with the sleep annotation, and sleepyDrain, waits until each answers
+// kubectl through its endpoint, deletes them when the test ends, and returns the first two.
 func (e *e2e) createSleepyExposedTCPs(t *testing.T) []string {
 	t.Helper()
 	cfg := local.DefaultConfig()
@@ -227,7 +294,9 @@ func (e *e2e) createSleepyExposedTCPs(t *testing.T) []string {
 	np.Spec.NetworkProfile.Port = sleepyNodePortPort
 	lb := local.SampleTCP(sleepyLoadBalancer, "default")
 	lb.Spec.ControlPlane.Service.ServiceType = kamajiv1alpha1.ServiceTypeLoadBalancer
-	for _, tcp := range []*kamajiv1alpha1.TenantControlPlane{np, lb} {
+	drain := np.DeepCopy()
+	drain.Name, drain.Spec.NetworkProfile.Port = sleepyDrain, sleepyDrainPort
+	for _, tcp := range []*kamajiv1alpha1.TenantControlPlane{np, lb, drain} {
 		metav1.SetMetaDataAnnotation(&tcp.ObjectMeta, kamajiv1alpha1.SleepAfterAnnotation, "30s")
 		if err := e.cl.Create(ctx(t), tcp); err != nil {
 			t.Fatal(err)
@@ -252,6 +321,7 @@ func (e *e2e) createSleepyExposedTCPs(t *testing.T) []string {
 	for _, want := range []struct{ name, endpoint string }{
 		{sleepyNodePort, fmt.Sprintf("%s:%d", cfg.Gateway, sleepyNodePortPort)},
 		{sleepyLoadBalancer, sleepyLBAddress + ":6443"},
+		{sleepyDrain, fmt.Sprintf("%s:%d", cfg.Gateway, sleepyDrainPort)},
 	} {
 		e.waitKineReady(t, want.name) // Ready within 5 minutes
 		if got := e.tcp(t, want.name).Status.ControlPlaneEndpoint; got != want.endpoint {

@@ -159,7 +159,13 @@ func (p *Plane) tenantDiagnosis(ctx context.Context, namespace, name string, cau
 
 // containerLog is where the process node writes a container's output.
 func (p *Plane) containerLog(pod *corev1.Pod, container string) string {
-	return filepath.Join(p.cfg.StateDir, "pods", pod.Namespace+"_"+pod.Name+"_"+string(pod.UID), "logs", container+".log")
+	return ContainerLogPath(p.cfg.StateDir, pod, container)
+}
+
+// ContainerLogPath is the log file the process node of the plane in stateDir writes a
+// container's output to, as it runs.
+func ContainerLogPath(stateDir string, pod *corev1.Pod, container string) string {
+	return filepath.Join(stateDir, "pods", pod.Namespace+"_"+pod.Name+"_"+string(pod.UID), "logs", container+".log")
 }
 
 // WriteTenantKubeconfig writes the tenant's super-admin kubeconfig (system:masters): the
