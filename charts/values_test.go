@@ -38,6 +38,10 @@ func TestBadValuesAreRefusedNamingTheValue(t *testing.T) {
 			`plugins[0].binary: "bin/x" is not an absolute path in the image`},
 		"datastore without spec":          {[]string{"datastores[0].name=default"}, "datastores[0].spec: required"},
 		"service monitor without metrics": {[]string{"serviceMonitor.enabled=true", "metricsBindAddress=0"}, "serviceMonitor.enabled: the metrics endpoint is off"},
+		"shutdown delay not a duration":   {[]string{"config.shutdown-delay=10"}, `config.shutdown-delay: "10" is not a duration such as 10s or 1m30s`},
+		"grace period shorter than the delay": {[]string{"config.shutdown-delay=30s", "terminationGracePeriodSeconds=30"},
+			"terminationGracePeriodSeconds: 30 is less than config.shutdown-delay (30s) plus 10 s"},
+		"grace period not a number": {[]string{"terminationGracePeriodSeconds=half-a-minute"}, `terminationGracePeriodSeconds: "half-a-minute" is not a number of seconds`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"--values", "testdata/values/digests.yaml"}
@@ -61,6 +65,37 @@ func TestBadValuesAreRefusedNamingTheValue(t *testing.T) {
 			t.Fatalf("got %v, want plugins[0].sha256: quote it", err)
 		}
 	})
+}
+
+// The manager pod's termination grace period leaves the shutdown delay and the 10 s after it
+// their time: unset, it is the delay, rounded up, plus 20 s.
+func TestTerminationGracePeriodFollowsTheShutdownDelay(t *testing.T) {
+	for _, tc := range []struct {
+		set  []string
+		want int64
+	}{
+		{nil, 30},
+		{[]string{"config.shutdown-delay=0"}, 20},
+		{[]string{"config.shutdown-delay=1m30.5s"}, 111},
+		{[]string{"config.shutdown-delay=1500ms"}, 22},
+		{[]string{"config.shutdown-delay=3000ms"}, 23},
+		{[]string{"config.shutdown-delay=45s", "terminationGracePeriodSeconds=55"}, 55},
+	} {
+		t.Run(strings.Join(tc.set, ","), func(t *testing.T) {
+			args := []string{"--values", "testdata/values/digests.yaml"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := render(t, "./kamaji", args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := deployment(t, out).Spec.Template.Spec.TerminationGracePeriodSeconds
+			if got == nil || *got != tc.want {
+				t.Fatalf("terminationGracePeriodSeconds %v, want %d", got, tc.want)
+			}
+		})
+	}
 }
 
 // copyChart copies charts/kamaji into a temporary folder, to render it with another

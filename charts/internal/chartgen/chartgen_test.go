@@ -148,6 +148,8 @@ nested:
 # -- A documented map is one row.
 documented:
   a: {b: true}
+# -- (int) A type given, for a value whose default is null.
+unset: null
 `
 	rows, err := valueRows([]byte(values))
 	if err != nil {
@@ -157,6 +159,7 @@ documented:
 		{"first", "int", "1", "The first value."},
 		{"nested.leaf", "string", `"x"`, "A string continued on a second line."},
 		{"documented", "object", `{"a":{"b":true}}`, "A documented map is one row."},
+		{"unset", "int", "null", "A type given, for a value whose default is null."},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("rows %+v, want %+v", rows, want)

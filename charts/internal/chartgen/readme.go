@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -18,8 +19,9 @@ type row struct {
 
 // writeReadme writes <chart>/README.md: the chart's description and a table of its values, from
 // the `# -- description` comments of values.yaml. A value is documented by the comment right
-// above its key; a map without one is documented key by key. A value left undocumented is an
-// error, so the table always lists every value.
+// above its key ("(int) ..." gives a type its default does not show); a map without one is
+// documented key by key. A value left undocumented is an error, so the table always lists
+// every value.
 func writeReadme(chart string) error {
 	meta := struct{ Name, Description, Version, AppVersion string }{}
 	b, err := os.ReadFile(filepath.Join(chart, "Chart.yaml"))
@@ -93,7 +95,12 @@ func walk(m *yaml.Node, prefix string, rows *[]row) error {
 		if err != nil {
 			return fmt.Errorf("line %d: %s: %w", k.Line, key, err)
 		}
-		*rows = append(*rows, row{key: key, typ: typeOf(val), def: string(def), desc: desc})
+		typ := typeOf(val)
+		// "(int) ..." gives the type of a value whose default does not show it (null).
+		if m := typeHint.FindStringSubmatch(desc); m != nil {
+			typ, desc = m[1], m[2]
+		}
+		*rows = append(*rows, row{key: key, typ: typ, def: string(def), desc: desc})
 	}
 	return nil
 }
@@ -123,6 +130,8 @@ func docComment(c string) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+var typeHint = regexp.MustCompile(`^\((\w+)\) (.*)$`)
 
 func typeOf(v any) string {
 	switch t := v.(type) {

@@ -78,6 +78,39 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/*
+The manager pod's termination grace period: terminationGracePeriodSeconds, or, unset,
+config.shutdown-delay (a Go duration such as 10s or 1m30s) rounded up plus 20 s: after the
+delay the manager gives the wake connections it holds up to 10 s, and its controllers stop.
+*/}}
+{{- define "kamaji.terminationGracePeriod" -}}
+{{- $raw := index .Values.config "shutdown-delay" | default "0" | toString }}
+{{- if not (regexMatch "^(0|(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$" $raw) }}
+{{- fail (printf "config.shutdown-delay: %q is not a duration such as 10s or 1m30s" $raw) }}
+{{- end }}
+{{- $secs := 0.0 }}
+{{- range regexFindAll "[0-9.]+(ns|us|µs|ms|s|m|h)" $raw -1 }}
+{{- $n := regexFind "^[0-9.]+" . | float64 }}
+{{- $unit := trimPrefix (regexFind "^[0-9.]+" .) . }}
+{{- /* seconds per unit as a fraction, so that 3000ms is 3 s exactly */}}
+{{- $per := get (dict "ns" (list 1 1000000000) "us" (list 1 1000000) "µs" (list 1 1000000) "ms" (list 1 1000) "s" (list 1 1) "m" (list 60 1) "h" (list 3600 1)) $unit }}
+{{- $secs = addf $secs (divf (mulf $n (first $per)) (last $per)) }}
+{{- end }}
+{{- $delay := ceil $secs | int }}
+{{- $grace := .Values.terminationGracePeriodSeconds }}
+{{- if kindIs "invalid" $grace }}
+{{- add $delay 20 }}
+{{- else }}
+{{- if not (or (kindIs "float64" $grace) (kindIs "int64" $grace) (kindIs "int" $grace)) }}
+{{- fail (printf "terminationGracePeriodSeconds: %q is not a number of seconds" (toString $grace)) }}
+{{- end }}
+{{- if lt (int $grace) (add $delay 10) }}
+{{- fail (printf "terminationGracePeriodSeconds: %v is less than config.shutdown-delay (%s) plus 10 s for the wake connections still open; raise it, or leave it unset for the delay plus 20 s" $grace $raw) }}
+{{- end }}
+{{- int $grace }}
+{{- end }}
+{{- end }}
+
 {{/* imageVolume or initContainer, from pluginDelivery and the cluster's version. */}}
 {{- define "kamaji.pluginDelivery" -}}
 {{- $d := .Values.pluginDelivery }}
