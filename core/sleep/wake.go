@@ -44,8 +44,8 @@ const (
 	pollMax   = time.Second
 	// drainFinish is how long a stopping server gives the connections it holds or relays to end,
 	// once its ports are closed: a wake takes seconds. It runs after the manager's shutdown delay
-	// (core/manager.SignalContext), during which the server goes on taking connections; the two
-	// (20 s by default) stay within the pod's termination grace period (30 s).
+	// (core/manager.SignalContext), during which the server goes on taking connections; the chart
+	// sets the pod's termination grace period to the delay plus 20 s, room for both.
 	drainFinish = 10 * time.Second
 )
 

@@ -200,17 +200,17 @@ func (e *e2e) wakeThroughStoppingManager(t *testing.T, name string) {
 	// delay is answered. (controller-runtime stops the webhook server last: without a delay one
 	// made just after the SIGTERM is answered too, but the end is logged at once.)
 	answered := 0
-	for {
+	eventually(t, old.Name+" to log the end of its shutdown delay", func() error {
 		msg, err := callTenantDeny(old.Status.PodIP, "e2e-stopping-manager")
 		if logged("stopping") {
-			break
+			return nil
 		}
 		if err != nil || msg != "e2e-stopping-manager" {
 			t.Fatalf("the webhook server of %s, in its shutdown delay: %v (message %q)", old.Name, err, msg)
 		}
 		answered++
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("%d webhook calls answered, no end of the delay logged", answered)
+	})
 	if answered == 0 {
 		t.Fatalf("%s logged the end of its shutdown delay before a webhook call was answered", old.Name)
 	}
@@ -238,8 +238,8 @@ func callTenantDeny(ip, msg string) (string, error) {
 		return "", err
 	}
 	// What is checked is that the pod answers, not who it is: its certificate names the
-	// webhook Service.
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	// webhook Service. Each call is a new connection, as a new admission call may be.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := hc.Post("https://"+net.JoinHostPort(ip, "9443")+"/tenant/deny/"+msg, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return "", err
