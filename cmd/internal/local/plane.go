@@ -157,6 +157,10 @@ func (p *Plane) stageHost(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(p.cfg.StateDir, 0o755); err != nil {
 		return "", err
 	}
+	// What a down that failed half-way left: this plane's node stops gracefully.
+	if err := os.Remove(filepath.Join(p.cfg.StateDir, node.TeardownFile)); err != nil && !os.IsNotExist(err) {
+		return "", err
+	}
 	if err := os.WriteFile(ActiveFile, []byte(p.cfg.StateDir), 0o644); err != nil {
 		return "", err
 	}
@@ -251,6 +255,11 @@ func Down(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(out, "kamaji local down: state in %s\n", cfg.StateDir)
 	start := time.Now()
+	// The node then stops its pods at once rather than with their grace periods (the state goes
+	// with them); a failed down leaves the file, which the next up removes.
+	if fileExists(cfg.StateDir) {
+		_ = os.WriteFile(filepath.Join(cfg.StateDir, node.TeardownFile), nil, 0o644)
+	}
 	kineTenants := p.kineDownPrepare(ctx) // kine.go: before the admin apiserver stops
 	// The manager first: its watches inside the tenants would hold each tenant apiserver to
 	// its grace period. Then the node: it stops the pods' containers with their grace periods.

@@ -96,7 +96,7 @@ func New(cfg Config, cs kubernetes.Interface) *Node {
 }
 
 // Run registers the node and runs pods until ctx ends, then stops every container (with
-// their grace periods, up to ShutdownGrace) and removes their network namespaces.
+// their grace periods, up to ShutdownGrace, or TeardownGrace when the plane goes down) and removes their network namespaces.
 func (n *Node) Run(ctx context.Context) error {
 	n.builds.Ctx = ctx
 	n.cleanupLeftovers()
@@ -143,7 +143,25 @@ func (n *Node) Run(ctx context.Context) error {
 // ShutdownGrace caps the containers' grace period when the node itself stops.
 const ShutdownGrace = 10 * time.Second
 
+// TeardownGrace caps it instead when the whole plane goes away: `kamaji local down` leaves
+// TeardownFile in the state folder before it stops the node. Nothing a pod holds outlives the
+// plane then, and waiting out the manager's shutdown delay (10 s, for clients still routed to
+// a pod leaving in a rollout) would only make `down` that much slower.
+const TeardownGrace = 2 * time.Second
+
+// TeardownFile, in the node's state folder, says the plane is being taken down.
+const TeardownFile = "tearing-down"
+
+// shutdownGrace caps the containers' grace periods as the node stops.
+func shutdownGrace(stateDir string) time.Duration {
+	if _, err := os.Stat(filepath.Join(stateDir, TeardownFile)); err == nil {
+		return TeardownGrace
+	}
+	return ShutdownGrace
+}
+
 func (n *Node) shutdown() {
+	limit := shutdownGrace(n.cfg.StateDir)
 	n.mu.Lock()
 	runners := make([]*podRunner, 0, len(n.pods))
 	for _, r := range n.pods {
@@ -155,7 +173,7 @@ func (n *Node) shutdown() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.terminate(min(r.graceFor(nil), ShutdownGrace))
+			r.terminate(min(r.graceFor(nil), limit))
 		}()
 	}
 	wg.Wait()

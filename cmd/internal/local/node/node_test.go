@@ -89,3 +89,25 @@ func TestIPAM(t *testing.T) {
 		t.Fatalf("released address not reused: %v %v", ip, err)
 	}
 }
+
+// A node stops its pods with their grace periods (capped), except when `kamaji local down`
+// takes the whole plane away, and a later up's node is graceful again.
+func TestShutdownGrace(t *testing.T) {
+	state := t.TempDir()
+	if got := shutdownGrace(state); got != ShutdownGrace {
+		t.Errorf("a node stopping alone: grace capped at %s, want %s", got, ShutdownGrace)
+	}
+	marker := filepath.Join(state, TeardownFile)
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := shutdownGrace(state); got != TeardownGrace {
+		t.Errorf("the plane going down: grace capped at %s, want %s", got, TeardownGrace)
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	if got := shutdownGrace(state); got != ShutdownGrace {
+		t.Errorf("after the marker went: grace capped at %s, want %s", got, ShutdownGrace)
+	}
+}
