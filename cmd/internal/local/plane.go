@@ -262,7 +262,8 @@ func Down(ctx context.Context, cfg Config) error {
 	}
 	kineTenants := p.kineDownPrepare(ctx) // kine.go: before the admin apiserver stops
 	// The manager first: its watches inside the tenants would hold each tenant apiserver to
-	// its grace period. Then the node: it stops the pods' containers with their grace periods.
+	// its grace period. Then the node: it stops the pods' containers, each within
+	// node.TeardownGrace (the file above).
 	order := []struct {
 		name  string
 		grace time.Duration

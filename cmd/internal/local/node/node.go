@@ -96,7 +96,8 @@ func New(cfg Config, cs kubernetes.Interface) *Node {
 }
 
 // Run registers the node and runs pods until ctx ends, then stops every container (with
-// their grace periods, up to ShutdownGrace, or TeardownGrace when the plane goes down) and removes their network namespaces.
+// their grace periods, up to ShutdownGrace, or TeardownGrace when the plane goes down) and
+// removes their network namespaces.
 func (n *Node) Run(ctx context.Context) error {
 	n.builds.Ctx = ctx
 	n.cleanupLeftovers()
