@@ -449,7 +449,7 @@ func TestWakeDeploymentEventAsksAgain(t *testing.T) {
 		cancel()
 		<-done
 	})
-	eventually(t, "port of a open", func() bool { return portOpen(port) })
+	eventually(t, "port of a open", func() bool { return w.listening(port) })
 	held := dialWake(t, port)
 	eventually(t, "the poller's first Backend call", func() bool { return be.callCount() == 1 })
 
