@@ -41,7 +41,12 @@ func TestBadValuesAreRefusedNamingTheValue(t *testing.T) {
 		"shutdown delay not a duration":   {[]string{"config.shutdown-delay=10"}, `config.shutdown-delay: "10" is not a duration such as 10s or 1m30s`},
 		"grace period shorter than the delay": {[]string{"config.shutdown-delay=30s", "terminationGracePeriodSeconds=30"},
 			"terminationGracePeriodSeconds: 30 is less than config.shutdown-delay (30s) plus 10 s"},
-		"grace period not a number": {[]string{"terminationGracePeriodSeconds=half-a-minute"}, `terminationGracePeriodSeconds: "half-a-minute" is not a number of seconds`},
+		"chart-set flag in extraArgs": {[]string{"extraArgs[0]=--leader-elect", "extraArgs[1]=--metrics-bind-address=:9090"}, "extraArgs[1]: metrics-bind-address is set by the chart"},
+		"shutdown delay in extraArgs": {[]string{"extraArgs[0]=--shutdown-delay", "extraArgs[1]=30s"}, "extraArgs[0]: set shutdown-delay with config.shutdown-delay, which the pod's ports and grace period follow"},
+		"webhook port in extraArgs":   {[]string{"extraArgs[0]=-webhook-port=9444"}, "extraArgs[0]: set webhook-port with config.webhook-port"},
+		"shutdown delay in extraEnv":  {[]string{"extraEnv[0].name=KAMAJI_SHUTDOWN_DELAY", "extraEnv[0].value=30s"}, "extraEnv[0]: set shutdown-delay with config.shutdown-delay"},
+		"chart-set flag in extraEnv":  {[]string{"extraEnv[0].name=GOGC", "extraEnv[0].value=25", "extraEnv[1].name=KAMAJI_POD_NAMESPACE", "extraEnv[1].value=x"}, "extraEnv[1]: pod-namespace is set by the chart"},
+		"grace period not a number":   {[]string{"terminationGracePeriodSeconds=half-a-minute"}, `terminationGracePeriodSeconds: "half-a-minute" is not a number of seconds`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"--values", "testdata/values/digests.yaml"}
