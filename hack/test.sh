@@ -38,7 +38,7 @@ if [ "${1:-}" = --build ]; then
   # These build while cmd's end-to-end suite runs, whose subtests come first: at a low priority,
   # they take the CPU the suite leaves idle rather than slow it down (on a cold run of
   # 2026-12-07, beside them at the same priority and a measurement of ours, the suite took 32
-  # minutes instead of 19-20).
+  # minutes instead of 19-20; at this priority, in a cold run on another machine, 17).
   stamp "building kubeadm and the kubelet of $PREVIOUS_VERSION"
   nice -n 10 hack/kube-bins.sh {kubeadm,kubelet}@"$PREVIOUS_VERSION" >/dev/null
   stamp "building the control planes of ${TEST_VERSIONS:-no other version}"
