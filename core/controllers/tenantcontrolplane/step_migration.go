@@ -158,6 +158,12 @@ func migrate(ctx context.Context, r *Reconciler, p *pass) error {
 			if err := provisionCurrent(ctx, r, p); err != nil {
 				return err
 			}
+			if m.Phase == kamajiv1alpha1.MigrationSwitching {
+				// The deadline holds until the pods run on the target: come back by it even when
+				// the Deployment's status stays as it is (pods that never become ready), rather
+				// than keep the tenant frozen until the Deployment's own progress deadline.
+				p.requeue(m.Deadline.Sub(p.now) + time.Second)
+			}
 			p.setCondition(cond, metav1.ConditionFalse, ReasonMigrating, fmt.Sprintf("migrating from DataStore %s to %s: %s (%s copied and verified)", m.Source, m.Target, m.Phase, m.Copied))
 			return nil
 		}
