@@ -35,8 +35,9 @@ if [ "${1:-}" = --build ]; then
   stamp "building the worker nodes' binaries"
   hack/node-bins.sh >/dev/null
   touch "$ready.nodes"
-  # These build while cmd's end-to-end suite runs, whose subtests come first: at a low priority,
-  # they take the CPU the suite leaves idle rather than slow it down (on a cold run of
+  # These build while cmd's end-to-end suite runs, whose subtests that need them wait on
+  # kube-bins.sh's lock: at a low priority, they take the CPU the suite leaves idle rather than
+  # slow the rest of it down (on a cold run of
   # 2026-12-07, beside them at the same priority and a measurement of ours, the suite took 32
   # minutes instead of 19-20; at this priority, in a cold run on another machine, 17).
   stamp "building the control plane of $PREVIOUS_VERSION"

@@ -255,8 +255,9 @@ func Down(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(out, "kamaji local down: state in %s\n", cfg.StateDir)
 	start := time.Now()
-	// The node then stops its pods at once rather than with their grace periods (the state goes
-	// with them); a failed down leaves the file, which the next up removes.
+	// The node then stops its pods within node.TeardownGrace rather than with their grace
+	// periods (the state goes with them); a failed down leaves the file, which the next up
+	// removes.
 	if fileExists(cfg.StateDir) {
 		_ = os.WriteFile(filepath.Join(cfg.StateDir, node.TeardownFile), nil, 0o644)
 	}
