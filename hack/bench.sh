@@ -24,7 +24,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BASELINE="$ROOT/bench/baseline.txt"
-export GOFLAGS=-buildvcs=false
+# make's build settings (the Makefile's), when run alone too: one build cache with make test.
+export GOFLAGS="${GOFLAGS:--buildvcs=false -trimpath}" CGO_ENABLED="${CGO_ENABLED:-0}"
 
 SECTIONS=(plugintransport provisioning local localkubelet kine migration)
 

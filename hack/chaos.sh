@@ -44,7 +44,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export GOFLAGS=-buildvcs=false
+# make's build settings (the Makefile's), when run alone too: one build cache with make test.
+export GOFLAGS="${GOFLAGS:--buildvcs=false -trimpath}" CGO_ENABLED="${CGO_ENABLED:-0}"
 
 SCENARIOS=(plugin-kill partition manager-kill hung-addon delete-outage)
 

@@ -17,7 +17,7 @@ func buildEtcdPlugin(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "kamaji-datastore-etcd")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/kamaji-datastore-etcd")
 	build.Dir = filepath.Join("..", "..", "plugins", "datastore-etcd")
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build the etcd plugin: %v\n%s", err, out)
 	}
@@ -211,7 +211,7 @@ func TestPluginVerifyAddon(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "kamaji-addon-coredns")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/kamaji-addon-coredns")
 	build.Dir = filepath.Join("..", "..", "plugins", "addon-coredns")
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build the CoreDNS plugin: %v\n%s", err, out)
 	}

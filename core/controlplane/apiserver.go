@@ -18,7 +18,8 @@ const podIPEnv = "POD_IP"
 
 // APIServerGOGC is the Go garbage collector's target for kube-apiserver. Measured on an idle
 // tenant (make bench): its heap in use goes from about 160 to 130 MB and its resident memory
-// from about 285 to 242 MB, with no change in start time; the price is more GC CPU under load.
+// from about 285 to 242 MB; the price is more GC CPU under load and at start (a bare start
+// used about 0.6 s more CPU and answered up to 0.35 s later, docs/operations.md).
 const APIServerGOGC = "50"
 
 // apiServerContainer runs kube-apiserver with kubeadm's flags. spec.writePermissions is

@@ -83,7 +83,7 @@ func testCLI(t *testing.T, e *e2e) {
 	// writes to it), a copy of the plane's admin kubeconfig.
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "kubectl-kamaji"), "../../../cli/cmd/kubectl-kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kubectl-kamaji: %v\n%s", err, out)
 	}

@@ -430,12 +430,12 @@ func newPlaneE2E(t *testing.T, plugins ...string) (*e2e, string) {
 	e := &e2e{t: t, kamaji: filepath.Join(dir, "kamaji"), state: filepath.Join(dir, "state"), plugins: plugins}
 	e.kubectl, _ = testenv.Binary("kubectl")
 	build := exec.Command("go", "build", "-o", e.kamaji, "../../kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kamaji: %v\n%s", err, out)
 	}
 	build = exec.Command("go", "build", "-ldflags", "-s -w", "-o", filepath.Join(dir, "kamaji-pause"), "../../pause")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kamaji-pause: %v\n%s", err, out)
 	}

@@ -129,7 +129,7 @@ func testHelmUpgradePlugin(t *testing.T, e *e2e) {
 	bin := filepath.Join(filepath.Dir(e.kamaji), "kamaji-datastore-example")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/kamaji-datastore-example")
 	build.Dir = filepath.Join(repoRoot, "examples", "datastore-plugin")
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the example plugin: %v\n%s", err, out)
 	}

@@ -417,7 +417,7 @@ func (e *e2e) kamajiCLI(t *testing.T) *kamajiCLI {
 	t.Helper()
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "kubectl-kamaji"), "../../../cli/cmd/kubectl-kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kubectl-kamaji: %v\n%s", err, out)
 	}
