@@ -8,12 +8,11 @@
 # in the background meanwhile, one after the other, in the order the tests need it:
 #   1. the plane's other binaries (kube-controller-manager, kube-scheduler, kube-proxy, kubeadm,
 #      kubectl, kine, konnectivity) and helm: charts' tests wait for these;
-#   2. the worker nodes' binaries (hack/node-bins.sh): cmd's tests wait for these too (the
-#      end-to-end suite's first plane has a kubelet for its node);
-#   3. PREVIOUS_VERSION's control plane, kubeadm and kubelet, then TEST_VERSIONS' control
-#      planes, beside cmd's tests: the end-to-end subtests that run them wait for the build
-#      through hack/kube-bins.sh's per-version lock (ensurePreviousBins), as a node building on
-#      demand does.
+#   2. the worker nodes' binaries (hack/node-bins.sh) and PREVIOUS_VERSION's control plane: cmd's
+#      tests wait for these too;
+#   3. PREVIOUS_VERSION's kubeadm and kubelet, then TEST_VERSIONS' control planes: the
+#      end-to-end subtests that run them come late and wait for the build through
+#      hack/kube-bins.sh's per-version lock, as a node building on demand does.
 # The modules that need only kube-apiserver and etcd (apiserver_only below) test first, in
 # MODULES' order, then STANDALONE's; then charts, then the others in MODULES' order. On a cold
 # machine the build is the longer of the two (a cold run of 2026-12-07: the tests waited 4
@@ -32,16 +31,17 @@ if [ "${1:-}" = --build ]; then
   PREVIOUS= hack/kube-bins.sh >/dev/null
   hack/helm.sh >/dev/null
   touch "$ready.plane"
-  stamp "building the worker nodes' binaries"
+  stamp "building the worker nodes' binaries and the control plane of $PREVIOUS_VERSION"
   hack/node-bins.sh >/dev/null
+  hack/kube-bins.sh {kube-apiserver,kube-controller-manager,kube-scheduler}@"$PREVIOUS_VERSION" >/dev/null
   touch "$ready.nodes"
-  # These build while cmd's end-to-end suite runs, whose subtests that need them wait on
-  # kube-bins.sh's lock: at a low priority, they take the CPU the suite leaves idle rather than
-  # slow the rest of it down (on a cold run of
-  # 2026-12-07, beside them at the same priority and a measurement of ours, the suite took 32
-  # minutes instead of 19-20; at this priority, in a cold run on another machine, 17).
-  stamp "building the control plane of $PREVIOUS_VERSION"
-  nice -n 10 hack/kube-bins.sh {kube-apiserver,kube-controller-manager,kube-scheduler}@"$PREVIOUS_VERSION" >/dev/null
+  # These build while cmd's end-to-end suite runs, whose subtests that need them come late and
+  # wait on kube-bins.sh's lock: at a low priority, they take the CPU the suite leaves idle rather
+  # than slow the rest of it down (on a cold run of 2026-12-07, beside them at the same priority
+  # and a measurement of ours, the suite took 32 minutes instead of 19-20; at this priority, in a
+  # cold run on another machine, 17). PREVIOUS_VERSION's control plane is needed by the suite's
+  # first subtests: built here too, at this priority, it saved cmd's wait (39 s instead of 204 in
+  # two cold runs on like machines, 2026-12-07 and 08) but the suite took 1331 s instead of 1015.
   stamp "building kubeadm and the kubelet of $PREVIOUS_VERSION"
   nice -n 10 hack/kube-bins.sh {kubeadm,kubelet}@"$PREVIOUS_VERSION" >/dev/null
   stamp "building the control planes of ${TEST_VERSIONS:-no other version}"
@@ -108,10 +108,10 @@ done
 for m in "${rest[@]}"; do
   case $m in
     charts) wait_for plane "the plane's binaries and helm" ;;
-    *) wait_for nodes "the worker nodes' binaries" ;;
+    *) wait_for nodes "the worker nodes' binaries and $PREVIOUS_VERSION's control plane" ;;
   esac
   run_module "$m"
 done
-wait "$bg" || build_failed "$PREVIOUS_VERSION's control plane, kubeadm and kubelet, TEST_VERSIONS $TEST_VERSIONS"
+wait "$bg" || build_failed "$PREVIOUS_VERSION's kubeadm and kubelet, TEST_VERSIONS $TEST_VERSIONS"
 echo "== the background build:"
 grep -E '^[0-9]{2}:[0-9]{2}:[0-9]{2} ' "$tmp/build.log" || true
