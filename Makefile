@@ -4,8 +4,8 @@ SHELL := /usr/bin/env bash
 
 # Static, path-free builds, as `make images` builds what ships: lint, tests, the binaries tests
 # and the local plane run, and the images then share one build cache (with cgo or without
-# -trimpath every package compiles again, a cold make test's images test alone spent 6 minutes
-# on the second build of the core).
+# -trimpath every package compiles again, most of a cold make test's images test, 6 minutes,
+# went to the second build of the core).
 export GOFLAGS := -buildvcs=false -trimpath
 export CGO_ENABLED := 0
 CACHE ?= $(HOME)/.cache/kamaji

@@ -8,20 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openhcp/kamaji/core/settings"
+	"github.com/openhcp/kamaji/core/testenv"
 	"github.com/openhcp/kamaji/sdk/testkit"
 )
 
 // buildEtcdPlugin builds plugins/datastore-etcd on its own (GOWORK=off, as it is released).
 func buildEtcdPlugin(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kamaji-datastore-etcd")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/kamaji-datastore-etcd")
-	build.Dir = filepath.Join("..", "..", "plugins", "datastore-etcd")
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build the etcd plugin: %v\n%s", err, out)
+	p, err := testenv.BuildPlugin(t.TempDir(), "datastore-etcd", settings.KindDataStore)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return bin
+	return p.Path
 }
 
 func writeFile(t *testing.T, dir, name string, data []byte) string {
@@ -208,14 +207,11 @@ func TestVerifyConfigFile(t *testing.T) {
 // TestPluginVerifyAddon runs `kamaji plugin verify --kind addon` against the real CoreDNS addon
 // plugin (every check passes) and against the etcd datastore plugin (refused as an addon).
 func TestPluginVerifyAddon(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "kamaji-addon-coredns")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/kamaji-addon-coredns")
-	build.Dir = filepath.Join("..", "..", "plugins", "addon-coredns")
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build the CoreDNS plugin: %v\n%s", err, out)
+	coredns, err := testenv.BuildPlugin(t.TempDir(), "addon-coredns", settings.KindAddon)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out, code := runKamaji(t, nil, "plugin", "verify", "--kind", "addon", "--plugin", bin)
+	out, code := runKamaji(t, nil, "plugin", "verify", "--kind", "addon", "--plugin", coredns.Path)
 	if code != 0 || !strings.Contains(out, "PASS") || strings.Contains(out, "FAIL") {
 		t.Fatalf("exit %d; want every check to pass:\n%s", code, out)
 	}

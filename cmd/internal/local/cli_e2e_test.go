@@ -81,12 +81,7 @@ func testCLI(t *testing.T, e *e2e) {
 
 	// The plugin, where kubectl looks for plugins; a user kubeconfig of its own (--merge
 	// writes to it), a copy of the plane's admin kubeconfig.
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "kubectl-kamaji"), "../../../cli/cmd/kubectl-kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kubectl-kamaji: %v\n%s", err, out)
-	}
+	k := e.kamajiCLI(t)
 	userConf := filepath.Join(t.TempDir(), "config")
 	data, err := os.ReadFile(filepath.Join(e.state, "admin.kubeconfig"))
 	if err != nil {
@@ -95,7 +90,7 @@ func testCLI(t *testing.T, e *e2e) {
 	if err := os.WriteFile(userConf, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k := &kamajiCLI{kubectl: e.kubectl, path: bin + string(os.PathListSeparator) + os.Getenv("PATH"), kubeconfig: userConf}
+	k.kubeconfig = userConf
 	kubectl := func(args ...string) (string, error) {
 		out, err := exec.Command(e.kubectl, append([]string{"--kubeconfig", userConf, "--request-timeout=10s"}, args...)...).CombinedOutput()
 		return strings.TrimSpace(string(out)), err
