@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -172,6 +171,10 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 	if err != nil {
 		return err
 	}
+	deps, err := watchDeployments(ctx, plane.Config, "default")
+	if err != nil {
+		return err
+	}
 	apiBefore, err := apiserverRequests(ctx, plane.Config)
 	if err != nil {
 		return err
@@ -208,13 +211,7 @@ func run(tb *benchtb.TB, w workload, workers int, kamajiBin, pluginBin string, i
 		if rss, err := rssBytes(mgr.Process.Pid); err == nil && rss > peakRSS {
 			peakRSS = rss
 		}
-		// Names only, from the watch cache: the poll must not load the apiserver it measures.
-		deps := &metav1.PartialObjectMetadataList{}
-		deps.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("DeploymentList"))
-		if err := c.List(ctx, deps, client.InNamespace("default"), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}); err != nil {
-			return false
-		}
-		done = len(deps.Items)
+		done = deps.count()
 		return done >= count
 	})
 	elapsed := time.Since(start)
