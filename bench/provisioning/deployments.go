@@ -51,6 +51,7 @@ func watchDeployments(ctx context.Context, cfg *rest.Config, namespace string) (
 				if ctx.Err() != nil {
 					return
 				}
+				var err error
 				if w, err = open(); err == nil {
 					break
 				}

@@ -422,6 +422,18 @@ func (e *e2e) downAsBefore(t *testing.T, before map[string][]string) {
 	}
 }
 
+// goBuild runs `go build args...` in dir (this package's folder when empty) with make's
+// settings, -buildvcs=false added for a run by hand, and env; the test fails on a failed build.
+func goBuild(t *testing.T, dir string, env []string, args ...string) {
+	t.Helper()
+	build := exec.Command("go", append([]string{"build"}, args...)...)
+	build.Dir = dir
+	build.Env = append(append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false"), env...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
 // newPlaneE2E builds, into a folder of the test, what a plane of its own runs: kamaji, kamaji-pause
 // (the kubelet nodes' pod sandbox) and the plugins named (datastore-<x> or addon-<x>).
 func newPlaneE2E(t *testing.T, plugins ...string) (*e2e, string) {
@@ -429,16 +441,8 @@ func newPlaneE2E(t *testing.T, plugins ...string) (*e2e, string) {
 	dir := t.TempDir()
 	e := &e2e{t: t, kamaji: filepath.Join(dir, "kamaji"), state: filepath.Join(dir, "state"), plugins: plugins}
 	e.kubectl, _ = testenv.Binary("kubectl")
-	build := exec.Command("go", "build", "-o", e.kamaji, "../../kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kamaji: %v\n%s", err, out)
-	}
-	build = exec.Command("go", "build", "-ldflags", "-s -w", "-o", filepath.Join(dir, "kamaji-pause"), "../../pause")
-	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kamaji-pause: %v\n%s", err, out)
-	}
+	goBuild(t, "", nil, "-o", e.kamaji, "../../kamaji")
+	goBuild(t, "", []string{"CGO_ENABLED=0"}, "-ldflags", "-s -w", "-o", filepath.Join(dir, "kamaji-pause"), "../../pause")
 	for _, p := range plugins {
 		kind := settings.KindDataStore
 		if strings.HasPrefix(p, "addon-") {

@@ -127,12 +127,7 @@ func testManagerFromChart(t *testing.T, e *e2e) {
 func testHelmUpgradePlugin(t *testing.T, e *e2e) {
 	const name, ds, driver = "example-00", "example", "example-etcd"
 	bin := filepath.Join(filepath.Dir(e.kamaji), "kamaji-datastore-example")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/kamaji-datastore-example")
-	build.Dir = filepath.Join(repoRoot, "examples", "datastore-plugin")
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the example plugin: %v\n%s", err, out)
-	}
+	goBuild(t, filepath.Join(repoRoot, "examples", "datastore-plugin"), []string{"GOWORK=off"}, "-o", bin, "./cmd/kamaji-datastore-example")
 	pkiDir := filepath.Join(e.state, "pki", "datastore")
 	verifyConf := filepath.Join(t.TempDir(), "verify.yaml")
 	if err := os.WriteFile(verifyConf, []byte(fmt.Sprintf("driver: %s\nendpoints: [\"10.244.0.1:2379\"]\ncaCertFile: %s/ca.crt\ncaKeyFile: %s/ca.key\nclientCertFile: %s/root.crt\nclientKeyFile: %s/root.key\n",

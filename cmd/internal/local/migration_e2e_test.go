@@ -18,7 +18,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -416,11 +415,7 @@ func (e *e2e) killManager(t *testing.T) {
 func (e *e2e) kamajiCLI(t *testing.T) *kamajiCLI {
 	t.Helper()
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "kubectl-kamaji"), "../../../cli/cmd/kubectl-kamaji")
-	build.Env = append(os.Environ(), "GOFLAGS="+os.Getenv("GOFLAGS")+" -buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kubectl-kamaji: %v\n%s", err, out)
-	}
+	goBuild(t, "", nil, "-o", filepath.Join(bin, "kubectl-kamaji"), "../../../cli/cmd/kubectl-kamaji")
 	return &kamajiCLI{kubectl: e.kubectl, path: bin + string(os.PathListSeparator) + os.Getenv("PATH"), kubeconfig: filepath.Join(e.state, "admin.kubeconfig")}
 }
 
